@@ -1,0 +1,69 @@
+// Package host owns everything between the outside world and the operator
+// graph: sources, sinks, clocks, the micro-batch scheduler and the pipeline
+// spec. It knows records only as encoded msgpack (abi.Raw) and never imports
+// a WebAssembly runtime or the operators: the graph reaches it through the
+// Processor interface.
+package host
+
+import (
+	"context"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// Unit is what one read from a source yields.
+type Unit struct {
+	// Records are the records read, encoded.
+	Records []abi.Raw
+	// Whole marks a unit that is a whole batch by itself (a batches: line,
+	// Spark's queueStream): the scheduler puts exactly one such unit in each
+	// batch, even an empty one. Line sources yield units that are not whole,
+	// and a batch takes every one that arrived during its interval.
+	Whole bool
+	// Pos is the source position after this unit, for checkpoints; nil for
+	// sources that cannot replay (socket, stdin).
+	Pos []byte
+}
+
+// Source produces records. Next is called from one goroutine at a time.
+type Source interface {
+	// URI is the source as the user wrote it, for messages.
+	URI() string
+	// Open connects or opens, resuming after pos when pos is not nil.
+	Open(ctx context.Context, pos []byte) error
+	// Next blocks until the next unit is available. A bounded source returns
+	// io.EOF once drained. An error that is not io.EOF ends the run.
+	Next(ctx context.Context) (Unit, error)
+	Close() error
+}
+
+// Batch is one micro-batch's result as it reaches a sink.
+type Batch struct {
+	// Time is the batch time in ms since the epoch (Spark's batch time: the
+	// end of the interval).
+	Time int64
+	// Records are the final stream's records for this batch.
+	Records []abi.Raw
+	// Watermark is the event-time watermark in effect during the batch, in
+	// ms, for event-time pipelines; nil otherwise.
+	Watermark *int64
+	// NoData marks a trigger that ran with no new input (Structured
+	// Streaming's no-data batch).
+	NoData bool
+}
+
+// Sink consumes results, one Write per produced batch, in time order.
+type Sink interface {
+	URI() string
+	Write(b Batch) error
+	// Close flushes and closes.
+	Close() error
+}
+
+// Processor is the operator graph, seen from the scheduler.
+type Processor interface {
+	// Process runs one micro-batch at time t (ms). inputs holds each
+	// source's records by source name. emit is false when the final stream
+	// produces nothing at this time (a windowed stream between slides).
+	Process(ctx context.Context, t int64, inputs map[string][]abi.Raw) (out Batch, emit bool, err error)
+}
