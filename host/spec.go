@@ -331,3 +331,14 @@ func (s *Spec) ResolvePath(p string) string {
 	}
 	return p
 }
+
+// ResolveURI applies ResolvePath to the path of a file:, dir: or batches:
+// source URI.
+func (s *Spec) ResolveURI(uri string) string {
+	for _, scheme := range []string{"file:", "dir:", "batches:"} {
+		if strings.HasPrefix(uri, scheme) {
+			return scheme + s.ResolvePath(uri[len(scheme):])
+		}
+	}
+	return uri
+}
