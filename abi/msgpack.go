@@ -331,6 +331,9 @@ func skip(b []byte, depth int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(b) < hdr {
+		return 0, ErrTruncated
+	}
 	switch t {
 	case TypeArray, TypeMap:
 		if err := checkCount(n, len(b)-hdr); err != nil {

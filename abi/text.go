@@ -1,7 +1,10 @@
 package abi
 
 import (
+	"bytes"
+	"math"
 	"strconv"
+	"strings"
 )
 
 // AppendText writes a value the way Spark's pprint shows it (Scala's
@@ -29,14 +32,7 @@ func appendText(dst []byte, b []byte, depth int) ([]byte, []byte, error) {
 		if err != nil {
 			return dst, b, err
 		}
-		start := len(dst)
-		dst = strconv.AppendFloat(dst, f, 'G', -1, 64)
-		for _, c := range dst[start:] {
-			if c == '.' || c == 'E' || c == 'N' || c == 'I' {
-				return dst, rest, nil
-			}
-		}
-		return append(dst, ".0"...), rest, nil
+		return appendJavaDouble(dst, f), rest, nil
 	case TypeArray:
 		n, rest, err := ArrayHeader(b)
 		if err != nil {
@@ -84,4 +80,38 @@ func appendText(dst []byte, b []byte, depth int) ([]byte, []byte, error) {
 	}
 	dst, err = AppendJSON(dst, b[:n])
 	return dst, b[n:], err
+}
+
+// appendJavaDouble formats f as Java's Double.toString does: plain decimal
+// for 1e-3 <= |f| < 1e7 (always with a fraction, "2.0"), else scientific
+// with a bare exponent ("1.0E10", "1.5E-4").
+func appendJavaDouble(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(dst, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-Infinity"...)
+	}
+	if a := math.Abs(f); a == 0 || (a >= 1e-3 && a < 1e7) {
+		start := len(dst)
+		dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
+		if !bytes.ContainsRune(dst[start:], '.') {
+			dst = append(dst, ".0"...)
+		}
+		return dst
+	}
+	s := strconv.FormatFloat(f, 'E', -1, 64)
+	mant, exp, _ := strings.Cut(s, "E")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	exp = strings.TrimPrefix(exp, "+")
+	neg := strings.HasPrefix(exp, "-")
+	exp = strings.TrimLeft(strings.TrimPrefix(exp, "-"), "0")
+	if neg {
+		exp = "-" + exp
+	}
+	return append(append(append(dst, mant...), 'E'), exp...)
 }
