@@ -1,0 +1,368 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// validSources lists the source URI forms for error messages.
+const validSources = "stdin, socket://HOST:PORT, file:PATH, dir:PATH or batches:PATH"
+
+// OpenSource returns the source a URI names (DESIGN.md, "Source and sink
+// URIs"). It checks the URI but does not connect or open files: Source.Open
+// does, so a caller can resume it from a checkpointed position.
+//
+// Text sources (stdin, socket, file, dir) yield one record per line, a
+// msgpack str of the line without "\n" or "\r\n". Bytes that are not valid
+// UTF-8 are passed through unchanged inside the str; what to do about them
+// is the operators' decision, not the transport's.
+func OpenSource(uri string, opts ...Option) (Source, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", uri, err)
+	}
+	switch {
+	case uri == "stdin":
+		return &stdinSource{r: o.stdin, max: o.maxLine}, nil
+	case strings.HasPrefix(uri, "socket://"):
+		addr := strings.TrimPrefix(uri, "socket://")
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("source %s: want socket://HOST:PORT, for example socket://127.0.0.1:7777", uri)
+		}
+		return &socketSource{uri: uri, addr: addr, port: port, max: o.maxLine, log: o.log,
+			minBackoff: socketMinBackoff, maxBackoff: socketMaxBackoff}, nil
+	case strings.HasPrefix(uri, "file:"):
+		p, err := uriPath(uri, "file:")
+		if err != nil {
+			return nil, err
+		}
+		return &fileSource{uri: uri, path: p, max: o.maxLine}, nil
+	case strings.HasPrefix(uri, "dir:"):
+		p, err := uriPath(uri, "dir:")
+		if err != nil {
+			return nil, err
+		}
+		return &dirSource{uri: uri, dir: p, max: o.maxLine, poll: o.poll, log: o.log}, nil
+	case strings.HasPrefix(uri, "batches:"):
+		p, err := uriPath(uri, "batches:")
+		if err != nil {
+			return nil, err
+		}
+		return &batchesSource{uri: uri, path: p, max: o.maxLine}, nil
+	case strings.HasPrefix(uri, "kafka://"), strings.HasPrefix(uri, "nats://"):
+		return nil, fmt.Errorf("source %s: %s sources are not supported yet", uri, uri[:strings.Index(uri, ":")])
+	}
+	return nil, fmt.Errorf("unknown source %q: use %s", uri, validSources)
+}
+
+// uriPath returns the path after scheme. "file:///tmp/x" is accepted as
+// well as "file:/tmp/x", since people write both.
+func uriPath(uri, scheme string) (string, error) {
+	p := strings.TrimPrefix(uri, scheme)
+	p = strings.TrimPrefix(p, "//")
+	if p == "" {
+		return "", fmt.Errorf("%s: missing path (write %sPATH)", uri, scheme)
+	}
+	return p, nil
+}
+
+// lineUnit is one text line as a unit.
+func lineUnit(rec abi.Raw, pos []byte) Unit {
+	return Unit{Records: []abi.Raw{rec}, Pos: pos}
+}
+
+// readErr names the source in a read error, unless the line reader already
+// did (an oversized line).
+func readErr(uri string, err error) error {
+	if errors.Is(err, errLineTooLong) {
+		return err
+	}
+	return fmt.Errorf("%s: read: %w", uri, err)
+}
+
+// ---- stdin ----
+
+// stdinSource reads os.Stdin in a goroutine of its own, because a read from
+// a terminal or pipe cannot be interrupted: Next stays cancellable, and the
+// goroutine, if blocked at exit, dies with the process. It reads at most one
+// line ahead of Next.
+type stdinSource struct {
+	r    io.Reader
+	max  int
+	res  chan lineResult
+	done chan struct{}
+	once sync.Once
+	err  error // sticky end: io.EOF or a read error
+}
+
+type lineResult struct {
+	u   Unit
+	err error
+}
+
+func (s *stdinSource) URI() string { return "stdin" }
+
+func (s *stdinSource) Open(ctx context.Context, pos []byte) error {
+	if pos != nil {
+		return errors.New("stdin cannot resume from a position (it cannot be replayed)")
+	}
+	if s.res != nil {
+		return errors.New("stdin: already open")
+	}
+	s.res = make(chan lineResult)
+	s.done = make(chan struct{})
+	go s.read()
+	return nil
+}
+
+func (s *stdinSource) read() {
+	lr := newLineReader(s.r, "stdin", s.max)
+	var a arena
+	for {
+		line, err := lr.next()
+		var r lineResult
+		if err != nil {
+			r.err = err
+			if err != io.EOF {
+				r.err = readErr("stdin", err)
+			}
+		} else {
+			r.u = lineUnit(a.str(line), nil)
+		}
+		select {
+		case s.res <- r:
+		case <-s.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *stdinSource) Next(ctx context.Context) (Unit, error) {
+	if s.err != nil {
+		return Unit{}, s.err
+	}
+	if s.res == nil {
+		return Unit{}, errors.New("stdin: Next before Open")
+	}
+	select {
+	case <-ctx.Done():
+		return Unit{}, ctx.Err()
+	case r := <-s.res:
+		if r.err != nil {
+			s.err = r.err
+		}
+		return r.u, r.err
+	}
+}
+
+func (s *stdinSource) Close() error {
+	if s.done != nil {
+		s.once.Do(func() { close(s.done) })
+	}
+	return nil
+}
+
+// ---- file: ----
+
+// fileSource reads a file once. Reads from a regular file do not block, so
+// it needs no goroutine; Next checks ctx between lines.
+type fileSource struct {
+	uri, path string
+	max       int
+	f         *os.File
+	lr        *lineReader
+	a         arena
+}
+
+// filePos is a file: position: the byte offset after the last line read,
+// and that line's number, so messages keep counting lines after a resume.
+type filePos struct {
+	Offset int64 `json:"offset"`
+	Line   int64 `json:"line"`
+}
+
+func appendFilePos(dst []byte, off, line int64) []byte {
+	dst = append(dst, `{"offset":`...)
+	dst = strconv.AppendInt(dst, off, 10)
+	dst = append(dst, `,"line":`...)
+	dst = strconv.AppendInt(dst, line, 10)
+	return append(dst, '}')
+}
+
+func (s *fileSource) URI() string { return s.uri }
+
+func (s *fileSource) Open(ctx context.Context, pos []byte) error {
+	if s.f != nil {
+		return fmt.Errorf("%s: already open", s.uri)
+	}
+	var p filePos
+	if pos != nil {
+		if err := json.Unmarshal(pos, &p); err != nil || p.Offset < 0 || p.Line < 0 {
+			return fmt.Errorf("%s: bad position %q", s.uri, pos)
+		}
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.uri, err)
+	}
+	if p.Offset > 0 {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() < p.Offset {
+			f.Close()
+			return fmt.Errorf("%s: cannot resume at byte %d: the file has only %d bytes (was it replaced?)", s.uri, p.Offset, st.Size())
+		}
+		if _, err := f.Seek(p.Offset, io.SeekStart); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: resume at byte %d: %w", s.uri, p.Offset, err)
+		}
+	}
+	s.f = f
+	s.lr = newLineReader(f, s.uri, s.max)
+	s.lr.off, s.lr.line = p.Offset, p.Line
+	return nil
+}
+
+func (s *fileSource) Next(ctx context.Context) (Unit, error) {
+	if err := ctx.Err(); err != nil {
+		return Unit{}, err
+	}
+	if s.lr == nil {
+		return Unit{}, fmt.Errorf("%s: Next before Open", s.uri)
+	}
+	line, err := s.lr.next()
+	if err == io.EOF {
+		return Unit{}, io.EOF
+	}
+	if err != nil {
+		return Unit{}, readErr(s.uri, err)
+	}
+	return lineUnit(s.a.str(line), appendFilePos(nil, s.lr.off, s.lr.line)), nil
+}
+
+func (s *fileSource) Close() error {
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f, s.lr = nil, nil
+	return err
+}
+
+// ---- batches: ----
+
+// batchesSource is Spark's queueStream as a file: each line is one whole
+// batch, a JSON array of records, or null for an interval with no data. Its
+// position is the number of lines consumed.
+type batchesSource struct {
+	uri, path string
+	max       int
+	f         *os.File
+	lr        *lineReader
+}
+
+const batchesHint = "each line must be a JSON array or null"
+
+func (s *batchesSource) URI() string { return s.uri }
+
+func (s *batchesSource) Open(ctx context.Context, pos []byte) error {
+	if s.f != nil {
+		return fmt.Errorf("%s: already open", s.uri)
+	}
+	var skip int64
+	if pos != nil {
+		n, err := strconv.ParseInt(string(pos), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s: bad position %q", s.uri, pos)
+		}
+		skip = n
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.uri, err)
+	}
+	lr := newLineReader(f, s.uri, s.max)
+	for lr.line < skip {
+		if _, err := lr.next(); err != nil {
+			f.Close()
+			if err == io.EOF {
+				return fmt.Errorf("%s: cannot resume after line %d: the file has only %d lines (was it replaced?)", s.uri, skip, lr.line)
+			}
+			return readErr(s.uri, err)
+		}
+	}
+	s.f, s.lr = f, lr
+	return nil
+}
+
+func (s *batchesSource) Next(ctx context.Context) (Unit, error) {
+	if err := ctx.Err(); err != nil {
+		return Unit{}, err
+	}
+	if s.lr == nil {
+		return Unit{}, fmt.Errorf("%s: Next before Open", s.uri)
+	}
+	line, err := s.lr.next()
+	if err == io.EOF {
+		return Unit{}, io.EOF
+	}
+	if err != nil {
+		return Unit{}, readErr(s.uri, err)
+	}
+	n := s.lr.line
+	if len(bytes.TrimSpace(line)) == 0 {
+		return Unit{}, fmt.Errorf("%s line %d: the line is empty; write null for an interval with no data (%s)", s.uri, n, batchesHint)
+	}
+	msg, err := abi.FromJSON(nil, line)
+	if err != nil {
+		return Unit{}, fmt.Errorf("%s line %d: %w; %s", s.uri, n, err, batchesHint)
+	}
+	u := Unit{Whole: true, Pos: strconv.AppendInt(nil, n, 10)}
+	switch abi.TypeOf(msg) {
+	case abi.TypeNil:
+		return u, nil
+	case abi.TypeArray:
+		if u.Records, _, err = abi.SplitArray(nil, msg); err != nil {
+			return Unit{}, fmt.Errorf("%s line %d: %w", s.uri, n, err)
+		}
+		return u, nil
+	}
+	return Unit{}, fmt.Errorf("%s line %d: got a JSON %s; %s", s.uri, n, jsonKind(msg), batchesHint)
+}
+
+// jsonKind names the JSON type a msgpack value came from.
+func jsonKind(msg []byte) string {
+	switch abi.TypeOf(msg) {
+	case abi.TypeMap:
+		return "object"
+	case abi.TypeString:
+		return "string"
+	case abi.TypeInt, abi.TypeFloat:
+		return "number"
+	case abi.TypeBool:
+		return "boolean"
+	}
+	return abi.TypeOf(msg).String()
+}
+
+func (s *batchesSource) Close() error {
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f, s.lr = nil, nil
+	return err
+}
