@@ -1,0 +1,221 @@
+package host
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// validSinks lists the sink URI forms for error messages.
+const validSinks = "stdout, jsonl:PATH or dir:PREFIX"
+
+// OpenSink returns the sink a URI names (DESIGN.md, "Source and sink
+// URIs"). File sinks create their file or folder now, so a bad path fails
+// before the first batch. Every error a sink returns names it.
+func OpenSink(uri string, opts ...Option) (Sink, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", uri, err)
+	}
+	switch {
+	case uri == "stdout":
+		return &stdoutSink{w: o.stdout}, nil
+	case strings.HasPrefix(uri, "jsonl:"):
+		p, err := uriPath(uri, "jsonl:")
+		if err != nil {
+			return nil, fmt.Errorf("sink %w", err)
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+		if err != nil {
+			return nil, fmt.Errorf("sink %s: %w", uri, err)
+		}
+		return &jsonlSink{uri: uri, f: f}, nil
+	case strings.HasPrefix(uri, "dir:"):
+		p, err := uriPath(uri, "dir:")
+		if err != nil {
+			return nil, fmt.Errorf("sink %w", err)
+		}
+		dir, base := filepath.Split(p)
+		if dir == "" {
+			dir = "."
+		}
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return nil, fmt.Errorf("sink %s: %w", uri, err)
+		}
+		return &dirSink{uri: uri, prefix: p, dir: dir, base: base}, nil
+	case strings.HasPrefix(uri, "kafka://"), strings.HasPrefix(uri, "nats://"):
+		return nil, fmt.Errorf("sink %s: %s sinks are not supported yet", uri, uri[:strings.Index(uri, ":")])
+	}
+	return nil, fmt.Errorf("unknown sink %q: use %s", uri, validSinks)
+}
+
+// ProgressSink is a sink that can say how far its output has got: the
+// hook for exactly-once restart. A checkpoint records Progress after the
+// sink accepted a batch; on restart the output is truncated back to the
+// committed length before the first Write, so a batch that was written but
+// not committed is not duplicated. jsonl: sinks implement it.
+type ProgressSink interface {
+	Sink
+	// Progress is the number of bytes written so far.
+	Progress() int64
+}
+
+// ---- stdout ----
+
+// stdoutSink prints like Spark's DStream.print(): a header with the batch
+// time between dashed lines, the first 10 records (toString), "..." when
+// there were more, and an empty line, for every batch, empty ones too. A
+// batch is built in memory and written with one call, so batches do not
+// interleave with other output.
+type stdoutSink struct {
+	w   io.Writer
+	buf []byte
+}
+
+const (
+	pprintRule = "-------------------------------------------\n"
+	pprintMax  = 10
+)
+
+func (s *stdoutSink) URI() string { return "stdout" }
+
+func (s *stdoutSink) Write(b Batch) error {
+	p := append(s.buf[:0], pprintRule...)
+	p = append(p, "Time: "...)
+	p = strconv.AppendInt(p, b.Time, 10)
+	p = append(p, " ms\n"...)
+	p = append(p, pprintRule...)
+	for i, r := range b.Records {
+		if i == pprintMax {
+			p = append(p, "...\n"...)
+			break
+		}
+		p = abi.AppendText(p, r)
+		p = append(p, '\n')
+	}
+	p = append(p, '\n')
+	s.buf = p
+	if _, err := s.w.Write(p); err != nil {
+		return fmt.Errorf("sink stdout: %w", err)
+	}
+	return nil
+}
+
+// Close leaves the writer open: it belongs to the process (or the test).
+func (s *stdoutSink) Close() error { return nil }
+
+// ---- jsonl: ----
+
+// jsonlSink writes one JSON line per batch. Each line is one write call,
+// so Progress counts what the file really holds.
+type jsonlSink struct {
+	uri string
+	f   *os.File
+	n   int64
+	buf []byte
+}
+
+func (s *jsonlSink) URI() string { return s.uri }
+
+func (s *jsonlSink) Progress() int64 { return s.n }
+
+func (s *jsonlSink) Write(b Batch) error {
+	if s.f == nil {
+		return fmt.Errorf("sink %s: closed", s.uri)
+	}
+	p := append(s.buf[:0], `{"time":`...)
+	p = strconv.AppendInt(p, b.Time, 10)
+	p = append(p, `,"records":[`...)
+	for i, r := range b.Records {
+		if i > 0 {
+			p = append(p, ',')
+		}
+		var err error
+		if p, err = abi.AppendJSON(p, r); err != nil {
+			return fmt.Errorf("sink %s: batch %d ms, record %d: %w", s.uri, b.Time, i, err)
+		}
+	}
+	p = append(p, ']')
+	if b.Watermark != nil {
+		p = append(p, `,"watermark":`...)
+		p = strconv.AppendInt(p, *b.Watermark, 10)
+	}
+	if b.NoData {
+		p = append(p, `,"noData":true`...)
+	}
+	p = append(p, "}\n"...)
+	s.buf = p
+	n, err := s.f.Write(p)
+	s.n += int64(n)
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	return nil
+}
+
+func (s *jsonlSink) Close() error {
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	return nil
+}
+
+// ---- dir: ----
+
+// dirSink is saveAsTextFiles: one file per batch, PREFIX-<time_ms>, one
+// record per line (toString). Each file is written under a temporary name
+// starting with '.' (which a dir: source ignores) and renamed into place,
+// so a reader never sees half a file. It does not fsync: the rename is
+// atomic for readers, not across a power cut (checkpoints decide that).
+type dirSink struct {
+	uri, prefix string
+	dir, base   string
+	buf         []byte
+}
+
+func (s *dirSink) URI() string { return s.uri }
+
+func (s *dirSink) Write(b Batch) error {
+	p := s.buf[:0]
+	for _, r := range b.Records {
+		p = abi.AppendText(p, r)
+		p = append(p, '\n')
+	}
+	s.buf = p
+	t := strconv.FormatInt(b.Time, 10)
+	final := s.prefix + "-" + t
+	tmp := filepath.Join(s.dir, "."+s.base+"-"+t+".tmp")
+	if err := writeWhole(tmp, p); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	return nil
+}
+
+func writeWhole(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *dirSink) Close() error { return nil }
