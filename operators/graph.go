@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
@@ -26,9 +27,8 @@ type stream struct {
 	from   string // a source or stream name
 	source bool   // from names a source
 	stages []stage
-	// deps are the streams this one reads in the same batch (from and
-	// other:), which must be computed first.
-	deps []string
+	// slide is the interval (ms) at which the stream produces batches.
+	slide int64
 
 	// per-batch result, valid after the stream ran for the current t
 	out      []abi.Raw
@@ -38,9 +38,19 @@ type stream struct {
 // Graph is a built pipeline. It is not safe for concurrent use: the
 // scheduler runs one batch at a time.
 type Graph struct {
-	streams []*stream // in dependency order
-	byName  map[string]*stream
-	final   *stream
+	streams  []*stream // in dependency order
+	byName   map[string]*stream
+	final    *stream
+	clock    *graphClock
+	interval int64
+	stateful []stateful // stages with state, in graph order
+	shape    string     // op chain, to tell a checkpoint from another pipeline
+}
+
+// stateful is a stage whose state goes into checkpoints.
+type stateful interface {
+	snapshot(dst []byte) []byte
+	restore(b []byte) error
 }
 
 // builder carries what op constructors need.
@@ -49,12 +59,19 @@ type builder struct {
 	resolve  Resolver
 	byName   map[string]*stream
 	interval int64 // batch interval in ms
+	slide    int64 // the slide of the chain being built, in ms
+	clock    *graphClock
+	stateful []stateful
+	shape    []string
 }
 
 // Build checks the spec and builds its graph. r resolves guest functions
 // (nil when the pipeline uses built-ins only).
 func Build(spec *host.Spec, r Resolver) (*Graph, error) {
-	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds()}
+	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}}
+	if b.interval < 1 {
+		return nil, fmt.Errorf("batch: %s is below the 1ms minimum", spec.Batch.D())
+	}
 	streams := spec.Streams
 	if len(streams) == 0 {
 		names := spec.SourceNames()
@@ -63,8 +80,9 @@ func Build(spec *host.Spec, r Resolver) (*Graph, error) {
 		}
 		streams = []host.Stream{{Name: "output", From: names[0], Stages: spec.Stages}}
 	}
-	g := &Graph{byName: b.byName}
-	var all []*stream
+	g := &Graph{byName: b.byName, clock: b.clock, interval: b.interval}
+	// Streams are built in the order they are listed; a stream may read
+	// only sources and streams listed before it, which also rules out cycles.
 	for i, s := range streams {
 		if s.Name == "" {
 			return nil, fmt.Errorf("streams[%d] has no name", i)
@@ -76,42 +94,35 @@ func Build(spec *host.Spec, r Resolver) (*Graph, error) {
 			return nil, fmt.Errorf("stream %q has the name of a source; give it another name", s.Name)
 		}
 		st := &stream{name: s.Name, from: s.From}
-		b.byName[s.Name] = st
-		all = append(all, st)
-	}
-	for i, s := range streams {
-		st := all[i]
 		if _, ok := spec.Sources[s.From]; ok {
 			st.source = true
-		} else if _, ok := b.byName[s.From]; ok {
-			st.deps = append(st.deps, s.From)
+			b.slide = b.interval
+		} else if up, ok := b.byName[s.From]; ok {
+			b.slide = up.slide
 		} else {
-			return nil, fmt.Errorf("stream %q reads from %q, which is neither a source (%v) nor a stream", s.Name, s.From, spec.SourceNames())
+			return nil, fmt.Errorf("stream %q reads from %q, which is neither a source (%v) nor a stream listed before it", s.Name, s.From, spec.SourceNames())
 		}
 		prefix := ""
 		if len(spec.Streams) > 0 {
 			prefix = fmt.Sprintf("stream %s ", s.Name)
 		}
-		stages, deps, err := b.chain(prefix, s.Stages)
+		b.shape = append(b.shape, fmt.Sprintf("%s<%s", s.Name, s.From))
+		stages, err := b.chain(prefix, s.Stages)
 		if err != nil {
 			return nil, err
 		}
-		st.stages = stages
-		st.deps = append(st.deps, deps...)
+		st.stages, st.slide = stages, b.slide
+		b.byName[s.Name] = st
+		g.streams = append(g.streams, st)
 	}
-	order, err := topoOrder(all, b.byName)
-	if err != nil {
-		return nil, err
-	}
-	g.streams = order
-	g.final = all[len(all)-1]
+	g.final = g.streams[len(g.streams)-1]
+	g.stateful, g.shape = b.stateful, strings.Join(b.shape, ";")
 	return g, nil
 }
 
-// chain builds a list of stages; it returns the streams they read via other:.
-func (b *builder) chain(prefix string, specs []host.Stage) ([]stage, []string, error) {
+// chain builds a list of stages.
+func (b *builder) chain(prefix string, specs []host.Stage) ([]stage, error) {
 	var out []stage
-	var deps []string
 	for i, s := range specs {
 		label := fmt.Sprintf("%sstage %d (%s", prefix, i+1, s.Op)
 		if s.Fn != "" {
@@ -124,26 +135,30 @@ func (b *builder) chain(prefix string, specs []host.Stage) ([]stage, []string, e
 		mk, ok := ops[s.Op]
 		if !ok {
 			if s.Op == "" {
-				return nil, nil, fmt.Errorf("%s has no op:; valid ops: %s", label, opsList())
+				return nil, fmt.Errorf("%s has no op:; valid ops: %s", label, opsList())
 			}
-			return nil, nil, fmt.Errorf("%s: unknown op %q; valid ops: %s", label, s.Op, opsList())
+			return nil, fmt.Errorf("%s: unknown op %q; valid ops: %s", label, s.Op, opsList())
 		}
 		if s.Other != "" {
-			if _, ok := b.byName[s.Other]; !ok {
-				return nil, nil, fmt.Errorf("%s: other: %q is not a stream (streams: %v)", label, s.Other, b.streamNames())
+			other, ok := b.byName[s.Other]
+			if !ok {
+				return nil, fmt.Errorf("%s: other: %q is not a stream listed before this one (streams: %v)", label, s.Other, b.streamNames())
 			}
-			deps = append(deps, s.Other)
+			if other.slide != b.slide {
+				return nil, fmt.Errorf("%s: stream %s produces every %dms but this one every %dms; they must match (as in Spark)", label, s.Other, other.slide, b.slide)
+			}
 		}
 		st, err := mk(b, s, label)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if t, ok := st.(*transformStage); ok {
-			deps = append(deps, t.deps...)
+		if sf, ok := st.(stateful); ok {
+			b.stateful = append(b.stateful, sf)
 		}
+		b.shape = append(b.shape, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
 		out = append(out, st)
 	}
-	return out, deps, nil
+	return out, nil
 }
 
 func (b *builder) streamNames() []string {
@@ -155,38 +170,11 @@ func (b *builder) streamNames() []string {
 	return names
 }
 
-// topoOrder sorts streams so each runs after the streams it reads.
-func topoOrder(all []*stream, byName map[string]*stream) ([]*stream, error) {
-	state := map[string]int{} // 1 visiting, 2 done
-	var order []*stream
-	var visit func(s *stream, path []string) error
-	visit = func(s *stream, path []string) error {
-		switch state[s.name] {
-		case 1:
-			return fmt.Errorf("streams form a cycle: %v", append(path, s.name))
-		case 2:
-			return nil
-		}
-		state[s.name] = 1
-		for _, d := range s.deps {
-			if err := visit(byName[d], append(path, s.name)); err != nil {
-				return err
-			}
-		}
-		state[s.name] = 2
-		order = append(order, s)
-		return nil
-	}
-	for _, s := range all {
-		if err := visit(s, nil); err != nil {
-			return nil, err
-		}
-	}
-	return order, nil
-}
-
 // Process runs one micro-batch through every stream (host.Processor).
 func (g *Graph) Process(ctx context.Context, t int64, inputs map[string][]abi.Raw) (host.Batch, bool, error) {
+	if !g.clock.started {
+		g.clock.zero, g.clock.started = t-g.interval, true
+	}
 	for _, s := range g.streams {
 		s.out, s.produced = nil, false
 		var in []abi.Raw

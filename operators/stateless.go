@@ -410,7 +410,6 @@ func (j *joinStage) process(_ context.Context, _ int64, in []abi.Raw) ([]abi.Raw
 // transform(rdd => ...) expressed as stages.
 type transformStage struct {
 	stages []stage
-	deps   []string
 }
 
 func buildTransform(b *builder, s host.Stage, label string) (stage, error) {
@@ -420,11 +419,11 @@ func buildTransform(b *builder, s host.Stage, label string) (stage, error) {
 	if len(s.Stages) == 0 {
 		return nil, fmt.Errorf("%s needs stages: (the operators to apply to each batch)", label)
 	}
-	stages, deps, err := b.chain(label+" ", s.Stages)
+	stages, err := b.chain(label+" ", s.Stages)
 	if err != nil {
 		return nil, err
 	}
-	return &transformStage{stages: stages, deps: deps}, nil
+	return &transformStage{stages: stages}, nil
 }
 
 func (t *transformStage) process(ctx context.Context, bt int64, in []abi.Raw) ([]abi.Raw, bool, error) {

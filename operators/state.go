@@ -1,0 +1,144 @@
+package operators
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/host"
+)
+
+func init() { ops["updateStateByKey"] = buildUpdateStateByKey }
+
+// updateStage is Spark's updateStateByKey: every batch, the update function
+// runs for every key in state and every key with new values, and the stream
+// emits every key's new state. One guest call covers all keys.
+type updateStage struct {
+	c       caller
+	label   string
+	state   grouping // key -> [state], in order of first appearance
+	initial []abi.Raw
+	started bool
+}
+
+func buildUpdateStateByKey(b *builder, s host.Stage, label string) (stage, error) {
+	if err := only(s, label, "fn", "plugin", "initial"); err != nil {
+		return nil, err
+	}
+	f, err := lookup(b.resolve, s.Plugin, s.Fn, abi.KindUpdate, label)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range s.Initial {
+		if _, _, err := abi.SplitPair(p); err != nil {
+			return nil, fmt.Errorf("%s: initial[%d]: %v (write initial: [[key, state], ...])", label, i, err)
+		}
+	}
+	return &updateStage{c: caller{fn: f, stage: label}, label: label, initial: s.Initial}, nil
+}
+
+func (u *updateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]abi.Raw, bool, error) {
+	if !u.started {
+		for _, p := range u.initial {
+			k, v, _ := abi.SplitPair(p)
+			u.setState(&u.state, k, v)
+		}
+		u.started = true
+	}
+	g, err := groupPairs(in, u.label)
+	if err != nil {
+		return nil, false, err
+	}
+	// Keys in state keep their order; new keys follow in order of arrival.
+	keys := append([]abi.Raw(nil), u.state.keys...)
+	for _, k := range g.keys {
+		if _, ok := u.state.index[string(k)]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	buf := u.c.buf[:0]
+	buf = append(buf, 0x92)
+	buf = abi.AppendInt(buf, t)
+	buf = abi.AppendArrayHeader(buf, len(keys))
+	items := make([]abi.Raw, len(keys))
+	for i, k := range keys {
+		start := len(buf)
+		buf = append(buf, 0x93)
+		buf = append(buf, k...)
+		if j, ok := g.index[string(k)]; ok {
+			buf = abi.AppendArray(buf, g.vals[j])
+		} else {
+			buf = append(buf, 0x90)
+		}
+		if j, ok := u.state.index[string(k)]; ok {
+			buf = abi.AppendOption(buf, u.state.vals[j][0])
+		} else {
+			buf = append(buf, 0x90)
+		}
+		items[i] = buf[start:]
+	}
+	u.c.buf = buf
+	var res []abi.Raw
+	if len(keys) > 0 {
+		if res, err = u.c.callRaw(ctx, buf, items); err != nil {
+			return nil, false, err
+		}
+	}
+	next := grouping{index: make(map[string]int, len(keys))}
+	var out []abi.Raw
+	for i, k := range keys {
+		s, _, err := abi.ReadOption(res[i])
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: result for key %s: %v (an update returns [] or [state])", u.label, abi.Describe(k), err)
+		}
+		if s == nil { // none removes the key
+			continue
+		}
+		u.setState(&next, k, s)
+		out = append(out, abi.AppendPair(nil, k, s))
+	}
+	u.state = next
+	return out, true, nil
+}
+
+func (u *updateStage) setState(g *grouping, k, v abi.Raw) {
+	if i, ok := g.index[string(k)]; ok {
+		g.vals[i][0] = v
+		return
+	}
+	g.add(k, v)
+}
+
+func (u *updateStage) snapshot(dst []byte) []byte {
+	dst = append(dst, 0x92)
+	dst = abi.AppendBool(dst, u.started)
+	vals := make([]abi.Raw, len(u.state.keys))
+	for i := range vals {
+		vals[i] = u.state.vals[i][0]
+	}
+	return abi.AppendArray(dst, pairs(u.state.keys, vals))
+}
+
+func (u *updateStage) restore(b []byte) error {
+	n, rest, err := abi.ArrayHeader(b)
+	if err != nil || n != 2 {
+		return errors.New("updateStateByKey state: want [started, pairs]")
+	}
+	if u.started, rest, err = abi.ReadBool(rest); err != nil {
+		return err
+	}
+	ps, _, err := abi.SplitArray(nil, rest)
+	if err != nil {
+		return err
+	}
+	u.state = grouping{index: make(map[string]int, len(ps))}
+	for _, p := range ps {
+		k, v, err := abi.SplitPair(p)
+		if err != nil {
+			return err
+		}
+		u.state.add(k, v)
+	}
+	return nil
+}
