@@ -1,0 +1,247 @@
+package host
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// A checkpoint is one file, DIR/checkpoint, replaced atomically after a
+// batch: written to DIR/checkpoint.tmp, fsynced, renamed over the old one,
+// and the directory fsynced. A reader therefore sees the old checkpoint or
+// the new one, never a mix. The file is
+//
+//	"WSTREAM-CKPT" | version (1 byte) | crc32 of payload (4 bytes BE) | payload
+//
+// and the payload is a msgpack map (see encode). Any damage shows up as a
+// checksum mismatch, reported with the path; it is never silently ignored.
+
+const (
+	checkpointMagic   = "WSTREAM-CKPT"
+	checkpointVersion = 1
+	checkpointFile    = "checkpoint"
+)
+
+// ErrCheckpointCorrupt marks a checkpoint file that fails its checksum or
+// does not decode.
+var ErrCheckpointCorrupt = errors.New("checkpoint is corrupt")
+
+// ErrCheckpointMismatch marks a checkpoint written by a different pipeline.
+var ErrCheckpointMismatch = errors.New("checkpoint belongs to a different pipeline")
+
+// Checkpoint is what survives a restart: the operator state, where each
+// source got to, and how much output the sink holds, all as of the end of
+// the batch at Time.
+type Checkpoint struct {
+	// Shape describes the operator chain that wrote the state.
+	Shape string
+	// Time is the last committed batch time (ms); Batches counts batches.
+	Time    int64
+	Batches int64
+	// Sources maps source name to its position (nil: not replayable).
+	Sources map[string][]byte
+	// Sink is the sink's progress (ProgressSink), or -1 when it has none.
+	Sink int64
+	// State is the operator graph's snapshot.
+	State []byte
+}
+
+// FS is the file operations checkpoints use. The default is the real file
+// system; tests wrap it to inject failed writes, torn renames and full disks.
+type FS interface {
+	MkdirAll(dir string) error
+	// WriteFileSync creates or truncates path, writes data and fsyncs it.
+	WriteFileSync(path string, data []byte) error
+	Rename(from, to string) error
+	// SyncDir fsyncs a directory so a rename in it is durable.
+	SyncDir(dir string) error
+	ReadFile(path string) ([]byte, error)
+}
+
+// OSFS is the real file system.
+type OSFS struct{}
+
+func (OSFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
+
+func (OSFS) WriteFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (OSFS) Rename(from, to string) error { return os.Rename(from, to) }
+
+func (OSFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (OSFS) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// CheckpointStore reads and commits the checkpoint of one directory.
+type CheckpointStore struct {
+	dir string
+	fs  FS
+	buf []byte
+}
+
+// OpenCheckpoints prepares dir (creating it) for checkpoints; fs nil means
+// the real file system.
+func OpenCheckpoints(dir string, fs FS) (*CheckpointStore, error) {
+	if fs == nil {
+		fs = OSFS{}
+	}
+	if err := fs.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("checkpoint directory %s: %w", dir, err)
+	}
+	return &CheckpointStore{dir: dir, fs: fs}, nil
+}
+
+// Path is the checkpoint file's path.
+func (c *CheckpointStore) Path() string { return filepath.Join(c.dir, checkpointFile) }
+
+// Load returns the committed checkpoint, or nil when there is none yet.
+func (c *CheckpointStore) Load() (*Checkpoint, error) {
+	data, err := c.fs.ReadFile(c.Path())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoint %s: %w", c.Path(), err)
+	}
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v; move it away to start from scratch (state and positions will be lost), or restore it from a backup", ErrCheckpointCorrupt, c.Path(), err)
+	}
+	return ck, nil
+}
+
+// Commit atomically replaces the checkpoint with ck. On error the previous
+// checkpoint is still in place and intact.
+func (c *CheckpointStore) Commit(ck *Checkpoint) error {
+	c.buf = encodeCheckpoint(c.buf[:0], ck)
+	tmp := c.Path() + ".tmp"
+	if err := c.fs.WriteFileSync(tmp, c.buf); err != nil {
+		return fmt.Errorf("writing checkpoint %s: %w (the previous checkpoint is intact)", tmp, err)
+	}
+	if err := c.fs.Rename(tmp, c.Path()); err != nil {
+		return fmt.Errorf("committing checkpoint %s: %w (the previous checkpoint is intact)", c.Path(), err)
+	}
+	if err := c.fs.SyncDir(c.dir); err != nil {
+		return fmt.Errorf("syncing checkpoint directory %s: %w", c.dir, err)
+	}
+	return nil
+}
+
+func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
+	dst = append(dst, checkpointMagic...)
+	dst = append(dst, checkpointVersion, 0, 0, 0, 0)
+	start := len(dst)
+	dst = abi.AppendMapHeader(dst, 6)
+	dst = abi.AppendString(abi.AppendString(dst, "shape"), ck.Shape)
+	dst = abi.AppendInt(abi.AppendString(dst, "time"), ck.Time)
+	dst = abi.AppendInt(abi.AppendString(dst, "batches"), ck.Batches)
+	dst = abi.AppendString(dst, "sources")
+	names := make([]string, 0, len(ck.Sources))
+	for n := range ck.Sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	dst = abi.AppendMapHeader(dst, len(names))
+	for _, n := range names {
+		dst = abi.AppendString(dst, n)
+		if p := ck.Sources[n]; p != nil {
+			dst = abi.AppendBinary(dst, p)
+		} else {
+			dst = abi.AppendNil(dst)
+		}
+	}
+	dst = abi.AppendInt(abi.AppendString(dst, "sink"), ck.Sink)
+	dst = abi.AppendBinary(abi.AppendString(dst, "state"), ck.State)
+	binary.BigEndian.PutUint32(dst[start-4:], crc32.ChecksumIEEE(dst[start:]))
+	return dst
+}
+
+func decodeCheckpoint(data []byte) (*Checkpoint, error) {
+	head := len(checkpointMagic) + 5
+	if len(data) < head || !bytes.HasPrefix(data, []byte(checkpointMagic)) {
+		return nil, errors.New("not a wstream checkpoint file")
+	}
+	if v := data[len(checkpointMagic)]; v != checkpointVersion {
+		return nil, fmt.Errorf("checkpoint format version %d; this wstream reads version %d", v, checkpointVersion)
+	}
+	payload := data[head:]
+	if binary.BigEndian.Uint32(data[head-4:]) != crc32.ChecksumIEEE(payload) {
+		return nil, errors.New("checksum mismatch")
+	}
+	n, rest, err := abi.MapHeader(payload)
+	if err != nil {
+		return nil, err
+	}
+	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1}
+	for i := 0; i < n; i++ {
+		var key string
+		if key, rest, err = abi.ReadString(rest); err != nil {
+			return nil, err
+		}
+		switch key {
+		case "shape":
+			ck.Shape, rest, err = abi.ReadString(rest)
+		case "time":
+			ck.Time, rest, err = abi.ReadInt(rest)
+		case "batches":
+			ck.Batches, rest, err = abi.ReadInt(rest)
+		case "sink":
+			ck.Sink, rest, err = abi.ReadInt(rest)
+		case "state":
+			var s []byte
+			s, rest, err = abi.ReadStringBytes(rest)
+			ck.State = append([]byte(nil), s...)
+		case "sources":
+			var m int
+			if m, rest, err = abi.MapHeader(rest); err != nil {
+				break
+			}
+			for j := 0; j < m && err == nil; j++ {
+				var name string
+				if name, rest, err = abi.ReadString(rest); err != nil {
+					break
+				}
+				if abi.IsNil(rest) {
+					ck.Sources[name], rest = nil, rest[1:]
+					continue
+				}
+				var p []byte
+				p, rest, err = abi.ReadStringBytes(rest)
+				ck.Sources[name] = append([]byte(nil), p...)
+			}
+		default:
+			_, rest, err = abi.Next(rest)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", key, err)
+		}
+	}
+	return ck, nil
+}
