@@ -1,0 +1,445 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// Clock is wall time as the scheduler sees it, so tests can drive batches
+// with a fake clock instead of sleeping.
+type Clock interface {
+	Now() time.Time
+	// After delivers once d has passed, like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// DefaultBuffer is how many units each source may get ahead of the batches
+// under the system clock when RunConfig.Buffer is 0. A text source yields a
+// unit per line, so this is 1024 lines per source.
+const DefaultBuffer = 1024
+
+// RunConfig is what Run needs. Run takes ownership of the sources and the
+// sink: it opens the sources and closes all of them before it returns.
+type RunConfig struct {
+	// Sources by name; the Processor sees each source's records under its
+	// name. Run opens them from the start (no positions yet).
+	Sources   map[string]Source
+	Sink      Sink
+	Processor Processor
+	// Interval is the batch interval, a whole number of milliseconds, 1ms
+	// or more.
+	Interval time.Duration
+	// Manual selects the manual clock: batch k has time k × Interval and
+	// takes exactly one unit from each source, as fast as possible; the run
+	// ends when every source is drained.
+	Manual bool
+	// Clock is the system clock; nil is real time. Unused when Manual.
+	Clock Clock
+	// Log receives warnings (falling behind); nil is os.Stderr.
+	Log io.Writer
+	// Buffer is how many units each source may get ahead of the batches
+	// under the system clock before its reads block; 0 is DefaultBuffer.
+	Buffer int
+}
+
+// Run is the micro-batch loop. Each batch goes through Processor.Process
+// and, when it emits, Sink.Write; an error from a source (other than
+// io.EOF), the processor or the sink ends the run with that error, naming
+// the batch time and the source or sink.
+//
+// Under the system clock, batch times are the multiples of Interval (ms
+// since the epoch) after the start; each source has a receiver goroutine
+// feeding a bounded buffer; a batch takes every unit received so far, but
+// only one whole unit (a batches: line) per source. A slow batch delays the
+// next ones, which then run back to back: no batch time is skipped. Once
+// every source is drained, what remains is processed without waiting.
+//
+// When ctx is cancelled (SIGINT), Run finishes the batch in flight, puts the
+// units received but not yet batched in a final batch (one more per extra
+// whole unit), closes the sink and returns nil. The processor is called
+// with a context that is not cancelled, so the batch in flight is never cut
+// in half.
+func Run(ctx context.Context, cfg RunConfig) (err error) {
+	if err := cfg.check(); err != nil {
+		if cfg.Sink != nil {
+			cfg.Sink.Close()
+		}
+		return err
+	}
+	r := &runner{
+		cfg:  cfg,
+		iv:   cfg.Interval.Milliseconds(),
+		pctx: context.WithoutCancel(ctx),
+		log:  cfg.Log,
+		clk:  cfg.Clock,
+	}
+	if r.log == nil {
+		r.log = os.Stderr
+	}
+	if r.clk == nil {
+		r.clk = realClock{}
+	}
+	for n := range cfg.Sources {
+		r.names = append(r.names, n)
+	}
+	sort.Strings(r.names)
+
+	defer func() {
+		if cerr := cfg.Sink.Close(); err == nil && cerr != nil {
+			err = r.sinkErr(cerr)
+		}
+	}()
+	if ctx.Err() != nil {
+		return nil
+	}
+	for i, n := range r.names {
+		if err := cfg.Sources[n].Open(ctx, nil); err != nil {
+			for _, m := range r.names[:i] {
+				cfg.Sources[m].Close()
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return r.srcErr(n, err)
+		}
+	}
+	defer func() {
+		for _, n := range r.names {
+			if cerr := cfg.Sources[n].Close(); err == nil && cerr != nil {
+				err = r.srcErr(n, cerr)
+			}
+		}
+	}()
+	if cfg.Manual {
+		return r.manual(ctx)
+	}
+	return r.system(ctx)
+}
+
+func (c *RunConfig) check() error {
+	switch {
+	case len(c.Sources) == 0:
+		return errors.New("run: no sources")
+	case c.Sink == nil:
+		return errors.New("run: no sink")
+	case c.Processor == nil:
+		return errors.New("run: no processor")
+	case c.Interval < time.Millisecond:
+		return fmt.Errorf("batch interval %v is too short: the smallest is 1ms", c.Interval)
+	case c.Interval%time.Millisecond != 0:
+		return fmt.Errorf("batch interval %v is not a whole number of milliseconds", c.Interval)
+	case c.Buffer < 0:
+		return fmt.Errorf("run: buffer %d must not be negative", c.Buffer)
+	}
+	for n, s := range c.Sources {
+		if s == nil {
+			return fmt.Errorf("run: source %q is nil", n)
+		}
+	}
+	return nil
+}
+
+type runner struct {
+	cfg   RunConfig
+	names []string // source names, sorted
+	iv    int64    // interval in ms
+	pctx  context.Context
+	log   io.Writer
+	clk   Clock
+}
+
+// batch processes one batch and writes its output.
+func (r *runner) batch(t int64, inputs map[string][]abi.Raw) error {
+	out, emit, err := r.cfg.Processor.Process(r.pctx, t, inputs)
+	if err != nil {
+		return fmt.Errorf("batch %d ms: %w", t, err)
+	}
+	if !emit {
+		return nil
+	}
+	if out.Time == 0 {
+		out.Time = t
+	}
+	if err := r.cfg.Sink.Write(out); err != nil {
+		return fmt.Errorf("batch %d ms: %w", t, r.sinkErr(err))
+	}
+	return nil
+}
+
+// sinkErr names the sink unless the error already does.
+func (r *runner) sinkErr(err error) error {
+	if uri := r.cfg.Sink.URI(); !strings.Contains(err.Error(), uri) {
+		return fmt.Errorf("sink %s: %w", uri, err)
+	}
+	return err
+}
+
+// srcErr names the source, with its URI unless the error already has it.
+func (r *runner) srcErr(name string, err error) error {
+	if uri := r.cfg.Sources[name].URI(); !strings.Contains(err.Error(), uri) {
+		return fmt.Errorf("source %q (%s): %w", name, uri, err)
+	}
+	return fmt.Errorf("source %q: %w", name, err)
+}
+
+// manual runs the manual clock: batch k takes the next unit of each source
+// in turn, at time k × interval.
+func (r *runner) manual(ctx context.Context) error {
+	drained := make([]bool, len(r.names))
+	left := len(r.names)
+	for k := int64(1); left > 0; k++ {
+		t := k * r.iv
+		inputs := make(map[string][]abi.Raw, len(r.names))
+		got, stop := false, false
+		for i, n := range r.names {
+			inputs[n] = nil
+			if drained[i] || stop {
+				continue
+			}
+			u, err := r.cfg.Sources[n].Next(ctx)
+			switch {
+			case err == nil:
+				inputs[n], got = u.Records, true
+			case err == io.EOF:
+				drained[i] = true
+				left--
+			case ctx.Err() != nil:
+				stop = true
+			default:
+				return fmt.Errorf("batch %d ms: %w", t, r.srcErr(n, err))
+			}
+		}
+		if got {
+			if err := r.batch(t, inputs); err != nil {
+				return err
+			}
+		}
+		if stop || ctx.Err() != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// item is one result of a source's Next, in the order it happened.
+type item struct {
+	u   Unit
+	err error
+}
+
+// receiver reads one source into a bounded channel. On io.EOF it closes
+// the channel; on another error it sends it and stops. When cancelled it
+// keeps the unit it could not send in leftover, so no received unit is lost.
+type receiver struct {
+	name     string
+	src      Source
+	ch       chan item
+	leftover *item
+}
+
+func (rc *receiver) run(ctx context.Context, drained func()) {
+	for {
+		u, err := rc.src.Next(ctx)
+		if ctx.Err() != nil {
+			if err == nil {
+				rc.leftover = &item{u: u}
+			}
+			return
+		}
+		if err == io.EOF {
+			close(rc.ch)
+			drained()
+			return
+		}
+		it := item{u, err}
+		select {
+		case rc.ch <- it:
+		case <-ctx.Done():
+			if err == nil {
+				rc.leftover = &it
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// take gathers one source's records for a batch from pull: every unit that
+// is not whole, and at most one whole unit, which ends the take.
+func take(pull func() (item, bool)) ([]abi.Raw, error) {
+	var recs []abi.Raw
+	for {
+		it, ok := pull()
+		if !ok {
+			return recs, nil
+		}
+		if it.err != nil {
+			return recs, it.err
+		}
+		if recs == nil {
+			recs = it.u.Records[:len(it.u.Records):len(it.u.Records)]
+		} else {
+			recs = append(recs, it.u.Records...)
+		}
+		if it.u.Whole {
+			return recs, nil
+		}
+	}
+}
+
+// system runs the system clock.
+func (r *runner) system(ctx context.Context) error {
+	size := r.cfg.Buffer
+	if size == 0 {
+		size = DefaultBuffer
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	allDrained := make(chan struct{})
+	var left atomic.Int32
+	left.Store(int32(len(r.names)))
+	recv := make([]*receiver, len(r.names))
+	for i, n := range r.names {
+		rc := &receiver{name: n, src: r.cfg.Sources[n], ch: make(chan item, size)}
+		recv[i] = rc
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc.run(rctx, func() {
+				if left.Add(-1) == 0 {
+					close(allDrained)
+				}
+			})
+		}()
+	}
+
+	next := (r.clk.Now().UnixMilli()/r.iv + 1) * r.iv
+	drained, behind := false, false
+	for {
+		if !drained {
+			if d := time.UnixMilli(next).Sub(r.clk.Now()); d > 0 {
+				behind = false
+				select {
+				case <-r.clk.After(d):
+				case <-ctx.Done():
+				case <-allDrained:
+				}
+			}
+			select {
+			case <-allDrained:
+				drained = true
+			default:
+			}
+		}
+		if ctx.Err() != nil {
+			cancel()
+			wg.Wait()
+			return r.final(next, recv)
+		}
+		if drained && buffered(recv) == 0 {
+			return nil
+		}
+		inputs := make(map[string][]abi.Raw, len(recv))
+		for _, rc := range recv {
+			n := len(rc.ch) // only what is here now: a fast source cannot hold the batch open
+			recs, err := take(func() (item, bool) {
+				if n == 0 {
+					return item{}, false
+				}
+				n--
+				it, ok := <-rc.ch
+				return it, ok
+			})
+			if err != nil {
+				return fmt.Errorf("batch %d ms: %w", next, r.srcErr(rc.name, err))
+			}
+			inputs[rc.name] = recs
+		}
+		if err := r.batch(next, inputs); err != nil {
+			return err
+		}
+		t := next
+		next += r.iv
+		if now := r.clk.Now(); !drained && !behind && now.UnixMilli() > next {
+			behind = true
+			fmt.Fprintf(r.log, "falling behind: batch %d ms ended at %d ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)\n", t, now.UnixMilli())
+		}
+	}
+}
+
+func buffered(recv []*receiver) int {
+	n := 0
+	for _, rc := range recv {
+		n += len(rc.ch)
+	}
+	return n
+}
+
+// final processes what the receivers had received when the run was
+// cancelled: one batch with all of it, plus one more per extra whole unit
+// of a source, back to back from time t. The receivers have stopped.
+func (r *runner) final(t int64, recv []*receiver) error {
+	queues := make([][]item, len(recv))
+	pending := 0
+	for i, rc := range recv {
+	drain:
+		for {
+			select {
+			case it, ok := <-rc.ch:
+				if !ok {
+					break drain
+				}
+				queues[i] = append(queues[i], it)
+			default:
+				break drain
+			}
+		}
+		if rc.leftover != nil {
+			queues[i] = append(queues[i], *rc.leftover)
+		}
+		pending += len(queues[i])
+	}
+	for ; pending > 0; t += r.iv {
+		inputs := make(map[string][]abi.Raw, len(recv))
+		for i, rc := range recv {
+			recs, err := take(func() (item, bool) {
+				if len(queues[i]) == 0 {
+					return item{}, false
+				}
+				it := queues[i][0]
+				queues[i] = queues[i][1:]
+				pending--
+				return it, true
+			})
+			if err != nil {
+				return fmt.Errorf("batch %d ms: %w", t, r.srcErr(rc.name, err))
+			}
+			inputs[rc.name] = recs
+		}
+		if err := r.batch(t, inputs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
