@@ -65,7 +65,8 @@ type timedBatch struct {
 	recs []abi.Raw
 }
 
-// windowBuf keeps the parent batches that can still fall in a window.
+// windowBuf keeps the parent batches that can still fall in a window, and
+// for one slide longer: the incremental form subtracts them as they leave.
 type windowBuf struct {
 	timing
 	batches []timedBatch
@@ -74,7 +75,7 @@ type windowBuf struct {
 func (w *windowBuf) push(t int64, recs []abi.Raw) {
 	keep := w.batches[:0]
 	for _, b := range w.batches {
-		if b.t > t-w.window {
+		if b.t > t-w.window-w.slide {
 			keep = append(keep, b)
 		}
 	}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/operators"
+	"github.com/wstream/wstream/runtime"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a pipeline until its sources are drained or it is interrupted",
+		ArgsUsage: " ",
+		Description: `Runs a pipeline file, or a plugin's own default pipeline. Flags override the file.
+
+Examples:
+   # word count over standard input, results per 1s batch on stdout
+   wstream run --plugin plugins/wordcount/wordcount.wasm < plugins/wordcount/sample.txt
+
+   # the seed's socket word count (start 'nc -lk 7777' in another terminal first)
+   wstream run --plugin plugins/wordcount/wordcount.wasm --source socket://127.0.0.1:7777 --batch 1s
+
+   # a pipeline file, output as JSON lines
+   wstream run --pipeline pipeline.yaml --sink jsonl:out.jsonl
+
+Sources: stdin, socket://HOST:PORT, file:PATH, dir:PATH, batches:PATH.
+Sinks: stdout, jsonl:PATH, dir:PREFIX.
+SIGINT or SIGTERM finishes the batch in flight, flushes the sink and exits 0.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "pipeline", Aliases: []string{"p"}, Usage: "pipeline `FILE` (YAML or JSON)"},
+			&cli.StringFlag{Name: "plugin", Usage: "plugin `FILE.wasm`: the default module for fn names; alone, runs its default pipeline"},
+			&cli.StringFlag{Name: "source", Usage: "source `URI` (named input), replacing the file's sources"},
+			&cli.StringFlag{Name: "sink", Usage: "sink `URI`"},
+			&cli.StringFlag{Name: "batch", Usage: "batch interval `DURATION` (e.g. 10ms, 500ms, 1s)"},
+			&cli.StringFlag{Name: "clock", Usage: "`system` (real time) or manual (one input line = one batch, as fast as possible)"},
+			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint `DIR`"},
+			&cli.StringFlag{Name: "runtime", Usage: "WebAssembly runtime: wazero or wasmtime", Value: "wazero"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("run takes no arguments (got %q); name the pipeline with --pipeline FILE", c.Args().First())
+			}
+			return runPipeline(c)
+		},
+	}
+}
+
+func runPipeline(c *cli.Context) error {
+	ctx, stop := signalContext(context.Background())
+	defer stop()
+
+	engine, err := newEngine(ctx, c.String("runtime"))
+	if err != nil {
+		return err
+	}
+	defer engine.Close(context.Background())
+	plugins := newPluginSet(engine, runtime.Config{Stderr: c.App.ErrWriter})
+	defer plugins.close()
+
+	spec, err := loadSpec(ctx, c, plugins)
+	if err != nil {
+		return err
+	}
+	graph, err := operators.Build(spec, plugins)
+	if err != nil {
+		return err
+	}
+	sources := map[string]host.Source{}
+	for name, uri := range spec.Sources {
+		src, err := host.OpenSource(spec.ResolveURI(uri))
+		if err != nil {
+			return fmt.Errorf("source %s: %w", name, err)
+		}
+		sources[name] = src
+	}
+	sink, err := host.OpenSink(spec.Sink)
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	return host.Run(ctx, host.RunConfig{
+		Sources:   sources,
+		Sink:      sink,
+		Processor: graph,
+		Interval:  spec.Batch.D(),
+		Manual:    spec.Clock == "manual",
+		Log:       c.App.ErrWriter,
+	})
+}
+
+// loadSpec builds the spec from --pipeline, or the plugin's default
+// pipeline, then applies flags and defaults.
+func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Spec, error) {
+	var spec *host.Spec
+	var err error
+	switch {
+	case c.String("pipeline") != "":
+		if spec, err = host.ReadSpec(c.String("pipeline")); err != nil {
+			return nil, err
+		}
+		if p := c.String("plugin"); p != "" {
+			spec.Plugin = p
+		}
+	case c.String("plugin") != "":
+		p, err := plugins.load(ctx, c.String("plugin"))
+		if err != nil {
+			return nil, err
+		}
+		text := p.Manifest().Pipeline
+		if text == "" {
+			return nil, usagef("plugin %s has no default pipeline; give one with --pipeline FILE", c.String("plugin"))
+		}
+		if spec, err = host.ParseSpec([]byte(text)); err != nil {
+			return nil, fmt.Errorf("plugin %s: its default pipeline: %w", c.String("plugin"), err)
+		}
+		spec.Plugin = c.String("plugin")
+	default:
+		return nil, usagef("give --pipeline FILE or --plugin FILE.wasm")
+	}
+	if v := c.String("source"); v != "" {
+		spec.Sources = map[string]string{"input": v}
+	}
+	if v := c.String("sink"); v != "" {
+		spec.Sink = v
+	}
+	if v := c.String("batch"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, usagef("--batch %q is not a duration; write it like 10ms, 500ms or 1s", v)
+		}
+		spec.Batch = host.Duration(d)
+	}
+	if v := c.String("clock"); v != "" {
+		if v != "system" && v != "manual" {
+			return nil, usagef("--clock %q: use system or manual", v)
+		}
+		spec.Clock = v
+	}
+	if v := c.String("checkpoint"); v != "" {
+		spec.Checkpoint = v
+	}
+	spec.ApplyDefaults()
+	plugins.defaultPath = spec.ResolvePath(spec.Plugin)
+	plugins.resolvePath = spec.ResolvePath
+	return spec, nil
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which lets the
+// run finish the batch in flight; a second signal exits at once.
+func signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range ch {
+			n++
+			if n == 1 {
+				cancel()
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "wstream: second signal, exiting now")
+			os.Exit(130)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// pluginSet loads each plugin file once and resolves stage functions.
+type pluginSet struct {
+	engine      runtime.Engine
+	cfg         runtime.Config
+	byPath      map[string]*runtime.Plugin
+	defaultPath string
+	resolvePath func(string) string
+}
+
+func newPluginSet(e runtime.Engine, cfg runtime.Config) *pluginSet {
+	return &pluginSet{engine: e, cfg: cfg, byPath: map[string]*runtime.Plugin{}, resolvePath: func(p string) string { return p }}
+}
+
+func (s *pluginSet) load(ctx context.Context, path string) (*runtime.Plugin, error) {
+	if p, ok := s.byPath[path]; ok {
+		return p, nil
+	}
+	p, err := runtime.LoadFile(ctx, s.engine, path, s.cfg)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("plugin %s not found; build the bundled plugins with `make plugins`, or check the path", path)
+		}
+		return nil, err
+	}
+	s.byPath[path] = p
+	return p, nil
+}
+
+// Func implements operators.Resolver.
+func (s *pluginSet) Func(plugin, name string) (operators.Func, error) {
+	path := s.defaultPath
+	if plugin != "" {
+		path = s.resolvePath(plugin)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("fn %q needs a plugin: set plugin: in the pipeline or pass --plugin FILE.wasm", name)
+	}
+	p, err := s.load(context.Background(), path)
+	if err != nil {
+		return nil, err
+	}
+	return p.Func(name)
+}
+
+func (s *pluginSet) close() {
+	for _, p := range s.byPath {
+		p.Close(context.Background())
+	}
+}
