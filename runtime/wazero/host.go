@@ -1,0 +1,179 @@
+package wazero
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// maxLogLine caps one wstream_v1.log message, so that a guest cannot make
+// the host print megabytes per line.
+const maxLogLine = 4 << 10
+
+// stderrMu serialises lines written to Config.Stderr by every plugin.
+var stderrMu sync.Mutex
+
+var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.LogWarn: "warn", abi.LogError: "error"}
+
+// instantiateHost defines wstream_v1 in the module's runtime. log writes
+// straight to Config.Stderr, prefixed with the plugin name.
+func (m *module) instantiateHost(ctx context.Context) error {
+	logFn := api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+		level, ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
+		m.log(mod.Memory(), level, ptr, n)
+	})
+	_, err := m.rt.NewHostModuleBuilder(abi.ImportModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(logFn, []api.ValueType{i32, i32, i32}, nil).
+		WithParameterNames("level", "ptr", "len").
+		Export(abi.ImportLog).
+		Instantiate(ctx)
+	return err
+}
+
+// log formats one guest log line. Every pointer is checked: a guest with a
+// bad pointer gets a note in the log, not a host panic.
+func (m *module) log(mem api.Memory, level, ptr, n uint32) {
+	name := fmt.Sprintf("level %d", level)
+	if int(level) < len(levelNames) {
+		name = levelNames[level]
+	}
+	var msg string
+	read, cut := n, false
+	if read > maxLogLine {
+		read, cut = maxLogLine, true
+	}
+	if b, ok := readMem(mem, ptr, read); ok {
+		msg = strings.ReplaceAll(strings.TrimRight(string(b), "\n"), "\n", "\n  ") // keep one entry recognisable
+		if cut {
+			msg += fmt.Sprintf("… (%d more bytes)", n-read)
+		}
+	} else {
+		msg = fmt.Sprintf("(log message out of bounds: ptr=%#x len=%d)", ptr, n)
+	}
+	stderrMu.Lock()
+	defer stderrMu.Unlock()
+	fmt.Fprintf(m.cfg.Stderr, "[%s] %s: %s\n", m.name, name, msg)
+}
+
+func readMem(mem api.Memory, ptr, n uint32) ([]byte, bool) {
+	if mem == nil {
+		return nil, false
+	}
+	return mem.Read(ptr, n)
+}
+
+// moduleConfig is the WASI sandbox: no args, env, files or real clock, a
+// deterministic random source (wazero's default), empty stdin, unless allow
+// grants a capability.
+func moduleConfig(allow []string) (wazero.ModuleConfig, error) {
+	mc := wazero.NewModuleConfig().
+		WithName("").        // anonymous: many instances of one module coexist
+		WithStartFunctions() // _initialize is called explicitly, under the call timeout
+	fsSet := false
+	for _, a := range allow {
+		switch {
+		case a == "clock":
+			mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+		case a == "env":
+			for _, kv := range os.Environ() {
+				if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+					mc = mc.WithEnv(k, v)
+				}
+			}
+		case strings.HasPrefix(a, "fs:"):
+			dir := strings.TrimPrefix(a, "fs:")
+			if fsSet {
+				return nil, fmt.Errorf("capability %q: only one fs: directory can be granted", a)
+			}
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return nil, fmt.Errorf("capability %q: %s is not a directory", a, dir)
+			}
+			mc = mc.WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(dir, "/"))
+			fsSet = true
+		default:
+			return nil, fmt.Errorf("unknown capability %q (want clock, env or fs:DIR)", a)
+		}
+	}
+	return mc, nil
+}
+
+// capped keeps the first limit bytes written to it (guest stdout and
+// stderr) and counts the rest, so a chatty guest cannot grow the host.
+type capped struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	limit   int
+	dropped int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := min(len(p), c.limit-c.buf.Len())
+	if keep > 0 {
+		c.buf.Write(p[:keep])
+	}
+	c.dropped += len(p) - max(keep, 0)
+	return len(p), nil
+}
+
+// drain returns what was kept, marking truncation, and empties c.
+func (c *capped) drain() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.buf.String()
+	if c.dropped > 0 {
+		if s != "" && !strings.HasSuffix(s, "\n") {
+			s += "\n"
+		}
+		s += fmt.Sprintf("[stderr truncated: %d more bytes dropped]\n", c.dropped)
+	}
+	c.buf.Reset()
+	c.dropped = 0
+	return s
+}
+
+// limitedMemory backs one instance's linear memory and refuses to grow past
+// the plugin's limit, recording that it did: that flag is how a failed call
+// is reported as ErrMemoryLimit whatever the guest does after memory.grow
+// returns -1 (a Go guest exits 2, a Rust one aborts, C may trap anywhere).
+type limitedMemory struct {
+	buf     []byte
+	limit   uint64
+	hit     *bool
+	started bool
+}
+
+func (l *limitedMemory) Reallocate(size uint64) []byte {
+	if size > l.limit && l.started { // the first call is the module's minimum, checked at compile
+		*l.hit = true
+		return nil
+	}
+	l.started = true
+	if size <= uint64(cap(l.buf)) {
+		l.buf = l.buf[:size]
+	} else {
+		l.buf = append(l.buf, make([]byte, size-uint64(len(l.buf)))...)
+	}
+	return l.buf
+}
+
+func (l *limitedMemory) Free() { l.buf = nil }
+
+// withMemoryLimit makes the instance created under ctx use a limitedMemory.
+func withMemoryLimit(ctx context.Context, limitPages uint32, hit *bool) context.Context {
+	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(
+		func(_, _ uint64) experimental.LinearMemory {
+			return &limitedMemory{limit: uint64(limitPages) * pageSize, hit: hit}
+		}))
+}

@@ -1,0 +1,198 @@
+package wazero
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/runtime"
+)
+
+// minInput is the smallest input buffer asked of wstream_alloc, so that the
+// first few small batches do not each allocate.
+const minInput = 4 << 10
+
+// instance is one guest instance. Like every runtime.Instance it is used by
+// one goroutine at a time, which is what lets it keep its call stack and
+// input buffer between calls.
+type instance struct {
+	m      *module
+	mod    api.Module
+	mem    api.Memory
+	alloc  api.Function
+	call   api.Function
+	mani   api.Function
+	stderr *capped
+
+	stack        [3]uint64 // params and results of every call, reused
+	inPtr, inCap uint32    // the current wstream_alloc buffer
+	oom          bool      // set by limitedMemory when a grow was refused
+	closed       bool
+}
+
+// Instantiate makes an anonymous instance, runs _initialize if exported and
+// checks wstream_abi_version, all under the plugin's call time limit.
+func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
+	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}}
+	mc := m.modCfg.WithStdout(in.stderr).WithStderr(in.stderr)
+	mod, err := m.rt.InstantiateModule(withMemoryLimit(ctx, m.cfg.MemoryLimitPages, &in.oom), m.compiled, mc)
+	if err != nil {
+		if in.oom {
+			return nil, fmt.Errorf("%w of %d pages (%s) while instantiating: %v", runtime.ErrMemoryLimit,
+				m.cfg.MemoryLimitPages, pages(m.cfg.MemoryLimitPages), err)
+		}
+		return nil, fmt.Errorf("instantiating the module: %w", err)
+	}
+	in.mod = mod
+	in.mem = mod.ExportedMemory("memory")
+	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
+	in.call = mod.ExportedFunction(abi.ExportCall)
+	in.mani = mod.ExportedFunction(abi.ExportManifest)
+
+	tctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	defer cancel()
+	if m.hasInit {
+		if err := mod.ExportedFunction(abi.ExportInitialize).CallWithStack(tctx, nil); err != nil {
+			err = in.fail(ctx, tctx, abi.ExportInitialize, err)
+			in.Close(ctx)
+			return nil, err
+		}
+	}
+	if err := mod.ExportedFunction(abi.ExportVersion).CallWithStack(tctx, in.stack[:1]); err != nil {
+		err = in.fail(ctx, tctx, abi.ExportVersion, err)
+		in.Close(ctx)
+		return nil, err
+	}
+	if v := api.DecodeI32(in.stack[0]); v != abi.Version {
+		in.Close(ctx)
+		return nil, fmt.Errorf("%w: the module speaks ABI %d, this host speaks ABI %d; rebuild it with a wstream SDK for ABI %d",
+			runtime.ErrABIVersion, v, abi.Version, abi.Version)
+	}
+	return in, nil
+}
+
+// Manifest calls wstream_manifest and copies the bytes out.
+func (in *instance) Manifest(ctx context.Context) ([]byte, error) {
+	if in.closed {
+		return nil, errClosed
+	}
+	tctx, cancel := context.WithTimeout(ctx, in.m.cfg.CallTimeout)
+	defer cancel()
+	if err := in.mani.CallWithStack(tctx, in.stack[:1]); err != nil {
+		return nil, in.fail(ctx, tctx, abi.ExportManifest, err)
+	}
+	return in.result(abi.ExportManifest)
+}
+
+// Call writes input into the guest's input buffer (growing it through
+// wstream_alloc only when input does not fit), calls wstream_call and copies
+// the response out, because the guest reuses that memory next call.
+func (in *instance) Call(ctx context.Context, fn int, input []byte) ([]byte, error) {
+	if in.closed {
+		return nil, errClosed
+	}
+	if len(input) > math.MaxInt32 {
+		return nil, fmt.Errorf("batch input of %d bytes is over the 2 GiB a 32-bit guest can address", len(input))
+	}
+	tctx, cancel := context.WithTimeout(ctx, in.m.cfg.CallTimeout)
+	defer cancel()
+	in.oom = false
+	n := uint32(len(input))
+	if n > in.inCap || in.inPtr == 0 {
+		if err := in.grow(ctx, tctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if !in.mem.Write(in.inPtr, input) {
+		return nil, fmt.Errorf("%w: %s returned %#x for %d bytes, past the end of memory (%d bytes)",
+			runtime.ErrBadPointer, abi.ExportAlloc, in.inPtr, in.inCap, in.mem.Size())
+	}
+	s := in.stack[:]
+	s[0], s[1], s[2] = api.EncodeI32(int32(fn)), api.EncodeU32(in.inPtr), api.EncodeU32(n)
+	if err := in.call.CallWithStack(tctx, s); err != nil {
+		return nil, in.fail(ctx, tctx, abi.ExportCall, err)
+	}
+	return in.result(abi.ExportCall)
+}
+
+// grow asks the guest for an input buffer of at least n bytes, doubling so
+// that slowly growing batches do not allocate every call.
+func (in *instance) grow(ctx, tctx context.Context, n uint32) error {
+	size := max(n, minInput, min(2*in.inCap, math.MaxInt32))
+	in.stack[0] = api.EncodeU32(size)
+	if err := in.alloc.CallWithStack(tctx, in.stack[:1]); err != nil {
+		return in.fail(ctx, tctx, abi.ExportAlloc, err)
+	}
+	ptr := api.DecodeU32(in.stack[0])
+	if ptr == 0 {
+		in.inPtr, in.inCap = 0, 0
+		return fmt.Errorf("%w: %s(%d) returned 0 (out of memory); raise the plugin's memory limit (now %d pages, %s)",
+			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages))
+	}
+	if _, ok := in.mem.Read(ptr, size); !ok {
+		return fmt.Errorf("%w: %s(%d) returned %#x, but memory is %d bytes",
+			runtime.ErrBadPointer, abi.ExportAlloc, size, ptr, in.mem.Size())
+	}
+	in.inPtr, in.inCap = ptr, size
+	return nil
+}
+
+// result copies out the ptr<<32|len the last call left in the stack.
+func (in *instance) result(fn string) ([]byte, error) {
+	ptr, n := abi.Unpack(in.stack[0])
+	b, ok := in.mem.Read(ptr, n)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s returned %d bytes at %#x, but memory is %d bytes",
+			runtime.ErrBadPointer, fn, n, ptr, in.mem.Size())
+	}
+	return bytes.Clone(b), nil
+}
+
+var errClosed = errors.New("wazero: instance is closed")
+
+// fail maps a wazero error from calling fn to the runtime's errors. parent
+// is the caller's context and tctx the one with the plugin's time limit:
+// when only tctx expired, the guest ran too long; when parent did, the
+// caller gave up.
+func (in *instance) fail(parent, tctx context.Context, fn string, err error) error {
+	var exit *sys.ExitError
+	isExit := errors.As(err, &exit)
+	if isExit && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled) {
+		if perr := parent.Err(); perr != nil {
+			return fmt.Errorf("%s interrupted: %w", fn, perr)
+		}
+		return fmt.Errorf("%w of %v: %s did not return in time; raise the plugin's time limit if a batch legitimately takes longer",
+			runtime.ErrTimeout, in.m.cfg.CallTimeout, fn)
+	}
+	if in.oom {
+		return fmt.Errorf("%w of %d pages (%s): %s could not grow its memory; raise the plugin's memory limit if it legitimately needs more (%v)",
+			runtime.ErrMemoryLimit, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages), fn, err)
+	}
+	if isExit {
+		return fmt.Errorf("%w: %s: the guest exited with code %d (a Go guest exits with 2 when it panics; see its stderr)",
+			runtime.ErrTrap, fn, exit.ExitCode())
+	}
+	return fmt.Errorf("%w: %s: %v", runtime.ErrTrap, fn, err)
+}
+
+// Stderr drains what the guest wrote to stdout and stderr.
+func (in *instance) Stderr() string { return in.stderr.drain() }
+
+// Close is idempotent and safe after a trap or a timeout (wazero has then
+// already closed the module; closing again is a no-op).
+func (in *instance) Close(ctx context.Context) error {
+	if in.closed {
+		return nil
+	}
+	in.closed = true
+	if in.mod == nil {
+		return nil
+	}
+	return in.mod.Close(context.WithoutCancel(ctx))
+}

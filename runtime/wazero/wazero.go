@@ -1,0 +1,290 @@
+// Package wazero runs wstream guests on wazero, the pure-Go WebAssembly
+// runtime: the default engine, available without cgo.
+//
+// Each compiled plugin owns a wazero.Runtime, because the host functions
+// (wstream_v1.log, WASI's stdio and capabilities) are per plugin in wazero;
+// the compiled code itself is shared through one compilation cache per cache
+// directory, on disk so that a restart does not compile again.
+package wazero
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/runtime"
+)
+
+// pageSize is the WebAssembly page size in bytes.
+const pageSize = 64 << 10
+
+// New returns the wazero engine. ctx is only used to close it on error
+// paths; Close releases the compilation caches and every open module.
+func New(ctx context.Context) runtime.Engine {
+	return &engine{caches: map[string]wazero.CompilationCache{}, modules: map[*module]struct{}{}}
+}
+
+type engine struct {
+	mu      sync.Mutex
+	caches  map[string]wazero.CompilationCache // by directory; "" is in-memory only
+	modules map[*module]struct{}
+	closed  bool
+}
+
+func (e *engine) Name() string { return "wazero" }
+
+// cache returns the compilation cache for cfg.CacheDir, creating it once.
+// A directory that cannot be used is not an error: the plugin still runs,
+// it only compiles again next time.
+func (e *engine) cache(dir string) wazero.CompilationCache {
+	switch dir {
+	case "-":
+		dir = ""
+	case "":
+		if base, err := os.UserCacheDir(); err == nil {
+			dir = filepath.Join(base, "wstream", "wazero")
+		} else {
+			slog.Debug("wazero: no user cache dir, compiling in memory only", "err", err)
+		}
+	}
+	if c, ok := e.caches[dir]; ok {
+		return c
+	}
+	var c wazero.CompilationCache
+	if dir != "" {
+		var err error
+		if c, err = wazero.NewCompilationCacheWithDir(dir); err != nil {
+			slog.Debug("wazero: compilation cache unusable, compiling in memory only", "dir", dir, "err", err)
+			if c != nil {
+				c.Close(context.Background())
+			}
+			return e.cache("-")
+		}
+	} else {
+		c = wazero.NewCompilationCache()
+	}
+	e.caches[dir] = c
+	return c
+}
+
+func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runtime.Config) (runtime.Module, error) {
+	cfg = cfg.Defaults()
+	modCfg, err := moduleConfig(cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, errors.New("wazero engine is closed")
+	}
+	cache := e.cache(cfg.CacheDir)
+	e.mu.Unlock()
+
+	// NewRuntimeConfig is the compiler wherever wazero supports it and the
+	// interpreter elsewhere (NewRuntimeConfigCompiler would panic there).
+	// The memory limit is not set here but enforced per instance by
+	// limitedMemory, which is what lets a failed memory.grow be reported
+	// as ErrMemoryLimit rather than as an anonymous trap.
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true). // a runaway guest must not freeze the host
+		WithCompilationCache(cache)
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	m := &module{name: name, cfg: cfg, rt: r, modCfg: modCfg}
+	if err := m.init(ctx, wasm); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		r.Close(ctx)
+		return nil, errors.New("wazero engine is closed")
+	}
+	e.modules[m] = struct{}{}
+	m.engine = e
+	return m, nil
+}
+
+// Close closes every module still open and the compilation caches.
+func (e *engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	mods := e.modules
+	e.modules = nil
+	e.mu.Unlock()
+	for m := range mods {
+		m.Close(ctx)
+	}
+	var errs []error
+	for _, c := range e.caches {
+		errs = append(errs, c.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// module is one compiled plugin with its own wazero.Runtime.
+type module struct {
+	name     string
+	cfg      runtime.Config
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	modCfg   wazero.ModuleConfig
+	engine   *engine
+	hasInit  bool
+	once     sync.Once
+}
+
+// init instantiates the host modules, compiles wasm and checks it against
+// the ABI, so that a bad module fails at load with a message saying why.
+func (m *module) init(ctx context.Context, wasm []byte) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
+		return fmt.Errorf("wazero: instantiating WASI: %w", err)
+	}
+	if err := m.instantiateHost(ctx); err != nil {
+		return fmt.Errorf("wazero: instantiating %s: %w", abi.ImportModule, err)
+	}
+	if len(wasm) < 4 || string(wasm[:4]) != "\x00asm" {
+		return fmt.Errorf("%w (it does not start with \\0asm)", runtime.ErrNotWasm)
+	}
+	cm, err := m.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fmt.Errorf("%w: wazero cannot compile it: %v", runtime.ErrNotWasm, err)
+	}
+	m.compiled = cm
+	if err := m.check(); err != nil {
+		return err
+	}
+	_, m.hasInit = cm.ExportedFunctions()[abi.ExportInitialize]
+	return nil
+}
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// exports are the functions every guest must export, with their signatures.
+var exports = []struct {
+	name            string
+	params, results []api.ValueType
+}{
+	{abi.ExportVersion, nil, []api.ValueType{i32}},
+	{abi.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}},
+	{abi.ExportManifest, nil, []api.ValueType{i64}},
+	{abi.ExportCall, []api.ValueType{i32, i32, i32}, []api.ValueType{i64}},
+}
+
+const sdkHint = "build it with a wstream guest SDK, or see ABI.md §2"
+
+// check validates exports and imports against ABI v1.
+func (m *module) check() error {
+	cm := m.compiled
+	mem, ok := cm.ExportedMemories()["memory"]
+	if !ok {
+		return fmt.Errorf("%w: no exported memory named \"memory\"; %s", runtime.ErrMissingExp, sdkHint)
+	}
+	if mem.Min() > m.cfg.MemoryLimitPages {
+		return fmt.Errorf("%w: the module starts with %d pages (%s) of memory, over the limit of %d pages (%s); raise the plugin's memory limit",
+			runtime.ErrMemoryLimit, mem.Min(), pages(mem.Min()), m.cfg.MemoryLimitPages, pages(m.cfg.MemoryLimitPages))
+	}
+	fns := cm.ExportedFunctions()
+	for _, want := range exports {
+		def, ok := fns[want.name]
+		if !ok {
+			return fmt.Errorf("%w: %s is not exported; %s", runtime.ErrMissingExp, want.name, sdkHint)
+		}
+		if !sameSig(def, want.params, want.results) {
+			return fmt.Errorf("%w: %s has signature %s, want %s; %s", runtime.ErrMissingExp, want.name,
+				sig(def.ParamTypes(), def.ResultTypes()), sig(want.params, want.results), sdkHint)
+		}
+	}
+	if def, ok := fns[abi.ExportInitialize]; ok && !sameSig(def, nil, nil) {
+		return fmt.Errorf("%w: %s has signature %s, want () -> (); %s", runtime.ErrMissingExp, abi.ExportInitialize,
+			sig(def.ParamTypes(), def.ResultTypes()), sdkHint)
+	}
+	if _, ok := fns["_start"]; ok {
+		if _, ok := fns[abi.ExportInitialize]; !ok {
+			return fmt.Errorf("%w: the module is a WASI command (it exports _start), not a reactor; %s (for Go: -buildmode=c-shared)",
+				runtime.ErrMissingExp, sdkHint)
+		}
+	}
+	for _, mem := range cm.ImportedMemories() {
+		mod, name, _ := mem.Import()
+		return fmt.Errorf("the module imports memory %s.%s; a guest must define and export its own memory; %s", mod, name, sdkHint)
+	}
+	for _, def := range cm.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		switch mod {
+		case wasi_snapshot_preview1.ModuleName, abi.ImportModule:
+		default:
+			return fmt.Errorf("the module imports %s.%s, which wstream does not provide: a guest may import only %s.%s and %s; %s",
+				mod, name, abi.ImportModule, abi.ImportLog, wasi_snapshot_preview1.ModuleName, sdkHint)
+		}
+		host := m.rt.Module(mod).ExportedFunctionDefinitions()[name]
+		if host == nil {
+			return fmt.Errorf("the module imports %s.%s, which does not exist (ABI v%d provides %s.%s and WASI preview 1)",
+				mod, name, abi.Version, abi.ImportModule, abi.ImportLog)
+		}
+		if !sameSig(def, host.ParamTypes(), host.ResultTypes()) {
+			return fmt.Errorf("the module imports %s.%s with signature %s, but it is %s", mod, name,
+				sig(def.ParamTypes(), def.ResultTypes()), sig(host.ParamTypes(), host.ResultTypes()))
+		}
+	}
+	return nil
+}
+
+func sameSig(def api.FunctionDefinition, params, results []api.ValueType) bool {
+	return string(def.ParamTypes()) == string(params) && string(def.ResultTypes()) == string(results)
+}
+
+func sig(params, results []api.ValueType) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(s, ", ") + ")"
+	}
+	return names(params) + " -> " + names(results)
+}
+
+// pages renders a page count as bytes for messages.
+func pages(n uint32) string {
+	b := uint64(n) * pageSize
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", b>>30)
+	case b%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", b>>20)
+	}
+	return fmt.Sprintf("%d KiB", b>>10)
+}
+
+// Close closes the runtime, which closes every instance of the module.
+func (m *module) Close(ctx context.Context) error {
+	var err error
+	m.once.Do(func() {
+		err = m.rt.Close(context.WithoutCancel(ctx))
+		if e := m.engine; e != nil {
+			e.mu.Lock()
+			delete(e.modules, m)
+			e.mu.Unlock()
+		}
+	})
+	return err
+}
