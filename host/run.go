@@ -55,6 +55,21 @@ type RunConfig struct {
 	// Buffer is how many units each source may get ahead of the batches
 	// under the system clock before its reads block; 0 is DefaultBuffer.
 	Buffer int
+	// Checkpoint, when set, makes the run resume from the committed
+	// checkpoint and commit a new one every CheckpointEvery batches (1 when
+	// 0) and at the end: the Processor's state, each source's position and
+	// the sink's progress, after the sink accepted the batch. The
+	// Processor must be a Snapshotter.
+	Checkpoint      *CheckpointStore
+	CheckpointEvery int
+}
+
+// Snapshotter is a Processor whose state can be checkpointed.
+type Snapshotter interface {
+	// Shape describes the pipeline; a checkpoint of another shape is refused.
+	Shape() string
+	Snapshot(dst []byte) []byte
+	Restore(state []byte) error
 }
 
 // Run is the micro-batch loop. Each batch goes through Processor.Process
@@ -107,8 +122,12 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	if ctx.Err() != nil {
 		return nil
 	}
+	positions, err := r.resume()
+	if err != nil {
+		return err
+	}
 	for i, n := range r.names {
-		if err := cfg.Sources[n].Open(ctx, nil); err != nil {
+		if err := cfg.Sources[n].Open(ctx, positions[n]); err != nil {
 			for _, m := range r.names[:i] {
 				cfg.Sources[m].Close()
 			}
@@ -126,9 +145,82 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 		}
 	}()
 	if cfg.Manual {
-		return r.manual(ctx)
+		err = r.manual(ctx)
+	} else {
+		err = r.system(ctx)
 	}
-	return r.system(ctx)
+	if err == nil && r.uncommitted > 0 {
+		err = r.commit()
+	}
+	return err
+}
+
+// resume loads the checkpoint, if any: it restores the processor and the
+// sink and returns the source positions to open at.
+func (r *runner) resume() (map[string][]byte, error) {
+	store := r.cfg.Checkpoint
+	if store == nil {
+		return nil, nil
+	}
+	snap, ok := r.cfg.Processor.(Snapshotter)
+	if !ok {
+		return nil, errors.New("checkpoint: this pipeline's processor cannot be checkpointed")
+	}
+	r.snap = snap
+	ck, err := store.Load()
+	if err != nil || ck == nil {
+		return nil, err
+	}
+	if ck.Shape != snap.Shape() {
+		return nil, fmt.Errorf("%w: %s was written by a pipeline whose operators differ: %s; use a new checkpoint directory for a changed pipeline (or undo the change)",
+			ErrCheckpointMismatch, store.Path(), shapeDiff(ck.Shape, snap.Shape()))
+	}
+	if err := snap.Restore(ck.State); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCheckpointCorrupt, store.Path(), err)
+	}
+	if ps, ok := r.cfg.Sink.(ProgressSink); ok && ck.Sink >= 0 {
+		if err := ps.Resume(ck.Sink); err != nil {
+			return nil, err
+		}
+	}
+	r.batches, r.last = ck.Batches, ck.Time
+	r.pos = ck.Sources
+	fmt.Fprintf(r.log, "resuming from checkpoint %s: batch %d ms, %d batches done\n", store.Path(), ck.Time, ck.Batches)
+	return ck.Sources, nil
+}
+
+// shapeDiff names the first operator that differs between two shapes.
+func shapeDiff(old, cur string) string {
+	a, b := strings.Split(old, ";"), strings.Split(cur, ";")
+	for i := 0; i < len(a) || i < len(b); i++ {
+		switch {
+		case i >= len(a):
+			return fmt.Sprintf("the pipeline adds %s", b[i])
+		case i >= len(b):
+			return fmt.Sprintf("the pipeline drops %s", a[i])
+		case a[i] != b[i]:
+			return fmt.Sprintf("the checkpoint has %s where the pipeline has %s", a[i], b[i])
+		}
+	}
+	return "they differ"
+}
+
+// commit writes the checkpoint for the batches done so far.
+func (r *runner) commit() error {
+	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1}
+	for _, n := range r.names {
+		ck.Sources[n] = r.pos[n]
+	}
+	if ps, ok := r.cfg.Sink.(ProgressSink); ok {
+		ck.Sink = ps.Progress()
+	}
+	r.snapBuf = r.snap.Snapshot(r.snapBuf[:0])
+	ck.State = r.snapBuf
+	if err := r.cfg.Checkpoint.Commit(ck); err != nil {
+		return fmt.Errorf("batch %d ms: %w", r.last, err)
+	}
+	r.uncommitted = 0
+	return nil
 }
 
 func (c *RunConfig) check() error {
@@ -161,22 +253,46 @@ type runner struct {
 	pctx  context.Context
 	log   io.Writer
 	clk   Clock
+
+	// checkpointing
+	snap        Snapshotter
+	pos         map[string][]byte // each source's position after its last batched unit
+	batches     int64             // batches done, including those of earlier runs
+	last        int64             // time of the last batch done
+	uncommitted int
+	snapBuf     []byte
 }
 
-// batch processes one batch and writes its output.
-func (r *runner) batch(t int64, inputs map[string][]abi.Raw) error {
+// batch processes one batch, writes its output and, when due, commits a
+// checkpoint. pos holds the position after the last unit of each source
+// that contributed a unit.
+func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]byte) error {
 	out, emit, err := r.cfg.Processor.Process(r.pctx, t, inputs)
 	if err != nil {
 		return fmt.Errorf("batch %d ms: %w", t, err)
 	}
-	if !emit {
+	if emit {
+		if out.Time == 0 {
+			out.Time = t
+		}
+		if err := r.cfg.Sink.Write(out); err != nil {
+			return fmt.Errorf("batch %d ms: %w", t, r.sinkErr(err))
+		}
+	}
+	r.batches++
+	r.last = t
+	if r.cfg.Checkpoint == nil {
 		return nil
 	}
-	if out.Time == 0 {
-		out.Time = t
+	if r.pos == nil {
+		r.pos = map[string][]byte{}
 	}
-	if err := r.cfg.Sink.Write(out); err != nil {
-		return fmt.Errorf("batch %d ms: %w", t, r.sinkErr(err))
+	for n, p := range pos {
+		r.pos[n] = p
+	}
+	r.uncommitted++
+	if every := max(r.cfg.CheckpointEvery, 1); r.uncommitted >= every {
+		return r.commit()
 	}
 	return nil
 }
@@ -202,9 +318,10 @@ func (r *runner) srcErr(name string, err error) error {
 func (r *runner) manual(ctx context.Context) error {
 	drained := make([]bool, len(r.names))
 	left := len(r.names)
-	for k := int64(1); left > 0; k++ {
+	for k := r.batches + 1; left > 0; k++ {
 		t := k * r.iv
 		inputs := make(map[string][]abi.Raw, len(r.names))
+		pos := map[string][]byte{}
 		got, stop := false, false
 		for i, n := range r.names {
 			inputs[n] = nil
@@ -215,6 +332,7 @@ func (r *runner) manual(ctx context.Context) error {
 			switch {
 			case err == nil:
 				inputs[n], got = u.Records, true
+				pos[n] = u.Pos
 			case err == io.EOF:
 				drained[i] = true
 				left--
@@ -225,7 +343,7 @@ func (r *runner) manual(ctx context.Context) error {
 			}
 		}
 		if got {
-			if err := r.batch(t, inputs); err != nil {
+			if err := r.batch(t, inputs, pos); err != nil {
 				return err
 			}
 		}
@@ -283,23 +401,25 @@ func (rc *receiver) run(ctx context.Context, drained func()) {
 
 // take gathers one source's records for a batch from pull: every unit that
 // is not whole, and at most one whole unit, which ends the take.
-func take(pull func() (item, bool)) ([]abi.Raw, error) {
+func take(pull func() (item, bool)) ([]abi.Raw, []byte, error) {
 	var recs []abi.Raw
+	var pos []byte
 	for {
 		it, ok := pull()
 		if !ok {
-			return recs, nil
+			return recs, pos, nil
 		}
 		if it.err != nil {
-			return recs, it.err
+			return recs, pos, it.err
 		}
+		pos = it.u.Pos
 		if recs == nil {
 			recs = it.u.Records[:len(it.u.Records):len(it.u.Records)]
 		} else {
 			recs = append(recs, it.u.Records...)
 		}
 		if it.u.Whole {
-			return recs, nil
+			return recs, pos, nil
 		}
 	}
 }
@@ -335,6 +455,9 @@ func (r *runner) system(ctx context.Context) error {
 	}
 
 	next := (r.clk.Now().UnixMilli()/r.iv + 1) * r.iv
+	if next <= r.last { // resumed from a checkpoint with a later time: keep times increasing
+		next = r.last + r.iv
+	}
 	drained, behind := false, false
 	for {
 		if !drained {
@@ -361,9 +484,10 @@ func (r *runner) system(ctx context.Context) error {
 			return nil
 		}
 		inputs := make(map[string][]abi.Raw, len(recv))
+		pos := map[string][]byte{}
 		for _, rc := range recv {
 			n := len(rc.ch) // only what is here now: a fast source cannot hold the batch open
-			recs, err := take(func() (item, bool) {
+			recs, p, err := take(func() (item, bool) {
 				if n == 0 {
 					return item{}, false
 				}
@@ -375,8 +499,11 @@ func (r *runner) system(ctx context.Context) error {
 				return fmt.Errorf("batch %d ms: %w", next, r.srcErr(rc.name, err))
 			}
 			inputs[rc.name] = recs
+			if p != nil {
+				pos[rc.name] = p
+			}
 		}
-		if err := r.batch(next, inputs); err != nil {
+		if err := r.batch(next, inputs, pos); err != nil {
 			return err
 		}
 		t := next
@@ -422,8 +549,9 @@ func (r *runner) final(t int64, recv []*receiver) error {
 	}
 	for ; pending > 0; t += r.iv {
 		inputs := make(map[string][]abi.Raw, len(recv))
+		pos := map[string][]byte{}
 		for i, rc := range recv {
-			recs, err := take(func() (item, bool) {
+			recs, p, err := take(func() (item, bool) {
 				if len(queues[i]) == 0 {
 					return item{}, false
 				}
@@ -436,8 +564,11 @@ func (r *runner) final(t int64, recv []*receiver) error {
 				return fmt.Errorf("batch %d ms: %w", t, r.srcErr(rc.name, err))
 			}
 			inputs[rc.name] = recs
+			if p != nil {
+				pos[rc.name] = p
+			}
 		}
-		if err := r.batch(t, inputs); err != nil {
+		if err := r.batch(t, inputs, pos); err != nil {
 			return err
 		}
 	}

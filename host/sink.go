@@ -30,7 +30,9 @@ func OpenSink(uri string, opts ...Option) (Sink, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sink %w", err)
 		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+		// Not truncated here: a restart first resumes at the committed
+		// length (Resume); otherwise the first Write or Close truncates.
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o666)
 		if err != nil {
 			return nil, fmt.Errorf("sink %s: %w", uri, err)
 		}
@@ -63,6 +65,9 @@ type ProgressSink interface {
 	Sink
 	// Progress is the number of bytes written so far.
 	Progress() int64
+	// Resume cuts the output back to a committed Progress before the first
+	// Write. Without a Resume, output starts empty.
+	Resume(progress int64) error
 }
 
 // ---- stdout ----
@@ -114,19 +119,53 @@ func (s *stdoutSink) Close() error { return nil }
 // jsonlSink writes one JSON line per batch. Each line is one write call,
 // so Progress counts what the file really holds.
 type jsonlSink struct {
-	uri string
-	f   *os.File
-	n   int64
-	buf []byte
+	uri     string
+	f       *os.File
+	n       int64
+	buf     []byte
+	resumed bool
 }
 
 func (s *jsonlSink) URI() string { return s.uri }
 
 func (s *jsonlSink) Progress() int64 { return s.n }
 
+func (s *jsonlSink) Resume(n int64) error {
+	if s.f == nil {
+		return fmt.Errorf("sink %s: closed", s.uri)
+	}
+	st, err := s.f.Stat()
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	if !st.Mode().IsRegular() { // a device or pipe: nothing to cut back
+		if n != 0 {
+			return fmt.Errorf("sink %s: cannot resume a non-regular file at %d bytes", s.uri, n)
+		}
+		s.resumed = true
+		return nil
+	}
+	if st.Size() < n {
+		return fmt.Errorf("sink %s: the file has %d bytes but the checkpoint committed %d; it was changed outside wstream (restore it, or start with a new checkpoint directory)", s.uri, st.Size(), n)
+	}
+	if err := s.f.Truncate(n); err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	if _, err := s.f.Seek(n, 0); err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	s.n, s.resumed = n, true
+	return nil
+}
+
 func (s *jsonlSink) Write(b Batch) error {
 	if s.f == nil {
 		return fmt.Errorf("sink %s: closed", s.uri)
+	}
+	if !s.resumed {
+		if err := s.Resume(0); err != nil {
+			return err
+		}
 	}
 	p := append(s.buf[:0], `{"time":`...)
 	p = strconv.AppendInt(p, b.Time, 10)
@@ -161,6 +200,9 @@ func (s *jsonlSink) Write(b Batch) error {
 func (s *jsonlSink) Close() error {
 	if s.f == nil {
 		return nil
+	}
+	if !s.resumed {
+		s.Resume(0)
 	}
 	err := s.f.Close()
 	s.f = nil

@@ -75,26 +75,30 @@ func runPipeline(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sources := map[string]host.Source{}
+	cfg := host.RunConfig{
+		Sources:         map[string]host.Source{},
+		Processor:       graph,
+		Interval:        spec.Batch.D(),
+		Manual:          spec.Clock == "manual",
+		Log:             c.App.ErrWriter,
+		CheckpointEvery: spec.CheckpointEvery,
+	}
 	for name, uri := range spec.Sources {
-		src, err := host.OpenSource(spec.ResolveURI(uri))
+		src, err := host.OpenSource(spec.ResolveURI(uri), host.WithLog(c.App.ErrWriter))
 		if err != nil {
-			return fmt.Errorf("source %s: %w", name, err)
+			return err // names the URI
 		}
-		sources[name] = src
+		cfg.Sources[name] = src
 	}
-	sink, err := host.OpenSink(spec.Sink)
-	if err != nil {
-		return fmt.Errorf("sink: %w", err)
+	if spec.Checkpoint != "" {
+		if cfg.Checkpoint, err = host.OpenCheckpoints(spec.Checkpoint, nil); err != nil {
+			return err
+		}
 	}
-	return host.Run(ctx, host.RunConfig{
-		Sources:   sources,
-		Sink:      sink,
-		Processor: graph,
-		Interval:  spec.Batch.D(),
-		Manual:    spec.Clock == "manual",
-		Log:       c.App.ErrWriter,
-	})
+	if cfg.Sink, err = host.OpenSink(spec.Sink); err != nil {
+		return err
+	}
+	return host.Run(ctx, cfg)
 }
 
 // loadSpec builds the spec from --pipeline, or the plugin's default
