@@ -22,3 +22,29 @@ $(GO_PLUGIN_WASM): FORCE
 
 clean-plugins:
 	rm -f $(GO_PLUGIN_WASM)
+
+# ---- the two commands of the README, and what CI runs ----
+
+.PHONY: build demo test check toolchains bench
+
+# build puts the CLI in bin/wstream.
+build:
+	$(GO) build -o bin/wstream ./cmd/wstream
+
+# demo: word count over the bundled sample text, one batch per line (a
+# manual clock, so it runs as fast as the data allows and then exits).
+demo: build plugins
+	bin/wstream run --plugin plugins/wordcount/wordcount.wasm --clock manual < plugins/wordcount/sample.txt
+
+# toolchains installs what the non-Go plugins and tests need, if missing.
+toolchains:
+	@.ci/toolchains
+
+# check fails on unformatted code, vet findings and an untidy go.mod.
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+test: toolchains check plugins
+	$(GO) test -race -count=1 ./...
