@@ -13,14 +13,12 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/runtime"
 )
 
 // maxLogLine caps one wstream_v1.log message, so that a guest cannot make
 // the host print megabytes per line.
 const maxLogLine = 4 << 10
-
-// stderrMu serialises lines written to Config.Stderr by every plugin.
-var stderrMu sync.Mutex
 
 var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.LogWarn: "warn", abi.LogError: "error"}
 
@@ -60,9 +58,7 @@ func (m *module) log(mem api.Memory, level, ptr, n uint32) {
 	} else {
 		msg = fmt.Sprintf("(log message out of bounds: ptr=%#x len=%d)", ptr, n)
 	}
-	stderrMu.Lock()
-	defer stderrMu.Unlock()
-	fmt.Fprintf(m.cfg.Stderr, "[%s] %s: %s\n", m.name, name, msg)
+	runtime.WriteStderr(m.cfg.Stderr, fmt.Sprintf("[%s] %s: %s\n", m.name, name, msg))
 }
 
 func readMem(mem api.Memory, ptr, n uint32) ([]byte, bool) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -167,12 +168,13 @@ func (in *instance) fail(parent, tctx context.Context, fn string, err error) err
 		if perr := parent.Err(); perr != nil {
 			return fmt.Errorf("%s interrupted: %w", fn, perr)
 		}
-		return fmt.Errorf("%w of %v: %s did not return in time; raise the plugin's time limit if a batch legitimately takes longer",
+		return fmt.Errorf("%w of %v: %s did not return in time; raise the plugin's time limit if it legitimately needs longer",
 			runtime.ErrTimeout, in.m.cfg.CallTimeout, fn)
 	}
 	if in.oom {
-		return fmt.Errorf("%w of %d pages (%s): %s could not grow its memory; raise the plugin's memory limit if it legitimately needs more (%v)",
-			runtime.ErrMemoryLimit, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages), fn, err)
+		first, _, _ := strings.Cut(err.Error(), "\n") // the guest's stack trace says nothing more here
+		return fmt.Errorf("%w of %d pages (%s): %s could not grow its memory, then failed (%s); raise the plugin's memory limit if it legitimately needs more",
+			runtime.ErrMemoryLimit, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages), fn, first)
 	}
 	if isExit {
 		return fmt.Errorf("%w: %s: the guest exited with code %d (a Go guest exits with 2 when it panics; see its stderr)",

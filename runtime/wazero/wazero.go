@@ -28,9 +28,10 @@ import (
 // pageSize is the WebAssembly page size in bytes.
 const pageSize = 64 << 10
 
-// New returns the wazero engine. ctx is only used to close it on error
-// paths; Close releases the compilation caches and every open module.
-func New(ctx context.Context) runtime.Engine {
+// New returns the wazero engine. Close releases its compilation caches and
+// every module still open. ctx is unused for now; it keeps the constructor
+// the same shape as the other adapters'.
+func New(_ context.Context) runtime.Engine {
 	return &engine{caches: map[string]wazero.CompilationCache{}, modules: map[*module]struct{}{}}
 }
 
@@ -219,8 +220,8 @@ func (m *module) check() error {
 	}
 	if _, ok := fns["_start"]; ok {
 		if _, ok := fns[abi.ExportInitialize]; !ok {
-			return fmt.Errorf("%w: the module is a WASI command (it exports _start), not a reactor; %s (for Go: -buildmode=c-shared)",
-				runtime.ErrMissingExp, sdkHint)
+			return fmt.Errorf("%w: the module is a WASI command (it exports _start and no _initialize); build it as a reactor (Go: -buildmode=c-shared) with a wstream guest SDK",
+				runtime.ErrMissingExp)
 		}
 	}
 	for _, mem := range cm.ImportedMemories() {

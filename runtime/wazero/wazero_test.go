@@ -108,6 +108,7 @@ func loadErr(t *testing.T, wasm []byte, cfg runtime.Config) error {
 		p.Close(ctx)
 		t.Fatal("Load succeeded, want an error")
 	}
+	t.Logf("Load: %v", err) // go test -v shows what users would read
 	return err
 }
 
@@ -132,7 +133,11 @@ func call(t testing.TB, p *runtime.Plugin, fn, jsonArray string) (abi.Response, 
 		t.Fatal(err)
 	}
 	in, n := batch(t, jsonArray)
-	return f.Call(context.Background(), in, n)
+	r, err := f.Call(context.Background(), in, n)
+	if err != nil {
+		t.Logf("Call: %v", err)
+	}
+	return r, err
 }
 
 // results renders a response's results as JSON, nil results as null.
@@ -599,6 +604,27 @@ func BenchmarkCall(b *testing.B) {
 	}
 	defer inst.Close(ctx)
 	f, _ := p.Func("double")
+
+	// A hand-written guest whose wstream_call only returns a constant:
+	// what is left is the adapter's own cost per call.
+	wat, err := e.Compile(ctx, "wat.wasm", hostile{}.bytes(), cfg.Defaults())
+	if err != nil {
+		b.Fatal(err)
+	}
+	watInst, err := wat.Instantiate(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer watInst.Close(ctx)
+	b.Run("adapter", func(b *testing.B) {
+		in := []byte{0x90}
+		for b.Loop() {
+			if _, err := watInst.Call(ctx, 0, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
 	for _, n := range []int{0, 1000} {
 		in := abi.AppendArrayHeader(nil, n)
 		for i := 0; i < n; i++ {

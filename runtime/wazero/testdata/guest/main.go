@@ -34,9 +34,10 @@ var (
 	manifest = abi.AppendManifest(nil, &abi.Manifest{
 		ABI: abi.Version, Name: "guest", Version: "0", Language: "go", Functions: functions,
 	})
-	input  []byte
-	output []byte
-	sink   [][]byte
+	input   []byte
+	output  []byte
+	sink    [][]byte
+	itemBuf []abi.Raw
 )
 
 //go:wasmimport wstream_v1 log
@@ -81,15 +82,17 @@ func call(fn, ptr, length uint32) uint64 {
 	case "panic":
 		panic("the guest panicked on purpose")
 	}
-	items, _, err := abi.SplitArray(nil, in)
+	items, _, err := abi.SplitArray(itemBuf[:0], in)
+	itemBuf = items
 	if err != nil {
 		output = abi.AppendErrorResponse(output[:0], abi.CodeBadInput, err.Error())
 		return packed(output)
 	}
 	output = abi.AppendResponseHeader(output[:0], len(items))
 	var errs []abi.RecordError
+	name := functions[fn].Name
 	for i, it := range items {
-		switch functions[fn].Name {
+		switch name {
 		case "double":
 			v, _, err := abi.ReadInt(it)
 			if err != nil {
