@@ -84,7 +84,7 @@ func runPipeline(c *cli.Context) error {
 		CheckpointEvery: spec.CheckpointEvery,
 	}
 	for name, uri := range spec.Sources {
-		src, err := host.OpenSource(spec.ResolveURI(uri), host.WithLog(c.App.ErrWriter))
+		src, err := host.OpenSource(spec.ResolveURI(uri), host.WithLog(c.App.ErrWriter), host.WithStdin(c.App.Reader))
 		if err != nil {
 			return err // names the URI
 		}
@@ -95,7 +95,7 @@ func runPipeline(c *cli.Context) error {
 			return err
 		}
 	}
-	if cfg.Sink, err = host.OpenSink(spec.Sink); err != nil {
+	if cfg.Sink, err = host.OpenSink(spec.Sink, host.WithStdout(c.App.Writer)); err != nil {
 		return err
 	}
 	return host.Run(ctx, cfg)

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// wstreamCLI runs the CLI in-process and returns its exit code, stdout and stderr.
+func wstreamCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"wstream"}, args...), strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func noStackTrace(t *testing.T, stderr string) {
+	t.Helper()
+	for _, s := range []string{"panic:", "goroutine ", ".go:"} {
+		if strings.Contains(stderr, s) {
+			t.Fatalf("stderr shows a Go panic or stack trace:\n%s", stderr)
+		}
+	}
+}
+
+func write(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBadInputSaysWhatAndExitsNonZero covers the bad-input cases a user
+// hits first: each ends with one short message naming the problem.
+func TestBadInputSaysWhatAndExitsNonZero(t *testing.T) {
+	conf := conformancePlugin(t)
+	emptyModule := write(t, "empty.wasm", "\x00asm\x01\x00\x00\x00")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"not wasm", []string{"run", "--plugin", write(t, "x.wasm", "hello")}, "not a WebAssembly module"},
+		{"missing plugin file", []string{"run", "--plugin", "/nonexistent/p.wasm"}, "plugin /nonexistent/p.wasm not found"},
+		{"plugin missing exports", []string{"run", "--plugin", emptyModule}, "lacks a required wstream export"},
+		{"malformed batches line", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml",
+			"clock: manual\nsource: batches:"+write(t, "in.jsonl", "[1]\n[2,\n")+"\nstages: [{op: map, fn: identity}]\n"), "--sink", "jsonl:" + filepath.Join(t.TempDir(), "o")},
+			"line 2: invalid JSON"},
+		{"unknown op", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "stages: [{op: mapp, fn: identity}]\n")}, `unknown op "mapp"`},
+		{"unknown fn", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "stages: [{op: map, fn: nope}]\n")}, `has no function "nope"`},
+		{"unknown pipeline field", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "stages: [{op: map, fn: identity, windw: 2s}]\n")}, "field windw not found"},
+		{"bad batch flag", []string{"run", "--plugin", wordcountPlugin(t), "--batch", "fast"}, `--batch "fast" is not a duration`},
+		{"unreachable socket", []string{"run", "--plugin", wordcountPlugin(t), "--source", "socket://127.0.0.1:1"}, "cannot connect to socket://127.0.0.1:1"},
+		{"unknown source", []string{"run", "--plugin", wordcountPlugin(t), "--source", "ftp://x"}, `unknown source "ftp://x"`},
+		{"no pipeline", []string{"run"}, "give --pipeline FILE or --plugin FILE.wasm"},
+		{"unknown runtime", []string{"run", "--plugin", conf, "--runtime", "v8"}, `unknown runtime "v8"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := wstreamCLI(t, "", c.args...)
+			if code == 0 {
+				t.Fatalf("exit 0; want an error containing %q", c.want)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Fatalf("stderr %q does not contain %q", stderr, c.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 3 {
+				t.Errorf("error is %d lines long; want a short message:\n%s", n+1, stderr)
+			}
+			noStackTrace(t, stderr)
+		})
+	}
+}
+
+func TestInspectJSON(t *testing.T) {
+	code, out, stderr := wstreamCLI(t, "", "inspect", conformancePlugin(t), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`"name": "conformance"`, `"language": "go"`, `"abi": 1`, `"name": "count-expire-after-2-idle"`, `"kind": "update"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect --json lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+func TestWordCountOnStdin(t *testing.T) {
+	code, out, stderr := wstreamCLI(t, "to be or not to be\n", "run", "--plugin", wordcountPlugin(t))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Time: ", "(to,2)", "(be,2)", "(or,1)", "(not,1)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestSocketQuickStart is the seed's quick start against a real listening
+// socket: lines typed into the server are counted per batch, and SIGINT
+// ends the run after flushing the batch in flight.
+func TestSocketQuickStart(t *testing.T) {
+	bin := buildBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(bin, "run", "--plugin", wordcountPlugin(t), "--source", "socket://"+ln.Addr().String(), "--batch", "100ms")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("hello world hello\n"))
+
+	// Read until the counts appear (a later batch may hold them).
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	seen := map[string]bool{}
+	deadline := time.After(20 * time.Second)
+	for !(seen["(hello,2)"] && seen["(world,1)"]) {
+		select {
+		case l := <-lines:
+			seen[l] = true
+		case <-deadline:
+			t.Fatalf("no counts within 20s; stderr: %s", stderr.String())
+		}
+	}
+	// SIGINT: the run ends by itself with exit 0.
+	conn.Write([]byte("last line\n"))
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() {
+		for l := range lines {
+			seen[l] = true
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after SIGINT: %v; stderr: %s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("still running 20s after SIGINT")
+	}
+	noStackTrace(t, stderr.String())
+}
