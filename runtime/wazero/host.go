@@ -51,7 +51,8 @@ func (m *module) log(mem api.Memory, level, ptr, n uint32) {
 		read, cut = maxLogLine, true
 	}
 	if b, ok := readMem(mem, ptr, read); ok {
-		msg = strings.ReplaceAll(strings.TrimRight(string(b), "\n"), "\n", "\n  ") // keep one entry recognisable
+		msg = strings.ToValidUTF8(string(b), "�")                            // a cut may split a rune
+		msg = strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "\n  ") // keep one entry recognisable
 		if cut {
 			msg += fmt.Sprintf("… (%d more bytes)", n-read)
 		}

@@ -36,7 +36,8 @@ func New(_ context.Context) runtime.Engine {
 }
 
 type engine struct {
-	mu      sync.Mutex
+	life    sync.RWMutex                       // held for reading by Compile, for writing by Close
+	mu      sync.Mutex                         // guards the fields below
 	caches  map[string]wazero.CompilationCache // by directory; "" is in-memory only
 	modules map[*module]struct{}
 	closed  bool
@@ -84,6 +85,8 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 	if err != nil {
 		return nil, err
 	}
+	e.life.RLock() // the cache must outlive the compile
+	defer e.life.RUnlock()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -108,10 +111,6 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		r.Close(ctx)
-		return nil, errors.New("wazero engine is closed")
-	}
 	e.modules[m] = struct{}{}
 	m.engine = e
 	return m, nil
@@ -119,6 +118,8 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 
 // Close closes every module still open and the compilation caches.
 func (e *engine) Close(ctx context.Context) error {
+	e.life.Lock()
+	defer e.life.Unlock()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
