@@ -248,7 +248,7 @@ func TestMissingExport(t *testing.T) {
 	cfg, _ := testConfig(t)
 	command := wmod{memPages: 1, memName: "memory", funcs: []wfunc{{name: "_start"}}}
 	for _, exp := range []string{abi.ExportVersion, abi.ExportAlloc, abi.ExportManifest, abi.ExportCall} {
-		command.funcs = append(command.funcs, hostile{}.funcsNamed(exp)...)
+		command.funcs = append(command.funcs, stub(exp)...)
 	}
 	for _, tc := range []struct {
 		name, want string
