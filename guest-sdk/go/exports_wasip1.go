@@ -20,14 +20,14 @@ var (
 func addr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
 
 //go:wasmexport wstream_abi_version
-func abiVersion() int32 { return abi.Version }
+func wasmABIVersion() int32 { return abi.Version }
 
-// alloc hands the host a buffer for the next call input. The old buffer is
+// wasmAlloc hands the host a buffer for the next call input. The old buffer is
 // reused while it is big enough; growing doubles it so that slowly growing
 // batches do not allocate on every call.
 //
 //go:wasmexport wstream_alloc
-func alloc(size int32) int32 {
+func wasmAlloc(size int32) int32 {
 	if size < 0 {
 		return 0
 	}
@@ -38,13 +38,13 @@ func alloc(size int32) int32 {
 }
 
 //go:wasmexport wstream_manifest
-func manifest() uint64 {
+func wasmManifest() uint64 {
 	manifestBuf = abi.AppendManifest(manifestBuf[:0], plugin.manifest())
 	return abi.Pack(addr(manifestBuf), uint32(len(manifestBuf)))
 }
 
 //go:wasmexport wstream_call
-func call(fn, ptr, n int32) uint64 {
+func wasmCall(fn, ptr, n int32) uint64 {
 	if in, ok := input(uint32(ptr), uint32(n)); ok {
 		outBuf = plugin.handle(outBuf[:0], int(fn), in)
 	} else {
