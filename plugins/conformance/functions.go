@@ -44,8 +44,8 @@ func init() {
 }
 
 // toString writes an int in decimal and a string as itself; any other value
-// becomes its JSON text (2.5, true, null, [1,"a"]), the closest thing to a
-// natural string every SDK can produce the same way.
+// becomes Scala's toString of it (2.5, 1.0E10, (a,1), List(1, 2), null), as
+// Spark's map(_.toString) and the host's pprint show it.
 func toString(x any) (any, error) {
 	switch v := x.(type) {
 	case string:
@@ -57,8 +57,7 @@ func toString(x any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := abi.AppendJSON(nil, b)
-	return string(s), err
+	return string(abi.AppendText(nil, b)), nil
 }
 
 func addConst(n int64) func(any) (any, error) {
