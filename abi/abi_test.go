@@ -3,6 +3,7 @@ package abi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -250,4 +251,27 @@ func FuzzFromJSON(f *testing.F) {
 			t.Fatalf("FromJSON(%q) produced invalid msgpack %x", b, mp)
 		}
 	})
+}
+
+func TestCanonicalInts(t *testing.T) {
+	for v, want := range map[int64]string{
+		0: "00", 127: "7f", 128: "cc80", 255: "ccff", 300: "cd012c", 65536: "ce00010000",
+		1 << 32: "cf0000000100000000", -1: "ff", -32: "e0", -33: "d0df", -129: "d1ff7f",
+		-40000: "d2ffff63c0", math.MinInt64: "d38000000000000000",
+	} {
+		if got := fmt.Sprintf("%x", AppendInt(nil, v)); got != want {
+			t.Errorf("AppendInt(%d) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+func TestSkipExt(t *testing.T) {
+	for _, c := range []struct {
+		b []byte
+		n int
+	}{{[]byte{0xd4, 5, 0}, 3}, {[]byte{0xd8, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 18}, {[]byte{0xc7, 2, 5, 0, 0}, 5}} {
+		if n, err := Skip(c.b); err != nil || n != c.n {
+			t.Errorf("Skip(%x) = %d, %v; want %d", c.b, n, err, c.n)
+		}
+	}
 }

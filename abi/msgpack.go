@@ -86,33 +86,39 @@ func AppendBool(dst []byte, v bool) []byte {
 	return append(dst, 0xc2)
 }
 
-// AppendInt appends v in its shortest form.
+// AppendInt appends v in its canonical form (ABI.md §5): a non-negative
+// value as positive fixint or the shortest uint8/16/32/64, a negative one as
+// negative fixint or the shortest int8/16/32/64 — what common msgpack
+// libraries write, so that keys encoded by any SDK compare equal as bytes.
 func AppendInt(dst []byte, v int64) []byte {
+	if v >= 0 {
+		return AppendUint(dst, uint64(v))
+	}
 	switch {
-	case v >= 0 && v <= 0x7f:
+	case v >= -32:
 		return append(dst, byte(v))
-	case v < 0 && v >= -32:
-		return append(dst, byte(v))
-	case v >= math.MinInt8 && v <= math.MaxInt8:
+	case v >= math.MinInt8:
 		return append(dst, 0xd0, byte(v))
-	case v >= 0 && v <= math.MaxUint8:
-		return append(dst, 0xcc, byte(v))
-	case v >= math.MinInt16 && v <= math.MaxInt16:
+	case v >= math.MinInt16:
 		return binary.BigEndian.AppendUint16(append(dst, 0xd1), uint16(v))
-	case v >= 0 && v <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
-	case v >= math.MinInt32 && v <= math.MaxInt32:
+	case v >= math.MinInt32:
 		return binary.BigEndian.AppendUint32(append(dst, 0xd2), uint32(v))
-	case v >= 0 && v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
 	}
 	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
 }
 
-// AppendUint appends v in its shortest form.
+// AppendUint appends v in its canonical form: positive fixint or the
+// shortest uint8/16/32/64.
 func AppendUint(dst []byte, v uint64) []byte {
-	if v <= math.MaxInt64 {
-		return AppendInt(dst, int64(v))
+	switch {
+	case v <= 0x7f:
+		return append(dst, byte(v))
+	case v <= math.MaxUint8:
+		return append(dst, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
 	}
 	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
 }
@@ -348,10 +354,8 @@ func skip(b []byte, depth int) (int, error) {
 			off += k
 		}
 		return off, nil
-	case TypeExt:
-		n++ // the ext type byte
 	}
-	if uint64(len(b)-hdr) < n {
+	if uint64(len(b)-hdr) < n { // for ext, hdr already counts the type byte
 		return 0, ErrTruncated
 	}
 	return hdr + int(n), nil
