@@ -30,7 +30,8 @@ type Vector struct {
 	Inputs map[string][]any `yaml:"inputs"`
 	// Expected lists output batches in order. An entry is either an array
 	// (the records of the next batch time: batch k at k × batch) or a map
-	// {time: ms, records: [...]} for outputs only at some times (windows).
+	// {time: ms, records: [...]} for outputs only at some times (windows),
+	// optionally with watermark: ms and noData: true|false (event time).
 	Expected []any `yaml:"expected"`
 	// Compare is "ordered" (default) or "unordered" (each batch compared as
 	// a multiset, as Spark's tests do with useSet = true).
@@ -71,10 +72,13 @@ func Load(dir string) ([]Vector, error) {
 	return all, nil
 }
 
-// Batch is one expected or actual output line.
+// Batch is one expected or actual output line. Watermark and NoData are
+// compared only when the expected line gives them.
 type Batch struct {
-	Time    int64             `json:"time"`
-	Records []json.RawMessage `json:"records"`
+	Time      int64             `json:"time"`
+	Records   []json.RawMessage `json:"records"`
+	Watermark *int64            `json:"watermark,omitempty"`
+	NoData    *bool             `json:"noData,omitempty"`
 }
 
 // PipelineFile renders the vector's pipeline with the runner's fields: the
@@ -135,6 +139,13 @@ func (v *Vector) ExpectedBatches(interval int64) ([]Batch, error) {
 				return nil, fmt.Errorf("vector %s: expected[%d]: want time: <ms>", v.Name, i)
 			}
 			b.Time, recs = int64(t), m["records"]
+			if w, ok := m["watermark"].(int); ok {
+				wm := int64(w)
+				b.Watermark = &wm
+			}
+			if nd, ok := m["noData"].(bool); ok {
+				b.NoData = &nd
+			}
 		}
 		list, ok := recs.([]any)
 		if !ok && recs != nil {
@@ -182,6 +193,12 @@ func Diff(expected, actual []Batch, unordered bool) string {
 		if e.Time != a.Time {
 			return fmt.Sprintf("batch %d: time %d, want %d", i+1, a.Time, e.Time)
 		}
+		if e.Watermark != nil && (a.Watermark == nil || *a.Watermark != *e.Watermark) {
+			return fmt.Sprintf("batch %d (time %d): watermark %s, want %d", i+1, a.Time, showInt(a.Watermark), *e.Watermark)
+		}
+		if e.NoData != nil && *e.NoData != (a.NoData != nil && *a.NoData) {
+			return fmt.Sprintf("batch %d (time %d): noData %v, want %v", i+1, a.Time, a.NoData != nil && *a.NoData, *e.NoData)
+		}
 		es, as := canon(e.Records), canon(a.Records)
 		if unordered {
 			sort.Strings(es)
@@ -216,4 +233,11 @@ func show(recs []json.RawMessage) string {
 		parts[i] = string(r)
 	}
 	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func showInt(p *int64) string {
+	if p == nil {
+		return "absent"
+	}
+	return fmt.Sprint(*p)
 }

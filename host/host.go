@@ -50,6 +50,10 @@ type Batch struct {
 	// NoData marks a trigger that ran with no new input (Structured
 	// Streaming's no-data batch).
 	NoData bool
+	// Late holds the rows an event-time aggregate dropped in this trigger
+	// because every window containing them had closed. They are not part
+	// of the output; the scheduler writes them to the late sink, if any.
+	Late []abi.Raw
 }
 
 // Sink consumes results, one Write per produced batch, in time order.
@@ -58,6 +62,15 @@ type Sink interface {
 	Write(b Batch) error
 	// Close flushes and closes.
 	Close() error
+}
+
+// NoDataProcessor is a Processor with event time: when a trigger moves the
+// watermark, a trigger with no input can close windows, and the scheduler
+// runs one right away (unless the trigger is once or noDataBatches is off).
+type NoDataProcessor interface {
+	Processor
+	NoDataPending() bool
+	ProcessNoData(ctx context.Context, t int64) (out Batch, emit bool, err error)
 }
 
 // Processor is the operator graph, seen from the scheduler.

@@ -62,6 +62,18 @@ type RunConfig struct {
 	// Processor must be a Snapshotter.
 	Checkpoint      *CheckpointStore
 	CheckpointEvery int
+	// NoDataBatches runs a trigger without input right after one that moved
+	// the watermark (a NoDataProcessor's), as Spark does by default.
+	NoDataBatches bool
+	// LateSink, when set, receives the rows event-time aggregates dropped
+	// as late; Run closes it.
+	LateSink Sink
+	// Trigger is "" or "processing-time" (batches at the interval),
+	// "available-now" (batches back to back until the sources are drained)
+	// or "once" (one batch with everything available, then stop). Under the
+	// manual clock each input line is one trigger whatever the mode; once
+	// only turns no-data batches off.
+	Trigger string
 }
 
 // Snapshotter is a Processor whose state can be checkpointed.
@@ -117,6 +129,11 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	defer func() {
 		if cerr := cfg.Sink.Close(); err == nil && cerr != nil {
 			err = r.sinkErr(cerr)
+		}
+		if cfg.LateSink != nil {
+			if cerr := cfg.LateSink.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("late rows: %w", cerr)
+			}
 		}
 	}()
 	if ctx.Err() != nil {
@@ -271,12 +288,19 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 	if err != nil {
 		return fmt.Errorf("batch %d ms: %w", t, err)
 	}
-	if emit {
-		if out.Time == 0 {
-			out.Time = t
+	if err := r.write(t, out, emit); err != nil {
+		return err
+	}
+	// A trigger that moved the watermark is followed at once by one with no
+	// data, which emits and evicts the windows it closed (at the same time:
+	// it consumes no input and so no batch interval).
+	if ndp, ok := r.cfg.Processor.(NoDataProcessor); ok && r.cfg.NoDataBatches && ndp.NoDataPending() {
+		out, emit, err := ndp.ProcessNoData(r.pctx, t)
+		if err != nil {
+			return fmt.Errorf("batch %d ms (no data): %w", t, err)
 		}
-		if err := r.cfg.Sink.Write(out); err != nil {
-			return fmt.Errorf("batch %d ms: %w", t, r.sinkErr(err))
+		if err := r.write(t, out, emit); err != nil {
+			return err
 		}
 	}
 	r.batches++
@@ -293,6 +317,26 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 	r.uncommitted++
 	if every := max(r.cfg.CheckpointEvery, 1); r.uncommitted >= every {
 		return r.commit()
+	}
+	return nil
+}
+
+// write hands a batch's output to the sink, and its late rows to the late
+// sink.
+func (r *runner) write(t int64, out Batch, emit bool) error {
+	if len(out.Late) > 0 && r.cfg.LateSink != nil {
+		if err := r.cfg.LateSink.Write(Batch{Time: t, Records: out.Late}); err != nil {
+			return fmt.Errorf("batch %d ms: late rows: %w", t, err)
+		}
+	}
+	if !emit {
+		return nil
+	}
+	if out.Time == 0 {
+		out.Time = t
+	}
+	if err := r.cfg.Sink.Write(out); err != nil {
+		return fmt.Errorf("batch %d ms: %w", t, r.sinkErr(err))
 	}
 	return nil
 }
@@ -458,9 +502,26 @@ func (r *runner) system(ctx context.Context) error {
 	if next <= r.last { // resumed from a checkpoint with a later time: keep times increasing
 		next = r.last + r.iv
 	}
+	if r.cfg.Trigger == "once" {
+		return r.once(ctx, next, recv, allDrained)
+	}
 	drained, behind := false, false
 	for {
-		if !drained {
+		if !drained && r.cfg.Trigger == "available-now" {
+			// No clock: a batch as soon as data is there, until drained.
+			if buffered(recv) == 0 {
+				select {
+				case <-allDrained:
+				case <-ctx.Done():
+				case <-r.clk.After(time.Millisecond):
+				}
+			}
+			select {
+			case <-allDrained:
+				drained = true
+			default:
+			}
+		} else if !drained {
 			if d := time.UnixMilli(next).Sub(r.clk.Now()); d > 0 {
 				behind = false
 				select {
@@ -513,6 +574,47 @@ func (r *runner) system(ctx context.Context) error {
 			fmt.Fprintf(r.log, "falling behind: batch %d ms ended at %d ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)\n", t, now.UnixMilli())
 		}
 	}
+}
+
+// once is Trigger.Once under the system clock: one batch with everything
+// available — every unit until the sources are drained, or until an
+// interval passes with nothing new from a source that does not end — then
+// stop.
+func (r *runner) once(ctx context.Context, t int64, recv []*receiver, allDrained <-chan struct{}) error {
+	inputs := make(map[string][]abi.Raw, len(recv))
+	pos := map[string][]byte{}
+	for {
+		got := false
+		for _, rc := range recv {
+			for n := len(rc.ch); n > 0; n-- {
+				it, ok := <-rc.ch
+				if !ok {
+					break
+				}
+				if it.err != nil {
+					return fmt.Errorf("batch %d ms: %w", t, r.srcErr(rc.name, it.err))
+				}
+				inputs[rc.name] = append(inputs[rc.name], it.u.Records...)
+				if it.u.Pos != nil {
+					pos[rc.name] = it.u.Pos
+				}
+				got = true
+			}
+		}
+		select {
+		case <-allDrained:
+			if buffered(recv) > 0 {
+				continue
+			}
+		case <-ctx.Done():
+		case <-r.clk.After(time.Duration(r.iv) * time.Millisecond):
+			if got || buffered(recv) > 0 {
+				continue
+			}
+		}
+		break
+	}
+	return r.batch(t, inputs, pos)
 }
 
 func buffered(recv []*receiver) int {

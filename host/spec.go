@@ -33,7 +33,10 @@ type Spec struct {
 	Trigger         string            `yaml:"trigger"`
 	NoDataBatches   *bool             `yaml:"noDataBatches"`
 	WatermarkPolicy string            `yaml:"watermarkPolicy"`
-	Runtime         string            `yaml:"runtime"`
+	// Late is an optional sink URI for the rows event-time aggregates drop
+	// as late, so that nothing is dropped silently.
+	Late    string `yaml:"late"`
+	Runtime string `yaml:"runtime"`
 
 	// File is the path the spec was read from ("" when built in memory);
 	// relative paths in the spec that do not exist from the working

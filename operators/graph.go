@@ -43,8 +43,9 @@ type Graph struct {
 	final    *stream
 	clock    *graphClock
 	interval int64
-	stateful []stateful // stages with state, in graph order
-	shape    string     // op chain, to tell a checkpoint from another pipeline
+	stateful []stateful  // stages with state, in graph order
+	shape    string      // op chain, to tell a checkpoint from another pipeline
+	events   *eventClock // nil unless the pipeline uses event time
 }
 
 // stateful is a stage whose state goes into checkpoints.
@@ -63,6 +64,17 @@ type builder struct {
 	clock    *graphClock
 	stateful []stateful
 	shape    []string
+	ev       *eventClock
+	lastMark *watermarkStage
+	dstream  string // the first DStream-stateful op, for mixing errors
+}
+
+// events returns the graph's event clock, creating it on first use.
+func (b *builder) events() *eventClock {
+	if b.ev == nil {
+		b.ev = &eventClock{policyMax: b.spec.WatermarkPolicy == "max"}
+	}
+	return b.ev
 }
 
 // Build checks the spec and builds its graph. r resolves guest functions
@@ -116,7 +128,10 @@ func Build(spec *host.Spec, r Resolver) (*Graph, error) {
 		g.streams = append(g.streams, st)
 	}
 	g.final = g.streams[len(g.streams)-1]
-	g.stateful, g.shape = b.stateful, strings.Join(b.shape, ";")
+	g.stateful, g.shape, g.events = b.stateful, strings.Join(b.shape, ";"), b.ev
+	if b.ev != nil && b.dstream != "" {
+		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
+	}
 	return g, nil
 }
 
@@ -154,6 +169,13 @@ func (b *builder) chain(prefix string, specs []host.Stage) ([]stage, error) {
 		}
 		if sf, ok := st.(stateful); ok {
 			b.stateful = append(b.stateful, sf)
+			switch st.(type) {
+			case *watermarkStage, *aggregateStage:
+			default:
+				if b.dstream == "" {
+					b.dstream = label
+				}
+			}
 		}
 		b.shape = append(b.shape, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
 		out = append(out, st)
@@ -175,6 +197,25 @@ func (g *Graph) Process(ctx context.Context, t int64, inputs map[string][]abi.Ra
 	if !g.clock.started {
 		g.clock.zero, g.clock.started = t-g.interval, true
 	}
+	return g.run(ctx, t, inputs, false)
+}
+
+// NoDataPending reports whether the last trigger moved the watermark so
+// that a trigger without input would emit or evict windows (Structured
+// Streaming's no-data micro-batch).
+func (g *Graph) NoDataPending() bool { return g.events != nil && g.events.pending }
+
+// ProcessNoData runs a trigger with no input.
+func (g *Graph) ProcessNoData(ctx context.Context, t int64) (host.Batch, bool, error) {
+	return g.run(ctx, t, nil, true)
+}
+
+func (g *Graph) run(ctx context.Context, t int64, inputs map[string][]abi.Raw, noData bool) (host.Batch, bool, error) {
+	ev := g.events
+	var wm int64
+	if ev != nil {
+		wm, ev.late, ev.pending = ev.wm, nil, false
+	}
 	for _, s := range g.streams {
 		s.out, s.produced = nil, false
 		var in []abi.Raw
@@ -193,10 +234,13 @@ func (g *Graph) Process(ctx context.Context, t int64, inputs map[string][]abi.Ra
 		}
 		s.out, s.produced = out, emit
 	}
-	if !g.final.produced {
-		return host.Batch{Time: t}, false, nil
+	b := host.Batch{Time: t, Records: g.final.out, NoData: noData}
+	if ev != nil {
+		b.Watermark, b.Late = &wm, ev.late
+		ev.advance()
+		return b, true, nil // an event-time query reports every trigger
 	}
-	return host.Batch{Time: t, Records: g.final.out}, true, nil
+	return b, g.final.produced, nil
 }
 
 func runChain(ctx context.Context, t int64, stages []stage, in []abi.Raw) ([]abi.Raw, bool, error) {

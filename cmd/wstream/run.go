@@ -82,6 +82,8 @@ func runPipeline(c *cli.Context) error {
 		Manual:          spec.Clock == "manual",
 		Log:             c.App.ErrWriter,
 		CheckpointEvery: spec.CheckpointEvery,
+		Trigger:         spec.Trigger,
+		NoDataBatches:   (spec.NoDataBatches == nil || *spec.NoDataBatches) && spec.Trigger != "once",
 	}
 	for name, uri := range spec.Sources {
 		src, err := host.OpenSource(spec.ResolveURI(uri), host.WithLog(c.App.ErrWriter), host.WithStdin(c.App.Reader))
@@ -98,7 +100,20 @@ func runPipeline(c *cli.Context) error {
 	if cfg.Sink, err = host.OpenSink(spec.Sink, host.WithStdout(c.App.Writer)); err != nil {
 		return err
 	}
-	return host.Run(ctx, cfg)
+	if spec.Late != "" {
+		if cfg.LateSink, err = host.OpenSink(spec.Late, host.WithStdout(c.App.Writer)); err != nil {
+			return err
+		}
+	}
+	err = host.Run(ctx, cfg)
+	if n := graph.LateRows(); n > 0 {
+		where := "add late: jsonl:PATH to the pipeline to keep them"
+		if spec.Late != "" {
+			where = "written to " + spec.Late
+		}
+		fmt.Fprintf(c.App.ErrWriter, "wstream: %d rows arrived after the watermark had closed all their windows and were dropped (%s)\n", n, where)
+	}
+	return err
 }
 
 // loadSpec builds the spec from --pipeline, or the plugin's default
