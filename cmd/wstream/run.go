@@ -111,7 +111,11 @@ func runPipeline(c *cli.Context) error {
 		if spec.Late != "" {
 			where = "written to " + spec.Late
 		}
-		fmt.Fprintf(c.App.ErrWriter, "wstream: %d rows arrived after the watermark had closed all their windows and were dropped (%s)\n", n, where)
+		rows := "rows"
+		if n == 1 {
+			rows = "row"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "wstream: %d %s arrived after the watermark had closed all their windows and were dropped (%s)\n", n, rows, where)
 	}
 	return err
 }
