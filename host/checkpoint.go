@@ -47,8 +47,10 @@ type Checkpoint struct {
 	Batches int64
 	// Sources maps source name to its position (nil: not replayable).
 	Sources map[string][]byte
-	// Sink is the sink's progress (ProgressSink), or -1 when it has none.
+	// Sink is the sink's progress (ProgressSink), or -1 when it has none;
+	// Late is the late-row sink's, likewise.
 	Sink int64
+	Late int64
 	// State is the operator graph's snapshot.
 	State []byte
 }
@@ -158,7 +160,7 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	dst = append(dst, checkpointMagic...)
 	dst = append(dst, checkpointVersion, 0, 0, 0, 0)
 	start := len(dst)
-	dst = abi.AppendMapHeader(dst, 6)
+	dst = abi.AppendMapHeader(dst, 7)
 	dst = abi.AppendString(abi.AppendString(dst, "shape"), ck.Shape)
 	dst = abi.AppendInt(abi.AppendString(dst, "time"), ck.Time)
 	dst = abi.AppendInt(abi.AppendString(dst, "batches"), ck.Batches)
@@ -178,6 +180,7 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 		}
 	}
 	dst = abi.AppendInt(abi.AppendString(dst, "sink"), ck.Sink)
+	dst = abi.AppendInt(abi.AppendString(dst, "late"), ck.Late)
 	dst = abi.AppendBinary(abi.AppendString(dst, "state"), ck.State)
 	binary.BigEndian.PutUint32(dst[start-4:], crc32.ChecksumIEEE(dst[start:]))
 	return dst
@@ -199,7 +202,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1}
+	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Late: -1}
 	for i := 0; i < n; i++ {
 		var key string
 		if key, rest, err = abi.ReadString(rest); err != nil {
@@ -214,6 +217,8 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 			ck.Batches, rest, err = abi.ReadInt(rest)
 		case "sink":
 			ck.Sink, rest, err = abi.ReadInt(rest)
+		case "late":
+			ck.Late, rest, err = abi.ReadInt(rest)
 		case "state":
 			var s []byte
 			s, rest, err = abi.ReadStringBytes(rest)

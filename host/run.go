@@ -200,6 +200,11 @@ func (r *runner) resume() (map[string][]byte, error) {
 			return nil, err
 		}
 	}
+	if ps, ok := r.cfg.LateSink.(ProgressSink); ok && ck.Late >= 0 {
+		if err := ps.Resume(ck.Late); err != nil {
+			return nil, err
+		}
+	}
 	r.batches, r.last = ck.Batches, ck.Time
 	r.pos = ck.Sources
 	fmt.Fprintf(r.log, "resuming from checkpoint %s: batch %d ms, %d batches done\n", store.Path(), ck.Time, ck.Batches)
@@ -224,12 +229,15 @@ func shapeDiff(old, cur string) string {
 
 // commit writes the checkpoint for the batches done so far.
 func (r *runner) commit() error {
-	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1}
+	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1, Late: -1}
 	for _, n := range r.names {
 		ck.Sources[n] = r.pos[n]
 	}
 	if ps, ok := r.cfg.Sink.(ProgressSink); ok {
 		ck.Sink = ps.Progress()
+	}
+	if ps, ok := r.cfg.LateSink.(ProgressSink); ok {
+		ck.Late = ps.Progress()
 	}
 	r.snapBuf = r.snap.Snapshot(r.snapBuf[:0])
 	ck.State = r.snapBuf
