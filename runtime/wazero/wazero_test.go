@@ -341,6 +341,7 @@ func TestCallTimeout(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Plugin != "guest.wasm" || ce.Func != "loop" {
 		t.Errorf("err = %#v, want a CallError naming the plugin and function", err)
 	}
+	t.Logf("stopped after %v", time.Since(start))
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the loop ran %v", d)
 	}
