@@ -48,9 +48,9 @@ type Checkpoint struct {
 	// Sources maps source name to its position (nil: not replayable).
 	Sources map[string][]byte
 	// Sink is the sink's progress (ProgressSink), or -1 when it has none;
-	// Late is the late-row sink's, likewise.
-	Sink int64
-	Late int64
+	// Sides holds the side sinks' progress by side-output name.
+	Sink  int64
+	Sides map[string]int64
 	// State is the operator graph's snapshot.
 	State []byte
 }
@@ -180,7 +180,16 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 		}
 	}
 	dst = abi.AppendInt(abi.AppendString(dst, "sink"), ck.Sink)
-	dst = abi.AppendInt(abi.AppendString(dst, "late"), ck.Late)
+	dst = abi.AppendString(dst, "sides")
+	sides := make([]string, 0, len(ck.Sides))
+	for n := range ck.Sides {
+		sides = append(sides, n)
+	}
+	sort.Strings(sides)
+	dst = abi.AppendMapHeader(dst, len(sides))
+	for _, n := range sides {
+		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sides[n])
+	}
 	dst = abi.AppendBinary(abi.AppendString(dst, "state"), ck.State)
 	binary.BigEndian.PutUint32(dst[start-4:], crc32.ChecksumIEEE(dst[start:]))
 	return dst
@@ -202,7 +211,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Late: -1}
+	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}}
 	for i := 0; i < n; i++ {
 		var key string
 		if key, rest, err = abi.ReadString(rest); err != nil {
@@ -217,8 +226,19 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 			ck.Batches, rest, err = abi.ReadInt(rest)
 		case "sink":
 			ck.Sink, rest, err = abi.ReadInt(rest)
-		case "late":
-			ck.Late, rest, err = abi.ReadInt(rest)
+		case "sides":
+			var m int
+			if m, rest, err = abi.MapHeader(rest); err != nil {
+				break
+			}
+			for j := 0; j < m && err == nil; j++ {
+				var name string
+				if name, rest, err = abi.ReadString(rest); err == nil {
+					var n int64
+					n, rest, err = abi.ReadInt(rest)
+					ck.Sides[name] = n
+				}
+			}
 		case "state":
 			var s []byte
 			s, rest, err = abi.ReadStringBytes(rest)

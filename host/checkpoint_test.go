@@ -14,7 +14,7 @@ func sampleCheckpoint(t int64) *Checkpoint {
 	return &Checkpoint{
 		Shape: "output<input;map(pair-with-one,,,,0,0,)", Time: t, Batches: t / 1000,
 		Sources: map[string][]byte{"input": []byte("123"), "sock": nil},
-		Sink:    456, Late: -1, State: []byte{0x93, 0xc3, 0x00, 0x90},
+		Sink:    456, Sides: map[string]int64{"late": 7}, State: []byte{0x93, 0xc3, 0x00, 0x90},
 	}
 }
 

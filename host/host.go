@@ -50,10 +50,12 @@ type Batch struct {
 	// NoData marks a trigger that ran with no new input (Structured
 	// Streaming's no-data batch).
 	NoData bool
-	// Late holds the rows an event-time aggregate dropped in this trigger
-	// because every window containing them had closed. They are not part
-	// of the output; the scheduler writes them to the late sink, if any.
-	Late []abi.Raw
+	// Side holds side outputs by name, written by the scheduler to the
+	// matching side sink when one is configured: "late", the rows an
+	// event-time aggregate dropped because every window containing them had
+	// closed; "deadLetter", {time, stage, error, record} for each record a
+	// stage with onError: deadletter failed on.
+	Side map[string][]abi.Raw
 }
 
 // Sink consumes results, one Write per produced batch, in time order.

@@ -65,15 +65,35 @@ type RunConfig struct {
 	// NoDataBatches runs a trigger without input right after one that moved
 	// the watermark (a NoDataProcessor's), as Spark does by default.
 	NoDataBatches bool
-	// LateSink, when set, receives the rows event-time aggregates dropped
-	// as late; Run closes it.
-	LateSink Sink
+	// SideSinks receive side outputs (Batch.Side) by name, e.g. "late" and
+	// "deadLetter"; a side output without a sink is not written. Run closes
+	// them, and checkpoints their progress like the main sink's.
+	SideSinks map[string]Sink
 	// Trigger is "" or "processing-time" (batches at the interval),
 	// "available-now" (batches back to back until the sources are drained)
 	// or "once" (one batch with everything available, then stop). Under the
 	// manual clock each input line is one trigger whatever the mode; once
 	// only turns no-data batches off.
 	Trigger string
+}
+
+// BatchCommitter is a sink whose output commits together with its input's
+// positions, outside the checkpoint (a Kafka sink's transaction also commits
+// the source group's offsets). Run calls Bind once with the sources before
+// opening them, and CommitBatch after each batch's writes and before its
+// checkpoint, with the positions of the sources that gave the batch a unit.
+type BatchCommitter interface {
+	Sink
+	Bind(sources map[string]Source) error
+	CommitBatch(pos map[string][]byte) error
+}
+
+// Acker is a source that acknowledges input upstream once it is safe (a
+// consumer group's offsets, JetStream acks): Run calls Ack with its position
+// after each checkpoint commit, or after each batch without checkpoints.
+type Acker interface {
+	Source
+	Ack(pos []byte) error
 }
 
 // Snapshotter is a Processor whose state can be checkpointed.
@@ -130,9 +150,9 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 		if cerr := cfg.Sink.Close(); err == nil && cerr != nil {
 			err = r.sinkErr(cerr)
 		}
-		if cfg.LateSink != nil {
-			if cerr := cfg.LateSink.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("late rows: %w", cerr)
+		for name, sink := range cfg.SideSinks {
+			if cerr := sink.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("%s sink: %w", name, cerr)
 			}
 		}
 	}()
@@ -142,6 +162,11 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	positions, err := r.resume()
 	if err != nil {
 		return err
+	}
+	if bc, ok := cfg.Sink.(BatchCommitter); ok {
+		if err := bc.Bind(cfg.Sources); err != nil {
+			return err
+		}
 	}
 	for i, n := range r.names {
 		if err := cfg.Sources[n].Open(ctx, positions[n]); err != nil {
@@ -200,9 +225,13 @@ func (r *runner) resume() (map[string][]byte, error) {
 			return nil, err
 		}
 	}
-	if ps, ok := r.cfg.LateSink.(ProgressSink); ok && ck.Late >= 0 {
-		if err := ps.Resume(ck.Late); err != nil {
-			return nil, err
+	for name, sink := range r.cfg.SideSinks {
+		if ps, ok := sink.(ProgressSink); ok {
+			if n, ok := ck.Sides[name]; ok {
+				if err := ps.Resume(n); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	r.batches, r.last = ck.Batches, ck.Time
@@ -229,15 +258,17 @@ func shapeDiff(old, cur string) string {
 
 // commit writes the checkpoint for the batches done so far.
 func (r *runner) commit() error {
-	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1, Late: -1}
+	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}}
 	for _, n := range r.names {
 		ck.Sources[n] = r.pos[n]
 	}
 	if ps, ok := r.cfg.Sink.(ProgressSink); ok {
 		ck.Sink = ps.Progress()
 	}
-	if ps, ok := r.cfg.LateSink.(ProgressSink); ok {
-		ck.Late = ps.Progress()
+	for name, sink := range r.cfg.SideSinks {
+		if ps, ok := sink.(ProgressSink); ok {
+			ck.Sides[name] = ps.Progress()
+		}
 	}
 	r.snapBuf = r.snap.Snapshot(r.snapBuf[:0])
 	ck.State = r.snapBuf
@@ -245,6 +276,18 @@ func (r *runner) commit() error {
 		return fmt.Errorf("batch %d ms: %w", r.last, err)
 	}
 	r.uncommitted = 0
+	return r.ack(r.pos)
+}
+
+// ack tells Acker sources that their input up to pos is safe.
+func (r *runner) ack(pos map[string][]byte) error {
+	for n, p := range pos {
+		if a, ok := r.cfg.Sources[n].(Acker); ok && p != nil {
+			if err := a.Ack(p); err != nil {
+				return fmt.Errorf("batch %d ms: %w", r.last, r.srcErr(n, err))
+			}
+		}
+	}
 	return nil
 }
 
@@ -311,10 +354,15 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 			return err
 		}
 	}
+	if bc, ok := r.cfg.Sink.(BatchCommitter); ok {
+		if err := bc.CommitBatch(pos); err != nil {
+			return fmt.Errorf("batch %d ms: %w", t, r.sinkErr(err))
+		}
+	}
 	r.batches++
 	r.last = t
 	if r.cfg.Checkpoint == nil {
-		return nil
+		return r.ack(pos)
 	}
 	if r.pos == nil {
 		r.pos = map[string][]byte{}
@@ -329,12 +377,14 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 	return nil
 }
 
-// write hands a batch's output to the sink, and its late rows to the late
-// sink.
+// write hands a batch's output to the sink, and its side outputs to their
+// sinks.
 func (r *runner) write(t int64, out Batch, emit bool) error {
-	if len(out.Late) > 0 && r.cfg.LateSink != nil {
-		if err := r.cfg.LateSink.Write(Batch{Time: t, Records: out.Late}); err != nil {
-			return fmt.Errorf("batch %d ms: late rows: %w", t, err)
+	for name, recs := range out.Side {
+		if sink := r.cfg.SideSinks[name]; sink != nil && len(recs) > 0 {
+			if err := sink.Write(Batch{Time: t, Records: recs}); err != nil {
+				return fmt.Errorf("batch %d ms: %s sink: %w", t, name, err)
+			}
 		}
 	}
 	if !emit {

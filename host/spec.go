@@ -37,6 +37,9 @@ type Spec struct {
 	// as late, so that nothing is dropped silently.
 	Late    string `yaml:"late"`
 	Runtime string `yaml:"runtime"`
+	// DeadLetter is the sink for records that stages with onError:
+	// deadletter failed on, with the error, the stage and the batch time.
+	DeadLetter string `yaml:"deadLetter"`
 
 	// File is the path the spec was read from ("" when built in memory);
 	// relative paths in the spec that do not exist from the working

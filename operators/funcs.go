@@ -2,9 +2,12 @@ package operators
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/runtime"
 )
 
 // Func is a function a stage calls once per batch: a guest function
@@ -34,16 +37,43 @@ func (e *RecordError) Error() string {
 	return fmt.Sprintf("%s failed on record %s: %s", e.Stage, abi.Describe(e.Record), e.Message)
 }
 
-// caller wraps a Func with what a stage needs around a call: a reusable input
-// buffer and per-record error handling.
+// Failure policies a stage can name with onError:.
+const (
+	onErrorFail       = "fail"       // the batch fails and the run stops (default)
+	onErrorSkip       = "skip"       // failed records are dropped, with a log line
+	onErrorDeadLetter = "deadletter" // failed records go to the deadLetter: sink
+)
+
+// failures collects what failure policies set aside during one batch.
+type failures struct {
+	t    int64
+	dead []abi.Raw // dead-letter entries {time, stage, error, record}
+	log  io.Writer
+}
+
+func (f *failures) deadLetter(stage, msg string, rec abi.Raw) {
+	e := abi.AppendMapHeader(nil, 4)
+	e = abi.AppendInt(abi.AppendString(e, "time"), f.t)
+	e = abi.AppendString(abi.AppendString(e, "stage"), stage)
+	e = abi.AppendString(abi.AppendString(e, "error"), msg)
+	e = append(abi.AppendString(e, "record"), rec...)
+	f.dead = append(f.dead, e)
+}
+
+// caller wraps a Func with what a stage needs around a call: a reusable
+// input buffer, one retry after a trap, and the stage's failure policy.
 type caller struct {
-	fn    Func
-	stage string
-	buf   []byte
+	fn     Func
+	stage  string
+	buf    []byte
+	policy string    // onError: "" means fail
+	fails  *failures // set when policy is not fail
 }
 
 // call encodes items as one array input, calls fn, and returns one result
-// per item. Record errors fail the batch with the first record named.
+// per item. Under the fail policy a record error fails the batch, naming the
+// first record; under skip and deadletter the failed records' results are
+// nil and the stage leaves them out.
 func (c *caller) call(ctx context.Context, items []abi.Raw) ([]abi.Raw, error) {
 	if len(items) == 0 {
 		return nil, nil
@@ -52,22 +82,58 @@ func (c *caller) call(ctx context.Context, items []abi.Raw) ([]abi.Raw, error) {
 	return c.callRaw(ctx, c.buf, items)
 }
 
+// retryable errors are those of a broken instance: the pool has replaced
+// it, so one more try may succeed. A timeout is not retried: a runaway guest
+// would only run away again, doubling the wait.
+func retryable(err error) bool {
+	return errors.Is(err, runtime.ErrTrap) || errors.Is(err, runtime.ErrBadPointer) ||
+		errors.Is(err, runtime.ErrMemoryLimit) || errors.Is(err, abi.ErrBadResponse)
+}
+
 // callRaw calls fn on an already encoded input whose items are listed in
-// items (used for messages).
+// items (used for messages and failure policies).
 func (c *caller) callRaw(ctx context.Context, input []byte, items []abi.Raw) ([]abi.Raw, error) {
 	resp, err := c.fn.Call(ctx, input, len(items))
+	if err != nil && retryable(err) {
+		resp, err = c.fn.Call(ctx, input, len(items))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.stage, err)
+		if c.policy == "" || c.policy == onErrorFail {
+			return nil, fmt.Errorf("%s: %w", c.stage, err)
+		}
+		// The whole batch failed at this stage: every record falls under
+		// the policy.
+		for _, it := range items {
+			c.setAside(it, err.Error())
+		}
+		if c.policy == onErrorSkip {
+			fmt.Fprintf(c.fails.log, "wstream: %s: batch %d ms: skipped %d records: %v\n", c.stage, c.fails.t, len(items), err)
+		}
+		return make([]abi.Raw, len(items)), nil
 	}
 	if len(resp.Errors) > 0 {
-		e := resp.Errors[0]
-		more := ""
-		if n := len(resp.Errors) - 1; n > 0 {
-			more = fmt.Sprintf(" (and %d more records)", n)
+		if c.policy == "" || c.policy == onErrorFail {
+			e := resp.Errors[0]
+			more := ""
+			if n := len(resp.Errors) - 1; n > 0 {
+				more = fmt.Sprintf(" (and %d more records)", n)
+			}
+			return nil, fmt.Errorf("%w%s", &RecordError{Stage: c.stage, Record: items[e.Index], Message: e.Message}, more)
 		}
-		return nil, fmt.Errorf("%w%s", &RecordError{Stage: c.stage, Record: items[e.Index], Message: e.Message}, more)
+		for _, e := range resp.Errors {
+			c.setAside(items[e.Index], e.Message)
+		}
+		if c.policy == onErrorSkip {
+			fmt.Fprintf(c.fails.log, "wstream: %s: batch %d ms: skipped %d records (first: %s: %s)\n", c.stage, c.fails.t, len(resp.Errors), abi.Describe(items[resp.Errors[0].Index]), resp.Errors[0].Message)
+		}
 	}
 	return resp.Results, nil
+}
+
+func (c *caller) setAside(rec abi.Raw, msg string) {
+	if c.policy == onErrorDeadLetter {
+		c.fails.deadLetter(c.stage, msg, rec)
+	}
 }
 
 // lookup resolves a guest function for a stage, checking its kind.

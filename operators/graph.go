@@ -6,6 +6,8 @@ package operators
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -46,7 +48,12 @@ type Graph struct {
 	stateful []stateful  // stages with state, in graph order
 	shape    string      // op chain, to tell a checkpoint from another pipeline
 	events   *eventClock // nil unless the pipeline uses event time
+	fails    *failures
 }
+
+// SetLog sets where failure policies write their log lines (default
+// os.Stderr).
+func (g *Graph) SetLog(w io.Writer) { g.fails.log = w }
 
 // stateful is a stage whose state goes into checkpoints.
 type stateful interface {
@@ -65,6 +72,7 @@ type builder struct {
 	stateful []stateful
 	shape    []string
 	ev       *eventClock
+	fails    *failures
 	lastMark *watermarkStage
 	dstream  string // the first DStream-stateful op, for mixing errors
 }
@@ -80,7 +88,7 @@ func (b *builder) events() *eventClock {
 // Build checks the spec and builds its graph. r resolves guest functions
 // (nil when the pipeline uses built-ins only).
 func Build(spec *host.Spec, r Resolver) (*Graph, error) {
-	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}}
+	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}, fails: &failures{log: os.Stderr}}
 	if b.interval < 1 {
 		return nil, fmt.Errorf("batch: %s is below the 1ms minimum", spec.Batch.D())
 	}
@@ -92,7 +100,7 @@ func Build(spec *host.Spec, r Resolver) (*Graph, error) {
 		}
 		streams = []host.Stream{{Name: "output", From: names[0], Stages: spec.Stages}}
 	}
-	g := &Graph{byName: b.byName, clock: b.clock, interval: b.interval}
+	g := &Graph{byName: b.byName, clock: b.clock, interval: b.interval, fails: b.fails}
 	// Streams are built in the order they are listed; a stream may read
 	// only sources and streams listed before it, which also rules out cycles.
 	for i, s := range streams {
@@ -211,6 +219,7 @@ func (g *Graph) ProcessNoData(ctx context.Context, t int64) (host.Batch, bool, e
 }
 
 func (g *Graph) run(ctx context.Context, t int64, inputs map[string][]abi.Raw, noData bool) (host.Batch, bool, error) {
+	g.fails.t, g.fails.dead = t, nil
 	ev := g.events
 	var wm int64
 	if ev != nil {
@@ -235,8 +244,17 @@ func (g *Graph) run(ctx context.Context, t int64, inputs map[string][]abi.Raw, n
 		s.out, s.produced = out, emit
 	}
 	b := host.Batch{Time: t, Records: g.final.out, NoData: noData}
+	if ev != nil && len(ev.late) > 0 {
+		b.Side = map[string][]abi.Raw{"late": ev.late}
+	}
+	if len(g.fails.dead) > 0 {
+		if b.Side == nil {
+			b.Side = map[string][]abi.Raw{}
+		}
+		b.Side["deadLetter"] = g.fails.dead
+	}
 	if ev != nil {
-		b.Watermark, b.Late = &wm, ev.late
+		b.Watermark = &wm
 		ev.advance()
 		return b, true, nil // an event-time query reports every trigger
 	}

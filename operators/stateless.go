@@ -77,7 +77,17 @@ func elementOp(kind abi.Kind, values bool) opBuilder {
 		if err != nil {
 			return nil, err
 		}
-		return &elementStage{c: caller{fn: f, stage: label}, kind: kind, values: values}, nil
+		c := caller{fn: f, stage: label, policy: s.OnError, fails: b.fails}
+		switch s.OnError {
+		case "", onErrorFail, onErrorSkip:
+		case onErrorDeadLetter:
+			if b.spec.DeadLetter == "" {
+				return nil, fmt.Errorf("%s: onError: deadletter needs a dead-letter sink: add deadLetter: jsonl:PATH to the pipeline", label)
+			}
+		default:
+			return nil, fmt.Errorf("%s: onError: %q: use fail, skip or deadletter", label, s.OnError)
+		}
+		return &elementStage{c: c, kind: kind, values: values}, nil
 	}
 }
 
@@ -101,6 +111,9 @@ func (e *elementStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]ab
 	out := make([]abi.Raw, 0, len(in))
 	var buf []byte
 	for i, r := range res {
+		if r == nil { // failed, and set aside by the stage's onError policy
+			continue
+		}
 		switch e.kind {
 		case abi.KindMap:
 			if e.values {

@@ -169,3 +169,30 @@ func TestSocketQuickStart(t *testing.T) {
 	}
 	noStackTrace(t, stderr.String())
 }
+
+// TestDeadLetter: records a stage fails on go to the dead-letter sink with
+// the error, the stage and the batch time; the rest of the batch goes on.
+func TestDeadLetter(t *testing.T) {
+	dir := t.TempDir()
+	out, dead := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "dead.jsonl")
+	p := write(t, "p.yaml", `plugin: `+conformancePlugin(t)+`
+clock: manual
+source: batches:`+write(t, "in.jsonl", "[1, \"two\", 3]\n[4]\n")+`
+stages: [{op: map, fn: add-4, onError: deadletter}]
+sink: jsonl:`+out+`
+deadLetter: jsonl:`+dead+`
+`)
+	if code, _, stderr := wstreamCLI(t, "", "run", "--pipeline", p); code != 0 {
+		t.Fatal(stderr)
+	}
+	got, _ := os.ReadFile(out)
+	if want := "{\"time\":1000,\"records\":[5,7]}\n{\"time\":2000,\"records\":[8]}\n"; string(got) != want {
+		t.Fatalf("output %q, want %q", got, want)
+	}
+	d, _ := os.ReadFile(dead)
+	for _, want := range []string{`"time":1000`, `"stage":"stage 1 (map add-4, line 4)"`, `"record":"two"`, `"error":"`} {
+		if !strings.Contains(string(d), want) {
+			t.Errorf("dead letters %s lack %s", d, want)
+		}
+	}
+}

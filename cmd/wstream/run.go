@@ -100,11 +100,16 @@ func runPipeline(c *cli.Context) error {
 	if cfg.Sink, err = host.OpenSink(spec.Sink, host.WithStdout(c.App.Writer)); err != nil {
 		return err
 	}
-	if spec.Late != "" {
-		if cfg.LateSink, err = host.OpenSink(spec.Late, host.WithStdout(c.App.Writer)); err != nil {
+	cfg.SideSinks = map[string]host.Sink{}
+	for name, uri := range map[string]string{"late": spec.Late, "deadLetter": spec.DeadLetter} {
+		if uri == "" {
+			continue
+		}
+		if cfg.SideSinks[name], err = host.OpenSink(uri, host.WithStdout(c.App.Writer)); err != nil {
 			return err
 		}
 	}
+	graph.SetLog(c.App.ErrWriter)
 	err = host.Run(ctx, cfg)
 	if n := graph.LateRows(); n > 0 {
 		where := "add late: jsonl:PATH to the pipeline to keep them"
