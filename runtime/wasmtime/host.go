@@ -1,0 +1,195 @@
+//go:build cgo
+
+package wasmtime
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/runtime"
+)
+
+// maxLogLine caps one wstream_v1.log message, so that a guest cannot make
+// the host print megabytes per line.
+const maxLogLine = 4 << 10
+
+var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.LogWarn: "warn", abi.LogError: "error"}
+
+// logHost is wstream_v1.log. It must not panic: wasmtime-go would carry the
+// panic through the guest into the host's call.
+func (m *module) logHost(caller *wasmtime.Caller, args []wasmtime.Val) (_ []wasmtime.Val, _ *wasmtime.Trap) {
+	defer func() { _ = recover() }()
+	var mem []byte
+	if ext := caller.GetExport("memory"); ext != nil {
+		if mm := ext.Memory(); mm != nil {
+			mem = mm.UnsafeData(caller)
+		}
+	}
+	m.log(mem, uint32(args[0].I32()), uint32(args[1].I32()), uint32(args[2].I32()))
+	return nil, nil
+}
+
+// log formats one guest log line, as the wazero adapter does. Every pointer
+// is checked: a guest with a bad pointer gets a note in the log, not a host
+// panic.
+func (m *module) log(mem []byte, level, ptr, n uint32) {
+	name := fmt.Sprintf("level %d", level)
+	if int(level) < len(levelNames) {
+		name = levelNames[level]
+	}
+	var msg string
+	read, cut := n, false
+	if read > maxLogLine {
+		read, cut = maxLogLine, true
+	}
+	if b, ok := readMem(mem, ptr, read); ok {
+		msg = strings.ToValidUTF8(string(b), "\ufffd")                       // a cut may split a rune
+		msg = strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "\n  ") // keep one entry recognisable
+		if cut {
+			msg += fmt.Sprintf("… (%d more bytes)", n-read)
+		}
+	} else {
+		msg = fmt.Sprintf("(log message out of bounds: ptr=%#x len=%d)", ptr, n)
+	}
+	runtime.WriteStderr(m.cfg.Stderr, fmt.Sprintf("[%s] %s: %s\n", m.name, name, msg))
+}
+
+// readMem returns mem[ptr:ptr+n] if it is inside mem. The slice aliases
+// guest memory: copy before the guest runs again.
+func readMem(mem []byte, ptr, n uint32) ([]byte, bool) {
+	if uint64(ptr)+uint64(n) > uint64(len(mem)) {
+		return nil, false
+	}
+	return mem[ptr : ptr+n], true
+}
+
+// capabilities is Config.Allow, parsed and checked once per module.
+type capabilities struct {
+	env   bool
+	fsDir string
+}
+
+// parseAllow accepts what the wazero adapter accepts, with its messages.
+// "clock" is accepted and changes nothing: Wasmtime's WASI always gives
+// the real clock (see New).
+func parseAllow(allow []string) (capabilities, error) {
+	var c capabilities
+	for _, a := range allow {
+		switch {
+		case a == "clock":
+		case a == "env":
+			c.env = true
+		case strings.HasPrefix(a, "fs:"):
+			dir := strings.TrimPrefix(a, "fs:")
+			if c.fsDir != "" {
+				return c, fmt.Errorf("capability %q: only one fs: directory can be granted", a)
+			}
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return c, fmt.Errorf("capability %q: %s is not a directory", a, dir)
+			}
+			c.fsDir = dir
+		default:
+			return c, fmt.Errorf("unknown capability %q (want clock, env or fs:DIR)", a)
+		}
+	}
+	return c, nil
+}
+
+// wasiConfig is one instance's WASI sandbox: no args, env, files or stdin
+// unless granted, stdout and stderr into out.
+func (m *module) wasiConfig(out *capped) (*wasmtime.WasiConfig, error) {
+	wc := wasmtime.NewWasiConfig()
+	if m.caps.env {
+		wc.InheritEnv()
+	}
+	if m.caps.fsDir != "" {
+		if err := wc.PreopenDir(m.caps.fsDir, "/", wasmtime.DIR_READ, wasmtime.FILE_READ); err != nil {
+			wc.Close()
+			return nil, fmt.Errorf("capability fs:%s: %w", m.caps.fsDir, err)
+		}
+	}
+	if err := captureOutput(wc, out); err != nil {
+		wc.Close()
+		return nil, err
+	}
+	return wc, nil
+}
+
+// oomMarks are what guests print when an allocation fails: the Go runtime
+// ("fatal error: out of memory") and Rust's allocator ("memory allocation
+// of N bytes failed"). Wasmtime does not tell the host that a memory.grow
+// was refused, so these are one of the two signs instance.fail uses.
+var oomMarks = [][]byte{[]byte("out of memory"), []byte("memory allocation of ")}
+
+// capped keeps the first limit bytes written to it (guest stdout and
+// stderr) and counts the rest, so a chatty guest cannot grow the host. It
+// also watches everything written, kept or not, for oomMarks.
+type capped struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	limit   int
+	dropped int
+	tail    []byte // the last bytes written, to find a mark split across writes
+	oom     bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := min(len(p), c.limit-c.buf.Len())
+	if keep > 0 {
+		c.buf.Write(p[:keep])
+	}
+	c.dropped += len(p) - max(keep, 0)
+	if !c.oom {
+		const window = 32
+		c.tail = append(c.tail, p[:min(len(p), window)]...)
+		for _, mark := range oomMarks {
+			if bytes.Contains(c.tail, mark) || bytes.Contains(p, mark) {
+				c.oom = true
+			}
+		}
+		if len(p) >= window {
+			c.tail = append(c.tail[:0], p[len(p)-window:]...)
+		} else if len(c.tail) > window {
+			c.tail = append(c.tail[:0], c.tail[len(c.tail)-window:]...)
+		}
+	}
+	return len(p), nil
+}
+
+// sawOOM reports whether an oomMark was written since the last resetOOM.
+func (c *capped) sawOOM() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.oom
+}
+
+func (c *capped) resetOOM() {
+	c.mu.Lock()
+	c.oom = false
+	c.tail = c.tail[:0]
+	c.mu.Unlock()
+}
+
+// drain returns what was kept, marking truncation, and empties c.
+func (c *capped) drain() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.buf.String()
+	if c.dropped > 0 {
+		if s != "" && !strings.HasSuffix(s, "\n") {
+			s += "\n"
+		}
+		s += fmt.Sprintf("[stderr truncated: %d more bytes dropped]\n", c.dropped)
+	}
+	c.buf.Reset()
+	c.dropped = 0
+	return s
+}
