@@ -134,22 +134,25 @@ static char *buf_str(const buf *b) {
 
 /* ---- msgpack encoding: the host's canonical forms (ABI.md §5) ---- */
 
-static void put_int(buf *b, int64_t v) {
-    /* Same choice of form as the host (abi.AppendInt), so keys compare equal. */
-    if (v >= 0 && v <= 0x7f) put1(b, (uint8_t)v);
-    else if (v < 0 && v >= -32) put1(b, (uint8_t)v);
-    else if (v >= INT8_MIN && v <= INT8_MAX) put_be(b, 0xd0, (uint64_t)v, 1);
-    else if (v >= 0 && v <= UINT8_MAX) put_be(b, 0xcc, (uint64_t)v, 1);
-    else if (v >= INT16_MIN && v <= INT16_MAX) put_be(b, 0xd1, (uint64_t)v, 2);
-    else if (v >= 0 && v <= UINT16_MAX) put_be(b, 0xcd, (uint64_t)v, 2);
-    else if (v >= INT32_MIN && v <= INT32_MAX) put_be(b, 0xd2, (uint64_t)v, 4);
-    else if (v >= 0 && v <= UINT32_MAX) put_be(b, 0xce, (uint64_t)v, 4);
-    else put_be(b, 0xd3, (uint64_t)v, 8);
+/* put_uint writes v in canonical form (ABI.md §5): positive fixint or the
+ * shortest uint8/16/32/64, so keys from any SDK compare equal as bytes. */
+static void put_uint(buf *b, uint64_t v) {
+    if (v <= 0x7f) put1(b, (uint8_t)v);
+    else if (v <= UINT8_MAX) put_be(b, 0xcc, v, 1);
+    else if (v <= UINT16_MAX) put_be(b, 0xcd, v, 2);
+    else if (v <= UINT32_MAX) put_be(b, 0xce, v, 4);
+    else put_be(b, 0xcf, v, 8);
 }
 
-static void put_uint(buf *b, uint64_t v) {
-    if (v <= INT64_MAX) put_int(b, (int64_t)v);
-    else put_be(b, 0xcf, v, 8);
+/* put_int writes v in canonical form: a negative value as negative fixint
+ * or the shortest int8/16/32/64. */
+static void put_int(buf *b, int64_t v) {
+    if (v >= 0) put_uint(b, (uint64_t)v);
+    else if (v >= -32) put1(b, (uint8_t)v);
+    else if (v >= INT8_MIN) put_be(b, 0xd0, (uint64_t)v, 1);
+    else if (v >= INT16_MIN) put_be(b, 0xd1, (uint64_t)v, 2);
+    else if (v >= INT32_MIN) put_be(b, 0xd2, (uint64_t)v, 4);
+    else put_be(b, 0xd3, (uint64_t)v, 8);
 }
 
 static void put_float(buf *b, double f) {
@@ -335,7 +338,7 @@ static const char *header(bytes b, int *t, size_t *hdr, uint64_t *n) {
     default: return errf("msgpack: invalid type byte 0x%02x", c);
     }
     bool ext = c == 0xc7 || c == 0xc8 || c == 0xc9;
-    *hdr = 1 + (size_t)k + (ext ? 1 : 0);
+    *hdr = 1 + (size_t)k + (ext ? 1 : 0); /* an ext's header holds its type byte */
     if (b.n < *hdr) return ERR_TRUNCATED;
     *n = be(b.p + 1, k);
     if (c == 0xde || c == 0xdf) *n *= 2;
@@ -367,7 +370,6 @@ static const char *skip(bytes b, int depth, size_t *len) {
         *len = off;
         return NULL;
     }
-    if (t == T_EXT) n++; /* as abi.Skip counts it, so both split input alike */
     if (b.n - hdr < n) return ERR_TRUNCATED;
     *len = hdr + (size_t)n;
     return NULL;

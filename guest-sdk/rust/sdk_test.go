@@ -33,7 +33,7 @@ const lang = "rust"
 // libstd-rust-dev-wasm32; a rustup toolchain on PATH may lack it.
 const rustc = "/usr/bin/rustc"
 
-func root(t *testing.T) string {
+func root(t testing.TB) string {
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func root(t *testing.T) string {
 	return filepath.Dir(filepath.Dir(wd))
 }
 
-func requireToolchain(t *testing.T) {
+func requireToolchain(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(rustc); err != nil {
 		t.Skipf("%s not found: apt-get install -y rustc libstd-rust-dev-wasm32 to test the Rust SDK", rustc)
@@ -55,7 +55,7 @@ func requireToolchain(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, dir string, name string, args ...string) {
+func run(t testing.TB, dir string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -65,25 +65,44 @@ func run(t *testing.T, dir string, name string, args ...string) {
 }
 
 var (
-	buildGo sync.Once
-	cache   = wazero.NewCompilationCache() // compile each module once per test run
+	goBuilds sync.Map                       // plugin name -> path of its fresh Go build
+	goDir    string                         // where those builds go; removed by TestMain
+	cache    = wazero.NewCompilationCache() // compile each module once per test run
 )
 
-// goPlugin returns the Go reference plugin, building the Go plugins when
-// the file is missing.
-func goPlugin(t *testing.T, name string) string {
-	r := root(t)
-	path := filepath.Join(r, "plugins", name, name+".wasm")
-	buildGo.Do(func() {
-		if _, err := os.Stat(path); err != nil {
-			run(t, r, "make", "-s", "plugins")
-		}
-	})
-	return path
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wstream-sdk-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	goDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// goPlugin returns the Go reference plugin, built from the current source
+// into a temporary folder (as `make plugins` builds it): a stale
+// plugins/NAME/NAME.wasm would compare against yesterday's semantics, and
+// the checked-out one belongs to whoever last ran make.
+func goPlugin(t testing.TB, name string) string {
+	if p, ok := goBuilds.Load(name); ok {
+		return p.(string)
+	}
+	out := filepath.Join(goDir, name+".wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./plugins/"+name)
+	cmd.Dir = root(t)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the Go %s plugin: %v\n%s", name, err, b)
+	}
+	goBuilds.Store(name, out)
+	return out
 }
 
 // sdkPlugin builds plugins/NAME/<lang>/NAME.wasm with its Makefile.
-func sdkPlugin(t *testing.T, name string) string {
+func sdkPlugin(t testing.TB, name string) string {
 	requireToolchain(t)
 	dir := filepath.Join(root(t), "plugins", name, lang)
 	run(t, dir, "make", "-s")
@@ -93,14 +112,14 @@ func sdkPlugin(t *testing.T, name string) string {
 // guest is one instance of a plugin, driven through the ABI as the host
 // drives it.
 type guest struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	mod      api.Module
 	manifest *abi.Manifest
 	logs     *[]string
 }
 
-func load(t *testing.T, path string) *guest {
+func load(t testing.TB, path string) *guest {
 	t.Helper()
 	ctx := context.Background()
 	wasm, err := os.ReadFile(path)
@@ -196,7 +215,7 @@ func show(b []byte) string {
 	return string(s) + "  " + hex.EncodeToString(b)
 }
 
-func mustJSON(t *testing.T, s string) []byte {
+func mustJSON(t testing.TB, s string) []byte {
 	b, err := abi.FromJSON(nil, []byte(s))
 	if err != nil {
 		t.Fatalf("%s: %v", s, err)
@@ -204,7 +223,7 @@ func mustJSON(t *testing.T, s string) []byte {
 	return b
 }
 
-func mustHex(t *testing.T, s string) []byte {
+func mustHex(t testing.TB, s string) []byte {
 	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
 	if err != nil {
 		t.Fatalf("%s: %v", s, err)
@@ -219,10 +238,10 @@ var vocabularyCases = []struct{ fn, in string }{
 	{"identity", `[1, -1, 300, -300, 40000, 70000, -70000, 3000000000, 5000000000, -5000000000, 9223372036854775807, -9223372036854775808]`},
 	{"identity", `[null, true, false, 0.5, -0.0, 1e300, "", "héllo", [], [1, [2, [3]]], {}, {"b": 1, "a": [true]}]`},
 	{"identity", `[18446744073709551615]`},
-	{"identity", `hex:93 ca3f800000 d001 cd0001`},          // float32 1.0 widens to float64; non-canonical ints
-	{"identity", `hex:92 c40301ff02 82a162 01 a161 02`},    // bin stays bin; map keys sorted
-	{"identity", `hex:92 83a16101a16202a16103 81c4016b01`}, // duplicate keys (last wins); bin key
-	{"identity", `hex:93 81 01 02 d40102 a3616263`},        // int key; ext, which abi.Skip reads one byte too long
+	{"identity", `hex:93 ca3f800000 d001 cd0001`},              // float32 1.0 widens to float64; non-canonical ints
+	{"identity", `hex:92 c40301ff02 82a162 01 a161 02`},        // bin stays bin; map keys sorted
+	{"identity", `hex:92 83a16101a16202a16103 81c4016b01`},     // duplicate keys (last wins); bin key
+	{"identity", `hex:94 81 01 02 d40102 c70201ffff a3616263`}, // int key, ext: record errors
 	{"to-string", `[12, -3, 0, "s", 2.5, 2.0, 1e21, 1e6, 123456.0, 0.0001, 0.00001, 1.5e-7, -0.0, [1, "a"], null, true, {"k": [1.0]}]`},
 	{"to-string", `[9223372036854775807, -9223372036854775808, 18446744073709551615, 0.1, 1e-320, 3.141592653589793]`},
 	{"to-string", `hex:92 a3220a01 ca3dcccccd`}, // control characters; float32 0.1
@@ -280,7 +299,7 @@ var badUTF8Cases = []struct{ fn, in string }{
 	{"split-words", `hex:91 a461ff2062`},
 }
 
-func input(t *testing.T, s string) []byte {
+func input(t testing.TB, s string) []byte {
 	if h, ok := strings.CutPrefix(s, "hex:"); ok {
 		return mustHex(t, h)
 	}
@@ -360,14 +379,7 @@ func TestManifest(t *testing.T) {
 func TestWordcountMatchesGo(t *testing.T) {
 	want := load(t, goPlugin(t, "wordcount"))
 	got := load(t, sdkPlugin(t, "wordcount"))
-	sample, err := os.ReadFile(filepath.Join(root(t), "plugins/wordcount/sample.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []any
-	for _, l := range strings.Split(string(sample), "\n") {
-		lines = append(lines, l)
-	}
+	lines := sampleLines(t, 1)
 	lines = append(lines, " two  spaces ", int64(1))
 	in, err := abi.Append(nil, lines)
 	if err != nil {
@@ -457,5 +469,58 @@ pub fn register(p: &mut Plugin) {
 	logs := strings.Join(*g.logs, "\n")
 	if !strings.Contains(logs, "1 fine") || !strings.Contains(logs, "3 wstream: boom-on-2 panicked on item 1: ") || !strings.Contains(logs, "two is too many") {
 		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+// sampleLines is the wordcount sample, repeated n times.
+func sampleLines(t testing.TB, n int) []any {
+	sample, err := os.ReadFile(filepath.Join(root(t), "plugins/wordcount/sample.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []any
+	for i := 0; i < n; i++ {
+		for _, l := range strings.Split(strings.TrimSpace(string(sample)), "\n") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// BenchmarkWordcount runs each wordcount stage on one batch of about a
+// thousand lines (split-words), their words (pair-with-one) and groups of
+// four ones (sum), in the Go plugin and in this SDK's.
+func BenchmarkWordcount(b *testing.B) {
+	lines := sampleLines(b, 32)
+	var words, groups []any
+	for _, l := range lines {
+		for _, w := range strings.Split(l.(string), " ") {
+			words = append(words, w)
+		}
+	}
+	for i := 0; i+4 <= len(words); i += 4 {
+		groups = append(groups, []any{int64(1), int64(1), int64(1), int64(1)})
+	}
+	stages := []struct {
+		fn    string
+		input []any
+	}{{"split-words", lines}, {"pair-with-one", words}, {"sum", groups}}
+	guests := []struct {
+		name string
+		g    *guest
+	}{{"go", load(b, goPlugin(b, "wordcount"))}, {lang, load(b, sdkPlugin(b, "wordcount"))}}
+	for _, st := range stages {
+		in, err := abi.Append(nil, st.input)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, g := range guests {
+			b.Run(st.fn+"/"+g.name, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					g.g.call(st.fn, in)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(st.input)), "ns/item")
+			})
+		}
 	}
 }

@@ -267,22 +267,35 @@ fn put_be(b: &mut Vec<u8>, tag: u8, v: u64, k: usize) {
     }
 }
 
-// The same choice of form as the host (abi.AppendInt), so keys compare equal.
-fn put_int(b: &mut Vec<u8>, v: i64) {
-    if (0..=0x7f).contains(&v) || (-32..0).contains(&v) {
+/// v in canonical form (ABI.md §5): positive fixint or the shortest
+/// uint8/16/32/64, so keys from any SDK compare equal as bytes.
+fn put_uint(b: &mut Vec<u8>, v: u64) {
+    if v <= 0x7f {
         b.push(v as u8);
-    } else if v >= i8::MIN as i64 && v <= i8::MAX as i64 {
+    } else if v <= u8::MAX as u64 {
+        put_be(b, 0xcc, v, 1);
+    } else if v <= u16::MAX as u64 {
+        put_be(b, 0xcd, v, 2);
+    } else if v <= u32::MAX as u64 {
+        put_be(b, 0xce, v, 4);
+    } else {
+        put_be(b, 0xcf, v, 8);
+    }
+}
+
+/// v in canonical form: a negative value as negative fixint or the
+/// shortest int8/16/32/64.
+fn put_int(b: &mut Vec<u8>, v: i64) {
+    if v >= 0 {
+        put_uint(b, v as u64);
+    } else if v >= -32 {
+        b.push(v as u8);
+    } else if v >= i8::MIN as i64 {
         put_be(b, 0xd0, v as u64, 1);
-    } else if v >= 0 && v <= u8::MAX as i64 {
-        put_be(b, 0xcc, v as u64, 1);
-    } else if v >= i16::MIN as i64 && v <= i16::MAX as i64 {
+    } else if v >= i16::MIN as i64 {
         put_be(b, 0xd1, v as u64, 2);
-    } else if v >= 0 && v <= u16::MAX as i64 {
-        put_be(b, 0xcd, v as u64, 2);
-    } else if v >= i32::MIN as i64 && v <= i32::MAX as i64 {
+    } else if v >= i32::MIN as i64 {
         put_be(b, 0xd2, v as u64, 4);
-    } else if v >= 0 && v <= u32::MAX as i64 {
-        put_be(b, 0xce, v as u64, 4);
     } else {
         put_be(b, 0xd3, v as u64, 8);
     }
@@ -327,13 +340,7 @@ fn encode(b: &mut Vec<u8>, v: &Value) {
         Value::Nil => b.push(0xc0),
         Value::Bool(x) => b.push(if *x { 0xc3 } else { 0xc2 }),
         Value::Int(i) => put_int(b, *i),
-        Value::Uint(u) => {
-            if *u <= i64::MAX as u64 {
-                put_int(b, *u as i64)
-            } else {
-                put_be(b, 0xcf, *u, 8)
-            }
-        }
+        Value::Uint(u) => put_uint(b, *u),
         Value::Float(f) => put_be(b, 0xcb, f.to_bits(), 8),
         Value::Str(s) => put_str(b, s.as_bytes()),
         Value::Bin(x) => {
@@ -450,7 +457,7 @@ fn header(b: &[u8]) -> Result<(T, usize, u64), String> {
         _ => return Err(format!("msgpack: invalid type byte 0x{:02x}", c)),
     };
     let ext = (0xc7..=0xc9).contains(&c);
-    let hdr = 1 + k + ext as usize;
+    let hdr = 1 + k + ext as usize; // an ext's header holds its type byte
     if b.len() < hdr {
         return Err(TRUNCATED.into());
     }
@@ -472,7 +479,7 @@ fn skip(b: &[u8], depth: usize) -> Result<usize, String> {
     if depth > MAX_DEPTH {
         return Err("msgpack: nesting deeper than 512".into());
     }
-    let (t, hdr, mut n) = header(b)?;
+    let (t, hdr, n) = header(b)?;
     if b.len() < hdr {
         return Err(TRUNCATED.into());
     }
@@ -483,9 +490,6 @@ fn skip(b: &[u8], depth: usize) -> Result<usize, String> {
             off += skip(&b[off..], depth + 1)?;
         }
         return Ok(off);
-    }
-    if t == T::Ext {
-        n += 1; // as abi.Skip counts it, so both split input alike
     }
     if ((b.len() - hdr) as u64) < n {
         return Err(TRUNCATED.into());
