@@ -39,6 +39,7 @@ typedef struct block {
 static block *arena;
 
 void *ws_alloc(size_t n) {
+    if (n > SIZE_MAX / 2) oom(); /* also keeps the sums below from wrapping */
     n = (n + 7) & ~(size_t)7;
     if (!arena || arena->cap - arena->used < n) {
         size_t cap = 64 * 1024;
@@ -77,6 +78,13 @@ static void arena_reset(void) {
     arena->used = 0;
 }
 
+/* alloc_n allocates n items of size bytes, refusing a product that wraps
+ * (a hostile element count must not become a small buffer). */
+static void *alloc_n(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) oom();
+    return ws_alloc(n * size);
+}
+
 static char *vfmt(const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
@@ -102,6 +110,7 @@ typedef struct { uint8_t *p; size_t len, cap; } buf;
 
 static void reserve(buf *b, size_t n) {
     if (b->cap - b->len >= n) return;
+    if (n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4) oom();
     size_t cap = b->cap ? b->cap * 2 : 256;
     while (cap - b->len < n) cap *= 2;
     uint8_t *p = realloc(b->p, cap);
@@ -222,7 +231,7 @@ static bool map_is_canonical(ws_value m) {
 static ws_value canonical_map(ws_value m) {
     if (map_is_canonical(m)) return m;
     size_t n = m.m.len;
-    ws_entry *e = ws_alloc(n * sizeof *e), *tmp = ws_alloc(n * sizeof *e);
+    ws_entry *e = alloc_n(n, sizeof *e), *tmp = alloc_n(n, sizeof *e);
     memcpy(e, m.m.items, n * sizeof *e);
     merge_sort(e, tmp, n); /* stable, so the last of equal keys is last */
     size_t k = 0;
@@ -509,7 +518,7 @@ static const char *decode(bytes *b, int depth, ws_value *v) {
         if ((err = array_header(b, &n))) return err;
         v->type = WS_ARRAY;
         v->a.len = n;
-        v->a.items = ws_alloc(n * sizeof(ws_value));
+        v->a.items = alloc_n(n, sizeof(ws_value));
         for (size_t i = 0; i < n; i++)
             if ((err = decode(b, depth + 1, &v->a.items[i]))) return err;
         return NULL;
@@ -519,7 +528,7 @@ static const char *decode(bytes *b, int depth, ws_value *v) {
         if ((err = map_header(b, &n))) return err;
         v->type = WS_MAP;
         v->m.len = n;
-        v->m.items = ws_alloc(n * sizeof(ws_entry));
+        v->m.items = alloc_n(n, sizeof(ws_entry));
         for (size_t i = 0; i < n; i++) {
             bytes k;
             if ((err = read_str(b, &k))) return errf("map key: %s", err);
@@ -931,7 +940,7 @@ ws_value ws_bin(const void *p, size_t n) {
 
 ws_value ws_array(size_t n) {
     ws_value v = {.type = WS_ARRAY};
-    v.a.items = ws_alloc(n * sizeof(ws_value)); /* zero is WS_NIL */
+    v.a.items = alloc_n(n, sizeof(ws_value)); /* zero is WS_NIL */
     v.a.len = n;
     return v;
 }
@@ -945,7 +954,7 @@ ws_value ws_pair(ws_value k, ws_value val) {
 
 ws_value ws_map(size_t n) {
     ws_value v = {.type = WS_MAP};
-    v.m.items = ws_alloc(n * sizeof(ws_entry));
+    v.m.items = alloc_n(n, sizeof(ws_entry));
     v.m.len = n;
     return v;
 }
