@@ -48,3 +48,9 @@ check:
 
 test: toolchains check plugins
 	$(GO) test -race -count=1 ./...
+
+# bench: the benchmark suite (bench/README.md). It builds its own guests and
+# the Benthos peer (bench/benthos, a separate module) and prints a Markdown
+# report; BENCH_FLAGS=--short is the quick smoke run.
+bench: build plugins
+	bin/wstream bench $(BENCH_FLAGS)

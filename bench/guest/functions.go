@@ -9,8 +9,8 @@ package main
 import (
 	"fmt"
 
-	wstream "github.com/wstream/wstream/guest-sdk/go"
 	"github.com/wstream/wstream/bench/logic"
+	wstream "github.com/wstream/wstream/guest-sdk/go"
 )
 
 func init() {

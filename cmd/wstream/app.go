@@ -34,6 +34,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			runCommand(),
 			inspectCommand(),
 			versionCommand(),
+			benchCommand(),
 		},
 		// Errors are printed once, below, without a stack trace or usage dump.
 		ExitErrHandler: func(*cli.Context, error) {},
