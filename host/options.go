@@ -21,7 +21,10 @@ type options struct {
 
 const (
 	defaultMaxLine = 1 << 20
-	defaultPoll    = 100 * time.Millisecond
+	// maxBatchLine caps a batches: line, which holds a whole batch, so it
+	// is far larger than a text line's cap.
+	maxBatchLine = 256 << 20
+	defaultPoll  = 100 * time.Millisecond
 )
 
 // WithLog sets where sources write operational messages (a socket's
@@ -29,8 +32,8 @@ const (
 func WithLog(w io.Writer) Option { return func(o *options) { o.log = w } }
 
 // WithMaxLine caps the length of one input line in bytes, so a source
-// without newlines cannot exhaust memory. Default 1 MiB. It also caps a
-// batches: line, which holds a whole batch.
+// without newlines cannot exhaust memory. Default 1 MiB. A batches: line,
+// which holds a whole batch, may be up to 256 MiB (or n, if larger).
 func WithMaxLine(n int) Option { return func(o *options) { o.maxLine = n } }
 
 // WithPollInterval sets how often a dir: source lists its folder. Default
