@@ -7,8 +7,8 @@
 #   include $(SDK)/plugin.mk
 #
 # The flags, and why:
-#   --path                 resolves "wstream-sdk/assembly" through the SDK's
-#                          node_modules (which links the SDK itself).
+#   --path                 resolves "wstream-sdk" through the node_modules
+#                          of $(SDK), which links assembly/ (the SDK package).
 #   --runtime minimal      TLSF + a GC that collects only when asked: the SDK
 #                          collects at the end of each wstream_call, when
 #                          only globals are alive. No shadow stack (faster
@@ -22,7 +22,7 @@
 ASC := $(SDK)/node_modules/.bin/asc
 ASFLAGS ?= -O3 --noAssert
 AS_SDK_FLAGS := --path $(SDK)/node_modules --runtime minimal --exportStart _initialize \
-	--use abort=~lib/wstream-sdk/assembly/abort/wstreamAbort
+	--use abort=~lib/wstream-sdk/abort/wstreamAbort
 
 .PHONY: all clean
 all: $(NAME).wasm

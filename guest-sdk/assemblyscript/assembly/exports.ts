@@ -1,10 +1,10 @@
 // The ABI v1 exports (ABI.md §2). A plugin's entry file re-exports them:
 //
-//   export * from "wstream-sdk/assembly/exports";
+//   export * from "wstream-sdk/exports";
 
 import { handle, writeManifest } from "./dispatch";
 import { Buf } from "./buf";
-// Imported so that asc --use abort=~lib/wstream-sdk/assembly/abort/wstreamAbort
+// Imported so that asc --use abort=~lib/wstream-sdk/abort/wstreamAbort
 // finds it; not re-exported, so it is no wasm export.
 import { wstreamAbort } from "./abort";
 

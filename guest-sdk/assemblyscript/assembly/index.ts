@@ -4,7 +4,7 @@
 // exports from the plugin's entry file:
 //
 //   import { plugin, map, Value } from "wstream-sdk";
-//   export * from "wstream-sdk/assembly/exports";
+//   export * from "wstream-sdk/exports";
 //
 //   plugin("mine", "1.0.0");
 //   map("pair-with-one", (x: Value): Value => Value.pair(x, Value.int(1)));

@@ -5,8 +5,8 @@
 
 import {
   plugin, map, flatMap, filter, reduce, update, fail, add, sub, typeName, Value,
-} from "wstream-sdk/assembly";
-export * from "wstream-sdk/assembly/exports";
+} from "wstream-sdk";
+export * from "wstream-sdk/exports";
 
 plugin("conformance", "1.0.0");
 

@@ -5,8 +5,8 @@
 //
 // Build it with `make` here.
 
-import { plugin, defaultPipeline, map, flatMap, reduce, fail, add, typeName, Value } from "wstream-sdk/assembly";
-export * from "wstream-sdk/assembly/exports";
+import { plugin, defaultPipeline, map, flatMap, reduce, fail, add, typeName, Value } from "wstream-sdk";
+export * from "wstream-sdk/exports";
 
 plugin("wordcount", "1.0.0");
 defaultPipeline(`stages:

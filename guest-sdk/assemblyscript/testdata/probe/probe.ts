@@ -1,7 +1,7 @@
 // probe exercises the SDK API for sdk_test.go: values, log, fail, abort.
 
-import { plugin, map, flatMap, filter, update, fail, log, Level, Value } from "wstream-sdk/assembly";
-export * from "wstream-sdk/assembly/exports";
+import { plugin, map, flatMap, filter, update, fail, log, Level, Value } from "wstream-sdk";
+export * from "wstream-sdk/exports";
 
 plugin("probe", "0.0.1");
 
