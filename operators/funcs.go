@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	goruntime "runtime"
+	"sync"
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/runtime"
@@ -46,12 +48,21 @@ const (
 
 // failures collects what failure policies set aside during one batch.
 type failures struct {
+	mu   sync.Mutex // chunks of a batch run concurrently
 	t    int64
 	dead []abi.Raw // dead-letter entries {time, stage, error, record}
 	log  io.Writer
 }
 
+func (f *failures) logf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fmt.Fprintf(f.log, format, args...)
+}
+
 func (f *failures) deadLetter(stage, msg string, rec abi.Raw) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	e := abi.AppendMapHeader(nil, 4)
 	e = abi.AppendInt(abi.AppendString(e, "time"), f.t)
 	e = abi.AppendString(abi.AppendString(e, "stage"), stage)
@@ -70,16 +81,78 @@ type caller struct {
 	fails  *failures // set when policy is not fail
 }
 
-// call encodes items as one array input, calls fn, and returns one result
-// per item. Under the fail policy a record error fails the batch, naming the
-// first record; under skip and deadletter the failed records' results are
-// nil and the stage leaves them out.
+// Chunking: a batch's items go to the guest in calls of at most chunkItems
+// items and about chunkBytes bytes. Each call still carries thousands of
+// items, so the host-guest crossing stays amortized, while one call's time
+// and the guest memory it needs stay bounded whatever the batch size; and
+// the chunks of a large batch run in parallel on the plugin's instances.
+const (
+	chunkItems = 16384
+	chunkBytes = 4 << 20
+)
+
+// call calls fn on items (ABI.md §6: an array of elements or groups) and
+// returns one result per item. Under the fail policy a record error fails
+// the batch, naming the first record; under skip and deadletter the failed
+// records' results are nil and the stage leaves them out.
 func (c *caller) call(ctx context.Context, items []abi.Raw) ([]abi.Raw, error) {
+	return c.callWith(ctx, nil, items)
+}
+
+// callWith is call for inputs that are an array of items after a prefix:
+// update functions take [time, [entries...]], so their prefix is the outer
+// array header and the time.
+func (c *caller) callWith(ctx context.Context, prefix []byte, items []abi.Raw) ([]abi.Raw, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	c.buf = abi.AppendArray(c.buf[:0], items)
-	return c.callRaw(ctx, c.buf, items)
+	var cuts []int // chunk ends
+	size := 0
+	for i, it := range items {
+		if n := i - lastCut(cuts); n > 0 && (n >= chunkItems || size+len(it) > chunkBytes) {
+			cuts, size = append(cuts, i), 0
+		}
+		size += len(it)
+	}
+	cuts = append(cuts, len(items))
+	if len(cuts) == 1 {
+		c.buf = abi.AppendArray(append(c.buf[:0], prefix...), items)
+		return c.callChunk(ctx, c.buf, items)
+	}
+	results := make([]abi.Raw, len(items))
+	errs := make([]error, len(cuts))
+	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for ci, end := range cuts {
+		start := 0
+		if ci > 0 {
+			start = cuts[ci-1]
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			chunk := items[start:end]
+			input := abi.AppendArray(append([]byte(nil), prefix...), chunk)
+			res, err := c.callChunk(ctx, input, chunk)
+			copy(results[start:end], res)
+			errs[ci] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs { // the first chunk's error, in batch order
+		if err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+func lastCut(cuts []int) int {
+	if len(cuts) == 0 {
+		return 0
+	}
+	return cuts[len(cuts)-1]
 }
 
 // retryable errors are those of a broken instance: the pool has replaced
@@ -90,9 +163,10 @@ func retryable(err error) bool {
 		errors.Is(err, runtime.ErrMemoryLimit) || errors.Is(err, abi.ErrBadResponse)
 }
 
-// callRaw calls fn on an already encoded input whose items are listed in
-// items (used for messages and failure policies).
-func (c *caller) callRaw(ctx context.Context, input []byte, items []abi.Raw) ([]abi.Raw, error) {
+// callChunk makes one guest call on an encoded input whose items are listed
+// in items (for messages and failure policies). It may run concurrently
+// with other chunks of the same batch.
+func (c *caller) callChunk(ctx context.Context, input []byte, items []abi.Raw) ([]abi.Raw, error) {
 	resp, err := c.fn.Call(ctx, input, len(items))
 	if err != nil && retryable(err) {
 		resp, err = c.fn.Call(ctx, input, len(items))
@@ -107,7 +181,7 @@ func (c *caller) callRaw(ctx context.Context, input []byte, items []abi.Raw) ([]
 			c.setAside(it, err.Error())
 		}
 		if c.policy == onErrorSkip {
-			fmt.Fprintf(c.fails.log, "wstream: %s: batch %d ms: skipped %d records: %v\n", c.stage, c.fails.t, len(items), err)
+			c.fails.logf("wstream: %s: batch %d ms: skipped %d records: %v\n", c.stage, c.fails.t, len(items), err)
 		}
 		return make([]abi.Raw, len(items)), nil
 	}
@@ -124,7 +198,7 @@ func (c *caller) callRaw(ctx context.Context, input []byte, items []abi.Raw) ([]
 			c.setAside(items[e.Index], e.Message)
 		}
 		if c.policy == onErrorSkip {
-			fmt.Fprintf(c.fails.log, "wstream: %s: batch %d ms: skipped %d records (first: %s: %s)\n", c.stage, c.fails.t, len(resp.Errors), abi.Describe(items[resp.Errors[0].Index]), resp.Errors[0].Message)
+			c.fails.logf("wstream: %s: batch %d ms: skipped %d records (first: %s: %s)\n", c.stage, c.fails.t, len(resp.Errors), abi.Describe(items[resp.Errors[0].Index]), resp.Errors[0].Message)
 		}
 	}
 	return resp.Results, nil

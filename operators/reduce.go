@@ -29,14 +29,15 @@ func reducerFor(r Resolver, plugin, name, stage string) (reducer, error) {
 }
 
 type guestReducer struct {
-	c     caller
-	multi []int // indexes of groups with 2+ values, reused
+	c       caller
+	multi   []int  // indexes of groups with 2+ values, reused
+	scratch []byte // the encoded groups, reused
 }
 
 func (g *guestReducer) reduce(ctx context.Context, groups [][]abi.Raw) ([]abi.Raw, error) {
 	out := make([]abi.Raw, len(groups))
 	g.multi = g.multi[:0]
-	buf := g.c.buf[:0]
+	buf := g.scratch[:0]
 	for i, grp := range groups {
 		if len(grp) == 1 { // a group of one is its own result (ABI.md §6)
 			out[i] = grp[0]
@@ -48,14 +49,13 @@ func (g *guestReducer) reduce(ctx context.Context, groups [][]abi.Raw) ([]abi.Ra
 		return out, nil
 	}
 	items := make([]abi.Raw, len(g.multi))
-	buf = abi.AppendArrayHeader(buf, len(g.multi))
 	for j, i := range g.multi {
 		start := len(buf)
 		buf = abi.AppendArray(buf, groups[i])
-		items[j] = buf[start:]
+		items[j] = buf[start:len(buf):len(buf)]
 	}
-	g.c.buf = buf
-	res, err := g.c.callRaw(ctx, buf, items)
+	g.scratch = buf
+	res, err := g.c.call(ctx, items)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ type updateStage struct {
 	state   grouping // key -> [state], in order of first appearance
 	initial []abi.Raw
 	started bool
+	scratch []byte // the encoded entries, reused
 }
 
 func buildUpdateStateByKey(b *builder, s host.Stage, label string) (stage, error) {
@@ -57,10 +58,8 @@ func (u *updateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]abi
 			keys = append(keys, k)
 		}
 	}
-	buf := u.c.buf[:0]
-	buf = append(buf, 0x92)
-	buf = abi.AppendInt(buf, t)
-	buf = abi.AppendArrayHeader(buf, len(keys))
+	prefix := abi.AppendInt([]byte{0x92}, t)
+	buf := u.scratch[:0]
 	items := make([]abi.Raw, len(keys))
 	for i, k := range keys {
 		start := len(buf)
@@ -76,14 +75,12 @@ func (u *updateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]abi
 		} else {
 			buf = append(buf, 0x90)
 		}
-		items[i] = buf[start:]
+		items[i] = buf[start:len(buf):len(buf)]
 	}
-	u.c.buf = buf
-	var res []abi.Raw
-	if len(keys) > 0 {
-		if res, err = u.c.callRaw(ctx, buf, items); err != nil {
-			return nil, false, err
-		}
+	u.scratch = buf
+	res, err := u.c.callWith(ctx, prefix, items)
+	if err != nil {
+		return nil, false, err
 	}
 	next := grouping{index: make(map[string]int, len(keys))}
 	var out []abi.Raw
