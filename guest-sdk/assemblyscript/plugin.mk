@@ -27,12 +27,13 @@ AS_SDK_FLAGS := --path $(SDK)/node_modules --runtime minimal --exportStart _init
 .PHONY: all clean
 all: $(NAME).wasm
 
-$(NAME).wasm: $(NAME).ts $(wildcard $(SDK)/assembly/*.ts) | $(ASC)
+# npm ci (which wipes node_modules first) only when the compiler is missing
+# or package-lock.json changed since the last install. A recipe, not a
+# target, so that make -B does not reinstall.
+$(NAME).wasm: $(NAME).ts $(wildcard $(SDK)/assembly/*.ts) $(SDK)/package-lock.json
+	@test $(SDK)/node_modules/.package-lock.json -nt $(SDK)/package-lock.json -a -x $(ASC) || \
+		(cd $(SDK) && npm ci --no-audit --no-fund)
 	$(ASC) $(NAME).ts $(AS_SDK_FLAGS) $(ASFLAGS) -o $@
-
-# npm ci only when the compiler is missing: it wipes node_modules first.
-$(ASC):
-	cd $(SDK) && npm ci --no-audit --no-fund
 
 clean:
 	rm -f $(NAME).wasm
