@@ -12,7 +12,7 @@ import (
 )
 
 // validSinks lists the sink URI forms for error messages.
-const validSinks = "stdout, jsonl:PATH or dir:PREFIX"
+const validSinks = "stdout, jsonl:PATH, dir:PREFIX, kafka://BROKERS/TOPIC or nats://HOST:PORT/STREAM"
 
 // OpenSink returns the sink a URI names (DESIGN.md, "Source and sink
 // URIs"). File sinks create their file or folder now, so a bad path fails
@@ -50,8 +50,10 @@ func OpenSink(uri string, opts ...Option) (Sink, error) {
 			return nil, fmt.Errorf("sink %s: %w", uri, err)
 		}
 		return &dirSink{uri: uri, prefix: p, dir: dir, base: base}, nil
-	case strings.HasPrefix(uri, "kafka://"), strings.HasPrefix(uri, "nats://"):
-		return nil, fmt.Errorf("sink %s: %s sinks are not supported yet", uri, uri[:strings.Index(uri, ":")])
+	case strings.HasPrefix(uri, "kafka://"):
+		return openKafkaSink(uri, o)
+	case strings.HasPrefix(uri, "nats://"):
+		return openNATSSink(uri, o)
 	}
 	return nil, fmt.Errorf("unknown sink %q: use %s", uri, validSinks)
 }

@@ -176,9 +176,9 @@ func TestDirSink(t *testing.T) {
 
 func TestOpenSinkErrors(t *testing.T) {
 	for uri, want := range map[string]string{
-		"nowhere":              `unknown sink "nowhere": use stdout, jsonl:PATH or dir:PREFIX`,
+		"nowhere":              `unknown sink "nowhere": use stdout, jsonl:PATH, dir:PREFIX, kafka://BROKERS/TOPIC or nats://HOST:PORT/STREAM`,
 		"jsonl:":               "sink jsonl:: missing path (write jsonl:PATH)",
-		"kafka://b:9092/t":     "sink kafka://b:9092/t: kafka sinks are not supported yet",
+		"kafka://b:9092/":      "sink kafka://b:9092/: want kafka://BROKER[,BROKER]/TOPIC, for example kafka://127.0.0.1:9092/lines?group=wordcount",
 		"jsonl:/nonexistent/x": "sink jsonl:/nonexistent/x: open /nonexistent/x: no such file or directory",
 	} {
 		if _, err := OpenSink(uri); err == nil || err.Error() != want {

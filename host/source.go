@@ -17,7 +17,7 @@ import (
 )
 
 // validSources lists the source URI forms for error messages.
-const validSources = "stdin, socket://HOST:PORT, file:PATH, dir:PATH or batches:PATH"
+const validSources = "stdin, socket://HOST:PORT, file:PATH, dir:PATH, batches:PATH, kafka://BROKERS/TOPIC?group=G or nats://HOST:PORT/STREAM?durable=NAME"
 
 // OpenSource returns the source a URI names (DESIGN.md, "Source and sink
 // URIs"). It checks the URI but does not connect or open files: Source.Open
@@ -61,8 +61,10 @@ func OpenSource(uri string, opts ...Option) (Source, error) {
 			return nil, err
 		}
 		return &batchesSource{uri: uri, path: p, max: o.maxLine}, nil
-	case strings.HasPrefix(uri, "kafka://"), strings.HasPrefix(uri, "nats://"):
-		return nil, fmt.Errorf("source %s: %s sources are not supported yet", uri, uri[:strings.Index(uri, ":")])
+	case strings.HasPrefix(uri, "kafka://"):
+		return openKafkaSource(uri, o)
+	case strings.HasPrefix(uri, "nats://"):
+		return openNATSSource(uri, o)
 	}
 	return nil, fmt.Errorf("unknown source %q: use %s", uri, validSources)
 }

@@ -224,11 +224,11 @@ func TestBatchesSourceErrors(t *testing.T) {
 
 func TestOpenSourceErrors(t *testing.T) {
 	for uri, want := range map[string]string{
-		"ftp://x":                  `unknown source "ftp://x": use stdin, socket://HOST:PORT, file:PATH, dir:PATH or batches:PATH`,
-		"kafka://b:9092/t?group=g": "source kafka://b:9092/t?group=g: kafka sources are not supported yet",
-		"nats://127.0.0.1:4222/s":  "source nats://127.0.0.1:4222/s: nats sources are not supported yet",
-		"socket://7777":            "source socket://7777: want socket://HOST:PORT, for example socket://127.0.0.1:7777",
-		"file:":                    "file:: missing path (write file:PATH)",
+		"ftp://x":                 `unknown source "ftp://x": use stdin, socket://HOST:PORT, file:PATH, dir:PATH, batches:PATH, kafka://BROKERS/TOPIC?group=G or nats://HOST:PORT/STREAM?durable=NAME`,
+		"kafka://b:9092/t?grup=g": `source kafka://b:9092/t?grup=g: unknown parameter "grup" (known: connectTimeout, deadLetter, exactlyOnce, format, group, maxPoll, record, sessionTimeout, start, stateful, transactionTimeout, transactionalId, until)`,
+		"nats://127.0.0.1:4222/s": "source nats://127.0.0.1:4222/s: name the durable consumer with ?durable=NAME (it remembers what was acked across restarts)",
+		"socket://7777":           "source socket://7777: want socket://HOST:PORT, for example socket://127.0.0.1:7777",
+		"file:":                   "file:: missing path (write file:PATH)",
 	} {
 		if _, err := OpenSource(uri); err == nil || err.Error() != want {
 			t.Errorf("%s: %v\nwant %s", uri, err, want)

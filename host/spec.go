@@ -40,6 +40,9 @@ type Spec struct {
 	// DeadLetter is the sink for records that stages with onError:
 	// deadletter failed on, with the error, the stage and the batch time.
 	DeadLetter string `yaml:"deadLetter"`
+	// ExactlyOnce makes a kafka sink commit each batch's output and its
+	// input offsets in one Kafka transaction (host/kafka.md).
+	ExactlyOnce bool `yaml:"exactlyOnce"`
 
 	// File is the path the spec was read from ("" when built in memory);
 	// relative paths in the spec that do not exist from the working
@@ -307,6 +310,7 @@ func (s *Spec) ApplyDefaults() {
 	if s.WatermarkPolicy == "" {
 		s.WatermarkPolicy = "min"
 	}
+	applyKafkaSpec(s)
 }
 
 // SourceNames returns the source names in sorted order.

@@ -1,0 +1,380 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// kafkaURI is a parsed kafka://BROKER[,BROKER]/TOPIC?PARAMS (host/kafka.md).
+type kafkaURI struct {
+	uri     string
+	brokers []string
+	topic   string
+
+	group       string        // consumer group; "" reads every partition without a group
+	format      string        // "text" (value as a string) or "json"
+	full        bool          // record=full: a map with key, value, timestamp, ...
+	untilEnd    bool          // until=end: stop at the end offsets seen at Open
+	startLatest bool          // start=latest: a partition without a position starts at its end
+	deadLetter  string        // topic for undecodable records ("" fails the run)
+	exactlyOnce bool          // sink: one transaction per batch (set by exactlyOnce: true)
+	stateful    bool          // source: the pipeline keeps keyed state (set by the spec)
+	txnID       string        // sink: transactional id ("" picks a unique one)
+	session     time.Duration // group session timeout
+	txnTimeout  time.Duration // transaction timeout
+	connect     time.Duration // how long Open retries an unreachable broker (0: forever)
+	maxPoll     int           // records per poll
+}
+
+// kafkaParams are the query parameters a kafka URI may have; any other is
+// an error, so a typo never silently changes the semantics.
+var kafkaParams = map[string]bool{
+	"group": true, "format": true, "record": true, "until": true, "start": true,
+	"deadLetter": true, "exactlyOnce": true, "stateful": true, "transactionalId": true,
+	"sessionTimeout": true, "transactionTimeout": true, "connectTimeout": true, "maxPoll": true,
+}
+
+func parseKafkaURI(uri string) (*kafkaURI, error) {
+	rest := strings.TrimPrefix(uri, "kafka://")
+	rest, query, _ := strings.Cut(rest, "?")
+	hosts, topic, _ := strings.Cut(rest, "/")
+	k := &kafkaURI{uri: uri, topic: topic, format: "text", session: 10 * time.Second,
+		txnTimeout: 30 * time.Second, connect: time.Minute, maxPoll: 10000}
+	for _, h := range strings.Split(hosts, ",") {
+		if h != "" {
+			k.brokers = append(k.brokers, h)
+		}
+	}
+	if len(k.brokers) == 0 || topic == "" || strings.Contains(topic, "/") {
+		return nil, fmt.Errorf("%s: want kafka://BROKER[,BROKER]/TOPIC, for example kafka://127.0.0.1:9092/lines?group=wordcount", uri)
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", uri, err)
+	}
+	for name, vs := range q {
+		if !kafkaParams[name] {
+			return nil, fmt.Errorf("%s: unknown parameter %q (known: %s)", uri, name, strings.Join(sortedKeys(kafkaParams), ", "))
+		}
+		if len(vs) != 1 {
+			return nil, fmt.Errorf("%s: parameter %s is given %d times", uri, name, len(vs))
+		}
+		v := vs[0]
+		bad := func(want string) error { return fmt.Errorf("%s: %s=%q: want %s", uri, name, v, want) }
+		dur := func() (time.Duration, error) {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return 0, bad("a duration such as 10s")
+			}
+			return d, nil
+		}
+		switch name {
+		case "group":
+			k.group = v
+		case "format":
+			if v != "text" && v != "json" {
+				return nil, bad("text or json")
+			}
+			k.format = v
+		case "record":
+			if v != "value" && v != "full" {
+				return nil, bad("value or full")
+			}
+			k.full = v == "full"
+		case "until":
+			if v != "end" {
+				return nil, bad("end")
+			}
+			k.untilEnd = true
+		case "start":
+			if v != "earliest" && v != "latest" {
+				return nil, bad("earliest or latest")
+			}
+			k.startLatest = v == "latest"
+		case "deadLetter":
+			k.deadLetter = v
+		case "exactlyOnce", "stateful":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, bad("true or false")
+			}
+			if name == "exactlyOnce" {
+				k.exactlyOnce = b
+			} else {
+				k.stateful = b
+			}
+		case "transactionalId":
+			k.txnID = v
+		case "sessionTimeout":
+			if k.session, err = dur(); err != nil {
+				return nil, err
+			}
+		case "transactionTimeout":
+			if k.txnTimeout, err = dur(); err != nil {
+				return nil, err
+			}
+		case "connectTimeout":
+			if k.connect, err = dur(); err != nil {
+				return nil, err
+			}
+		case "maxPoll":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, bad("a positive number of records")
+			}
+			k.maxPoll = n
+		}
+	}
+	return k, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// clientOpts are the options every client of this URI shares: brokers, a
+// logger that writes franz-go's warnings (failed dials, retries) to log.
+func (k *kafkaURI) clientOpts(log io.Writer) []kgo.Opt {
+	prefix := "wstream " + k.uri + ": kafka client: "
+	return []kgo.Opt{
+		kgo.SeedBrokers(k.brokers...),
+		kgo.WithLogger(kgo.BasicLogger(log, kgo.LogLevelWarn, func() string { return prefix })),
+		kgo.DialTimeout(5 * time.Second),
+	}
+}
+
+// waitReachable lists the topic's partitions and end offsets, retrying with
+// backoff while no broker answers, one log line per attempt, for at most
+// k.connect (0: until ctx ends). A topic that does not exist is an error at
+// once.
+func (k *kafkaURI) waitReachable(ctx context.Context, cl *kgo.Client, log io.Writer) (map[int32]int64, error) {
+	adm := kadm.NewClient(cl)
+	start := time.Now()
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		offs, err := adm.ListEndOffsets(actx, k.topic)
+		cancel()
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			ends := map[int32]int64{}
+			offs.Each(func(o kadm.ListedOffset) {
+				if o.Topic == k.topic && o.Partition >= 0 {
+					ends[o.Partition] = o.Offset
+				}
+			})
+			if len(ends) == 0 {
+				return nil, fmt.Errorf("%s: topic %q does not exist on %s; create it first (for example with kafka-topics.sh --create --topic %s --partitions 6)", k.uri, k.topic, strings.Join(k.brokers, ","), k.topic)
+			}
+			return ends, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, errUnknownTopic) || strings.Contains(err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") {
+			return nil, fmt.Errorf("%s: topic %q does not exist on %s; create it first (for example with kafka-topics.sh --create --topic %s --partitions 6)", k.uri, k.topic, strings.Join(k.brokers, ","), k.topic)
+		}
+		if k.connect > 0 && time.Since(start)+backoff > k.connect {
+			return nil, fmt.Errorf("%s: no Kafka broker answered at %s within %v (last error: %v); is the broker running and the address right? Add ?connectTimeout=0 to wait forever", k.uri, strings.Join(k.brokers, ","), k.connect, err)
+		}
+		fmt.Fprintf(log, "wstream %s: cannot reach Kafka at %s (attempt %d: %v); retrying in %v\n", k.uri, strings.Join(k.brokers, ","), attempt, err, backoff)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// errUnknownTopic is matched by text as well: kadm wraps kerr values.
+var errUnknownTopic = errors.New("UNKNOWN_TOPIC_OR_PARTITION")
+
+// kafkaPos is a kafka source's position: for each partition, the offset of
+// the next record to read.
+type kafkaPos struct {
+	Topic   string           `json:"topic"`
+	Offsets map[string]int64 `json:"offsets"`
+}
+
+func encodeKafkaPos(topic string, next map[int32]int64) []byte {
+	p := kafkaPos{Topic: topic, Offsets: make(map[string]int64, len(next))}
+	for part, off := range next {
+		p.Offsets[strconv.Itoa(int(part))] = off
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+func decodeKafkaPos(uri, topic string, b []byte) (map[int32]int64, error) {
+	var p kafkaPos
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%s: bad position %q", uri, b)
+	}
+	if p.Topic != topic {
+		return nil, fmt.Errorf("%s: the checkpoint's position is for topic %q, not %q; use a new checkpoint directory for a new topic", uri, p.Topic, topic)
+	}
+	out := make(map[int32]int64, len(p.Offsets))
+	for s, off := range p.Offsets {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || off < 0 {
+			return nil, fmt.Errorf("%s: bad position %q", uri, b)
+		}
+		out[int32(n)] = off
+	}
+	return out, nil
+}
+
+// recordValue maps a Kafka record to a wstream record (host/kafka.md): by
+// default the value as a string, or parsed as JSON, or with record=full a
+// map of key, value, timestamp, topic, partition, offset and headers.
+func (k *kafkaURI) recordValue(dst []byte, r *kgo.Record) ([]byte, error) {
+	if !k.full {
+		return k.appendPayload(dst, r.Value)
+	}
+	dst = abi.AppendMapHeader(dst, 7)
+	dst = abi.AppendString(dst, "key")
+	if r.Key == nil {
+		dst = abi.AppendNil(dst)
+	} else {
+		dst = abi.AppendStringBytes(dst, r.Key)
+	}
+	dst = abi.AppendString(dst, "value")
+	var err error
+	if dst, err = k.appendPayload(dst, r.Value); err != nil {
+		return dst, err
+	}
+	dst = abi.AppendInt(abi.AppendString(dst, "timestamp"), r.Timestamp.UnixMilli())
+	dst = abi.AppendString(abi.AppendString(dst, "topic"), r.Topic)
+	dst = abi.AppendInt(abi.AppendString(dst, "partition"), int64(r.Partition))
+	dst = abi.AppendInt(abi.AppendString(dst, "offset"), r.Offset)
+	dst = abi.AppendString(dst, "headers")
+	last := map[string]int{} // a repeated header keeps its last value
+	for i, h := range r.Headers {
+		last[h.Key] = i
+	}
+	dst = abi.AppendMapHeader(dst, len(last))
+	for i, h := range r.Headers {
+		if last[h.Key] == i {
+			dst = abi.AppendStringBytes(abi.AppendString(dst, h.Key), h.Value)
+		}
+	}
+	return dst, nil
+}
+
+func (k *kafkaURI) appendPayload(dst, b []byte) ([]byte, error) {
+	switch {
+	case b == nil:
+		return abi.AppendNil(dst), nil
+	case k.format == "json":
+		return abi.FromJSON(dst, b)
+	}
+	return abi.AppendStringBytes(dst, b), nil
+}
+
+// sinkRecord maps an output record to a Kafka record: a [k, v] pair gives
+// key k and value v, anything else the value only; strings are written as
+// their text, other values as JSON.
+func sinkRecord(topic string, rec abi.Raw) (*kgo.Record, error) {
+	r := &kgo.Record{Topic: topic}
+	if abi.TypeOf(rec) == abi.TypeArray {
+		if k, v, err := abi.SplitPair(rec); err == nil {
+			var kerr error
+			if r.Key, kerr = payloadBytes(k); kerr != nil {
+				return nil, kerr
+			}
+			rec = v
+		}
+	}
+	var err error
+	r.Value, err = payloadBytes(rec)
+	return r, err
+}
+
+func payloadBytes(v abi.Raw) ([]byte, error) {
+	switch abi.TypeOf(v) {
+	case abi.TypeNil:
+		return nil, nil
+	case abi.TypeString, abi.TypeBinary:
+		s, _, err := abi.ReadStringBytes(v)
+		return append([]byte{}, s...), err
+	}
+	return abi.AppendJSON(nil, v)
+}
+
+// randomID is a short random hex string for ids that must be unique.
+func randomID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statefulOps are the operators whose state outlives a batch: a keyed
+// stage's state is per process, so with several processes in a group it is
+// only right when each key's records all reach the same process.
+var statefulOps = map[string]bool{
+	"updateStateByKey": true, "window": true, "reduceByKeyAndWindow": true, "groupByKeyAndWindow": true,
+	"countByWindow": true, "countByValueAndWindow": true, "withWatermark": true,
+	"aggregateByWindow": true, "aggregateByKey": true,
+}
+
+// applyKafkaSpec passes pipeline-level settings to the kafka URIs that need
+// them: exactlyOnce: true to a kafka sink (?exactlyOnce=true), and to kafka
+// sources with a group whether the pipeline keeps state across batches
+// (?stateful=true), so the source can warn when it shares the partitions.
+func applyKafkaSpec(s *Spec) {
+	if s.ExactlyOnce && strings.HasPrefix(s.Sink, "kafka://") && !strings.Contains(s.Sink, "exactlyOnce=") {
+		s.Sink = addParam(s.Sink, "exactlyOnce=true")
+	}
+	stateful := false
+	var walk func([]Stage)
+	walk = func(st []Stage) {
+		for _, x := range st {
+			if statefulOps[x.Op] {
+				stateful = true
+			}
+			walk(x.Stages)
+		}
+	}
+	walk(s.Stages)
+	for _, st := range s.Streams {
+		walk(st.Stages)
+	}
+	if !stateful {
+		return
+	}
+	for name, uri := range s.Sources {
+		if strings.HasPrefix(uri, "kafka://") && strings.Contains(uri, "group=") && !strings.Contains(uri, "stateful=") {
+			s.Sources[name] = addParam(uri, "stateful=true")
+		}
+	}
+}
+
+func addParam(uri, p string) string {
+	if strings.Contains(uri, "?") {
+		return uri + "&" + p
+	}
+	return uri + "?" + p
+}

@@ -1,0 +1,333 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wstream/wstream/abi"
+)
+
+func TestKafkaURI(t *testing.T) {
+	k, err := parseKafkaURI("kafka://a:1,b:2/t?group=g&format=json&record=full&until=end&deadLetter=dlq&sessionTimeout=6s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(k.brokers, ",") != "a:1,b:2" || k.topic != "t" || k.group != "g" || k.format != "json" || !k.full || !k.untilEnd || k.deadLetter != "dlq" || k.session != 6*time.Second {
+		t.Errorf("parsed %+v", k)
+	}
+	for uri, want := range map[string]string{
+		"kafka:///t":                    "want kafka://BROKER[,BROKER]/TOPIC",
+		"kafka://a:1/t?format=xml":      `format="xml": want text or json`,
+		"kafka://a:1/t?group=a&group=b": "parameter group is given 2 times",
+		"kafka://a:1/t?maxPoll=0":       "maxPoll=\"0\": want a positive number",
+	} {
+		if _, err := parseKafkaURI(uri); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", uri, err, want)
+		}
+	}
+	if _, err := OpenSink("kafka://a:1/t?group=g"); err == nil || !strings.Contains(err.Error(), "group is a source parameter") {
+		t.Errorf("sink with a group: %v", err)
+	}
+}
+
+func TestKafkaRecordMapping(t *testing.T) {
+	r := &kgo.Record{Key: []byte("k"), Value: []byte(`{"a":[1,2]}`), Timestamp: time.UnixMilli(1234), Topic: "t", Partition: 3, Offset: 42,
+		Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("1")}, {Key: "h", Value: []byte("2")}}}
+	for uri, want := range map[string]string{
+		"kafka://a/t":                         `"{\"a\":[1,2]}"`,
+		"kafka://a/t?format=json":             `{"a":[1,2]}`,
+		"kafka://a/t?format=json&record=full": `{"key":"k","value":{"a":[1,2]},"timestamp":1234,"topic":"t","partition":3,"offset":42,"headers":{"h":"2"}}`,
+	} {
+		k, _ := parseKafkaURI(uri)
+		v, err := k.recordValue(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := texts(t, []abi.Raw{v})[0]; got != want {
+			t.Errorf("%s: %s, want %s", uri, got, want)
+		}
+	}
+	k, _ := parseKafkaURI("kafka://a/t?format=json")
+	if _, err := k.recordValue(nil, &kgo.Record{Value: []byte("not json")}); err == nil {
+		t.Error("bad JSON decoded")
+	}
+
+	pair := abi.AppendPair(nil, str("word"), abi.AppendInt(nil, 3))
+	kr, err := sinkRecord("out", pair)
+	if err != nil || string(kr.Key) != "word" || string(kr.Value) != "3" {
+		t.Errorf("pair: %q=%q %v", kr.Key, kr.Value, err)
+	}
+	kr, _ = sinkRecord("out", str("line"))
+	if kr.Key != nil || string(kr.Value) != "line" {
+		t.Errorf("string: %q=%q", kr.Key, kr.Value)
+	}
+	m, _ := abi.FromJSON(nil, []byte(`{"x":1}`))
+	if kr, _ = sinkRecord("out", m); string(kr.Value) != `{"x":1}` {
+		t.Errorf("map: %q", kr.Value)
+	}
+}
+
+func TestKafkaSpecPassesSettings(t *testing.T) {
+	s, err := ParseSpec([]byte("exactlyOnce: true\nsource: kafka://a/in?group=g\nsink: kafka://a/out\nstages: [{op: updateStateByKey, fn: f}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ApplyDefaults()
+	if s.Sink != "kafka://a/out?exactlyOnce=true" || s.Sources["input"] != "kafka://a/in?group=g&stateful=true" {
+		t.Errorf("sink %s, source %s", s.Sink, s.Sources["input"])
+	}
+}
+
+// runKafka runs source → identity → sink until the source ends.
+func runKafka(t *testing.T, src, sink string, log *syncBuffer) error {
+	t.Helper()
+	s, err := OpenSource(src, WithLog(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := OpenSink(sink, WithLog(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return Run(ctx, RunConfig{Sources: map[string]Source{"input": s}, Sink: k, Processor: identity{}, Interval: 20 * time.Millisecond, Log: log})
+}
+
+func sortedValues(recs []*kgo.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = string(r.Value)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// At-least-once: every record arrives, and the group's offsets are
+// committed up to the end once the run is over.
+func TestKafkaSourceSinkGroup(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	admin := kafkaClient(t, brokers)
+	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 3)
+	var values []string
+	for i := 0; i < 600; i++ {
+		values = append(values, fmt.Sprintf("line %03d", i))
+	}
+	produceValues(t, brokers, in, values)
+	var log syncBuffer
+	if err := runKafka(t, "kafka://"+brokers+"/"+in+"?group=g1&until=end&maxPoll=50", "kafka://"+brokers+"/"+out, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	got := sortedValues(readCommitted(t, brokers, out))
+	if strings.Join(got, "|") != strings.Join(values, "|") {
+		t.Errorf("got %d records, want %d:\n%v", len(got), len(values), got)
+	}
+	if n := committedTotal(t, admin, "g1", in); n != 600 {
+		t.Errorf("group committed %d offsets, want 600", n)
+	}
+	// A second run of the same group has nothing left to read.
+	if err := runKafka(t, "kafka://"+brokers+"/"+in+"?group=g1&until=end", "kafka://"+brokers+"/"+out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readCommitted(t, brokers, out)); n != 600 {
+		t.Errorf("after a second run: %d records, want 600", n)
+	}
+}
+
+// Without a group, the checkpointed position is where a restart resumes.
+func TestKafkaResumeFromCheckpoint(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	admin := kafkaClient(t, brokers)
+	in := createTopic(t, admin, "in", 2)
+	produceValues(t, brokers, in, []string{"a", "b", "c", "d"})
+	src, err := OpenSource("kafka://" + brokers + "/" + in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := src.Open(ctx, []byte(`{"topic":"`+in+`","offsets":{"0":1,"1":2}}`)); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	u, err := src.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Round-robin put a, c in one partition and b, d in the other; only the
+	// second record of partition 0 is left.
+	if got := strs(t, u.Records); len(got) != 1 {
+		t.Errorf("got %v, want one record", got)
+	}
+	if err := src.Open(ctx, nil); err == nil {
+		t.Error("opened twice")
+	}
+	if err := (&kafkaSource{k: &kafkaURI{uri: "kafka://x/t", topic: "t"}}).Open(ctx, []byte(`{"topic":"other","offsets":{}}`)); err == nil || !strings.Contains(err.Error(), `for topic "other"`) {
+		t.Errorf("a position of another topic: %v", err)
+	}
+}
+
+func TestKafkaUndecodable(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	admin := kafkaClient(t, brokers)
+	in, out := createTopic(t, admin, "in", 1), createTopic(t, admin, "out", 1)
+	produceValues(t, brokers, in, []string{`{"n":1}`, `not json`, `{"n":2}`})
+	var log syncBuffer
+	err := runKafka(t, "kafka://"+brokers+"/"+in+"?group=g&until=end&format=json", "kafka://"+brokers+"/"+out, &log)
+	if err == nil || !strings.Contains(err.Error(), "topic "+in+" partition 0 offset 1: the value is not json") || !strings.Contains(err.Error(), "deadLetter") {
+		t.Fatalf("got %v", err)
+	}
+	dlq := createTopic(t, admin, "dlq", 1)
+	if err := runKafka(t, "kafka://"+brokers+"/"+in+"?group=g2&until=end&format=json&deadLetter="+dlq, "kafka://"+brokers+"/"+out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if got := sortedValues(readCommitted(t, brokers, out)); strings.Join(got, " ") != `{"n":1} {"n":2}` {
+		t.Errorf("output %v", got)
+	}
+	dead := readCommitted(t, brokers, dlq)
+	if len(dead) != 1 || string(dead[0].Value) != "not json" {
+		t.Fatalf("dead letters %v", dead)
+	}
+	hdr := map[string]string{}
+	for _, h := range dead[0].Headers {
+		hdr[h.Key] = string(h.Value)
+	}
+	if hdr["wstream-origin"] != "topic "+in+" partition 0 offset 1" || hdr["wstream-error"] == "" {
+		t.Errorf("headers %v", hdr)
+	}
+	if !strings.Contains(log.String(), "sent to dead-letter topic "+dlq) {
+		t.Errorf("log: %s", log.String())
+	}
+}
+
+func TestKafkaUnreachable(t *testing.T) {
+	var log syncBuffer
+	src, err := OpenSource("kafka://127.0.0.1:1/t?group=g&connectTimeout=1500ms", WithLog(&log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Open(testCtx(t), nil)
+	if err == nil || !strings.Contains(err.Error(), "no Kafka broker answered at 127.0.0.1:1 within 1.5s") || !strings.Contains(err.Error(), "is the broker running") {
+		t.Fatalf("got %v", err)
+	}
+	if !strings.Contains(log.String(), "cannot reach Kafka at 127.0.0.1:1 (attempt 1:") || !strings.Contains(log.String(), "retrying in") {
+		t.Errorf("log: %s", log.String())
+	}
+}
+
+func TestKafkaExactlyOnceNeedsAGroupSource(t *testing.T) {
+	sink, err := OpenSink("kafka://127.0.0.1:1/out?exactlyOnce=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := OpenSource("kafka://127.0.0.1:1/in")
+	err = Run(testCtx(t), RunConfig{Sources: map[string]Source{"input": src}, Sink: sink, Processor: identity{}, Interval: time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "exactly-once needs the pipeline's only source to be a kafka://BROKERS/TOPIC?group=G source") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// wordcountPipeline is the word count with exactly-once over Kafka.
+func wordcountPipeline(t *testing.T, dir, brokers, in, out, extraSink string) string {
+	return writePipeline(t, dir, fmt.Sprintf(`plugin: %s
+batch: 50ms
+exactlyOnce: true
+source: kafka://%s/%s?group=wc&until=end&maxPoll=100&sessionTimeout=6s
+stages:
+  - {op: flatMap, fn: split-words}
+  - {op: map, fn: pair-with-one}
+  - {op: reduceByKey, fn: sum}
+sink: kafka://%s/%s?transactionTimeout=10s%s
+`, wordcountWasm(t, dir), brokers, in, brokers, out, extraSink))
+}
+
+// The exactly-once test: the wstream binary is killed with SIGKILL in the
+// middle of the run and restarted; read_committed output holds every
+// word's count exactly once.
+func TestKafkaExactlyOnceKillRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the wstream binary")
+	}
+	brokers := kafkaBrokers(t)
+	dir := t.TempDir()
+	bin := goBuild(t, dir, "cmd/wstream")
+	admin := kafkaClient(t, brokers)
+	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
+	lines, want := wordLines(6000)
+	produceValues(t, brokers, in, lines)
+	pipe := wordcountPipeline(t, dir, brokers, in, out, "&transactionalId=wc-"+randomID())
+
+	p := startProc(t, bin, "run", "--pipeline", pipe)
+	waitCommitted(t, admin, in, 500, p)
+	p.kill()
+	if n := committedTotal(t, admin, "wc", in); n >= int64(len(lines)) {
+		t.Fatalf("the run had finished (%d offsets committed) before the kill", n)
+	}
+	// The same transactional id fences the killed process's open transaction.
+	p2 := startProc(t, bin, "run", "--pipeline", pipe)
+	p2.wait(t, 3*time.Minute)
+	if diff := sameCounts(wordTotals(t, readCommitted(t, brokers, out)), want); diff != "" {
+		t.Errorf("read_committed counts differ: %s", diff)
+	}
+}
+
+// waitCommitted waits until the group "wc" has committed at least n
+// offsets on topic, polling with a deadline.
+func waitCommitted(t *testing.T, admin *kgo.Client, topic string, n int64, ps ...*proc) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for committedTotal(t, admin, "wc", topic) < n {
+		for _, p := range ps {
+			select {
+			case <-p.done:
+				t.Fatalf("wstream exited early (%v):\n%s", p.err, tail(p.stderr.String(), 3000))
+			default:
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group did not commit %d offsets in time", n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external process
+	}
+}
+
+// Scale-out: three processes share six partitions; one is killed with
+// SIGKILL mid-run, the others take its partitions over from the group's
+// committed offsets and finish; the totals are exact.
+func TestKafkaScaleOutKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills wstream binaries")
+	}
+	brokers := kafkaBrokers(t)
+	dir := t.TempDir()
+	bin := goBuild(t, dir, "cmd/wstream")
+	admin := kafkaClient(t, brokers)
+	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
+	lines, want := wordLines(9000)
+	produceValues(t, brokers, in, lines)
+	pipe := wordcountPipeline(t, dir, brokers, in, out, "")
+
+	var ps []*proc
+	for i := 0; i < 3; i++ {
+		ps = append(ps, startProc(t, bin, "run", "--pipeline", pipe))
+	}
+	waitCommitted(t, admin, in, 1500, ps...)
+	victim := ps[1]
+	victim.kill()
+	if n := committedTotal(t, admin, "wc", in); n >= int64(len(lines)) {
+		t.Fatalf("the run had finished (%d offsets committed) before the kill", n)
+	}
+	ps[0].wait(t, 3*time.Minute)
+	ps[2].wait(t, 3*time.Minute)
+	if n := committedTotal(t, admin, "wc", in); n != int64(len(lines)) {
+		t.Errorf("group committed %d offsets, want %d", n, len(lines))
+	}
+	if diff := sameCounts(wordTotals(t, readCommitted(t, brokers, out)), want); diff != "" {
+		t.Errorf("read_committed counts differ: %s", diff)
+	}
+}
