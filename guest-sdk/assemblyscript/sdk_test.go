@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,23 +38,46 @@ type guest struct {
 	fns      map[string]api.Function // ExportedFunction makes a new call engine each time
 }
 
+// build runs the Makefiles once per test binary.
+var built struct {
+	sync.Once
+	skip, fail string
+}
+
 func build(t testing.TB) {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: the AssemblyScript SDK needs node and npm to build", tool)
+	built.Do(func() {
+		for _, tool := range []string{"node", "npm"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				built.skip = tool + " is not installed: the AssemblyScript SDK needs node and npm to build"
+				return
+			}
 		}
-	}
-	for _, dir := range []string{"plugins/conformance/assemblyscript", "plugins/wordcount/assemblyscript"} {
-		run(t, "make", "-C", filepath.Join(root, dir))
-	}
-	// The Go plugins are the reference: build them when missing or older
-	// than their sources.
-	for _, p := range []string{"plugins/conformance/conformance.wasm", "plugins/wordcount/wordcount.wasm"} {
-		if stale(filepath.Join(root, p), filepath.Join(root, filepath.Dir(p)), filepath.Join(root, "guest-sdk/go"), filepath.Join(root, "abi")) {
-			run(t, "make", "-C", root, "plugins")
-			break
+		dirs := []string{"plugins/conformance/assemblyscript", "plugins/wordcount/assemblyscript"}
+		// The Go plugins are the reference: build them when missing or older
+		// than their sources.
+		for _, p := range []string{"plugins/conformance/conformance.wasm", "plugins/wordcount/wordcount.wasm"} {
+			if stale(filepath.Join(root, p), filepath.Join(root, filepath.Dir(p)), filepath.Join(root, "guest-sdk/go"), filepath.Join(root, "abi")) {
+				dirs = append(dirs, ".")
+				break
+			}
 		}
+		for _, dir := range dirs {
+			args := []string{"-s", "-C", filepath.Join(root, dir)}
+			if dir == "." {
+				args = append(args, "plugins")
+			}
+			if out, err := exec.Command("make", args...).CombinedOutput(); err != nil {
+				built.fail = fmt.Sprintf("make %s: %v\n%s", strings.Join(args, " "), err, out)
+				return
+			}
+		}
+	})
+	if built.skip != "" {
+		t.Skip(built.skip)
+	}
+	if built.fail != "" {
+		t.Fatal(built.fail)
 	}
 }
 
@@ -82,12 +106,16 @@ func stale(file string, dirs ...string) bool {
 	return false
 }
 
+// cache shares compiled modules between tests: compiling the Go plugins
+// is most of a test's time.
+var cache = wazero.NewCompilationCache()
+
 var allowedImports = map[string]bool{"wasi_snapshot_preview1": true, abi.ImportModule: true}
 
 func load(t testing.TB, path string) *guest {
 	t.Helper()
 	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCompilationCache(cache))
 	t.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	logs := new([]string)
@@ -291,21 +319,21 @@ func TestBadInputSameBytes(t *testing.T) {
 	as := load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
 	goRef := load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
 	raw := []string{
-		"",                       // nothing
-		"c1",                     // never-used type byte
-		"01",                     // not an array
-		"92 01",                  // truncated array
-		"91 a5 61 62",            // truncated string
-		"92 01 02 03",            // trailing byte
-		"dc 00 05 01",            // count larger than the input
-		"93 d4 01 02 01 c7 01 05 ff", // ext values: record errors
-		"92 81 01 02 81 a1 6b 01",    // map key that is not a string
-		"91 81 c4 01 6b 02",          // bin map key reads as a string key
+		"",                                 // nothing
+		"c1",                               // never-used type byte
+		"01",                               // not an array
+		"92 01",                            // truncated array
+		"91 a5 61 62",                      // truncated string
+		"92 01 02 03",                      // trailing byte
+		"dc 00 05 01",                      // count larger than the input
+		"93 d4 01 02 01 c7 01 05 ff",       // ext values: record errors
+		"92 81 01 02 81 a1 6b 01",          // map key that is not a string
+		"91 81 c4 01 6b 02",                // bin map key reads as a string key
 		"92 ca 3f c0 00 00 ca 7f 80 00 00", // float32 widens to float64
 		"94 d0 01 cd 00 05 cf 00 00 00 00 00 00 00 07 d3 00 00 00 00 00 00 00 09", // wide ints shorten
-		"93 a2 c3 28 a3 e2 82 a1 c4 03 61 20 62", // invalid UTF-8 kept as bytes; bin
-		"92 83 a1 62 01 a1 61 02 a1 62 03 c0",     // repeated key: the last wins
-		"91 d9 03 61 20 62",                       // str8 of a short string
+		"93 a2 c3 28 a3 e2 82 a1 c4 03 61 20 62",                                  // invalid UTF-8 kept as bytes; bin
+		"92 83 a1 62 01 a1 61 02 a1 62 03 c0",                                     // repeated key: the last wins
+		"91 d9 03 61 20 62",                                                       // str8 of a short string
 	}
 	for _, fn := range []string{"identity", "to-string", "split-words", "add-4", "is-even", "x-and-double"} {
 		for _, h := range raw {
@@ -587,15 +615,15 @@ func TestCalls(t *testing.T) {
 	as.call(id, batch)
 	pages := as.mod.Memory().Size()
 	start := time.Now()
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 50; i++ {
 		if got := as.call(id, batch); !bytes.Equal(got, first) {
 			t.Fatalf("call %d returned different bytes", i)
 		}
 	}
 	if grown := as.mod.Memory().Size(); grown > pages {
-		t.Errorf("memory grew from %d to %d bytes over 200 identical calls", pages, grown)
+		t.Errorf("memory grew from %d to %d bytes over 50 identical calls", pages, grown)
 	}
-	t.Logf("split-words on 2000 lines: %v per call, memory %d KiB", time.Since(start)/200, as.mod.Memory().Size()>>10)
+	t.Logf("split-words on 2000 lines: %v per call, memory %d KiB", time.Since(start)/50, as.mod.Memory().Size()>>10)
 }
 
 // BenchmarkWordcount runs the three wordcount stages on a batch of 1000
