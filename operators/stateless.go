@@ -108,7 +108,16 @@ func (e *elementStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]ab
 	if err != nil {
 		return nil, false, err
 	}
-	out := make([]abi.Raw, 0, len(in))
+	n := len(in)
+	if e.kind == abi.KindFlatMap { // size out once: a batch of lines makes many words
+		n = 0
+		for _, r := range res {
+			if m, _, err := abi.ArrayHeader(r); err == nil {
+				n += m
+			}
+		}
+	}
+	out := make([]abi.Raw, 0, n)
 	var buf []byte
 	for i, r := range res {
 		if r == nil { // failed, and set aside by the stage's onError policy
@@ -131,17 +140,26 @@ func (e *elementStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]ab
 				out = append(out, in[i])
 			}
 		case abi.KindFlatMap:
-			elems, _, err := abi.SplitArray(nil, r)
-			if err != nil {
-				return nil, false, fmt.Errorf("%s: flatMap result for record %s: %v", e.c.stage, abi.Describe(in[i]), err)
-			}
-			for _, el := range elems {
+			// Walk the result array in place: splitting it into a slice per
+			// record allocated once or more per input record.
+			m, rest, err := abi.ArrayHeader(r)
+			for j := 0; j < m && err == nil; j++ {
+				var el abi.Raw
+				if el, rest, err = abi.Next(rest); err != nil {
+					break
+				}
 				if e.values {
 					start := len(buf)
 					buf = abi.AppendPair(buf, e.keys[i], el)
 					el = buf[start:len(buf):len(buf)]
 				}
 				out = append(out, el)
+			}
+			if err == nil && len(rest) != 0 {
+				err = fmt.Errorf("%d bytes after the array", len(rest))
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("%s: flatMap result for record %s: %v", e.c.stage, abi.Describe(in[i]), err)
 			}
 		}
 	}
