@@ -34,8 +34,11 @@ type Job struct {
 	Interval time.Duration `json:"interval,omitempty"`
 	Duration time.Duration `json:"duration,omitempty"`
 	Workers  int           `json:"workers,omitempty"` // instances per plugin; 0: GOMAXPROCS
-	Seed     uint64        `json:"seed"`
-	File     string        `json:"file,omitempty"` // kind "file": the text to count
+	// MaxSeconds ends a throughput run early once this much time was
+	// timed, so that a slow guest does not hold the suite for minutes.
+	MaxSeconds float64 `json:"max_seconds,omitempty"`
+	Seed       uint64  `json:"seed"`
+	File       string  `json:"file,omitempty"` // kind "file": the text to count
 }
 
 // Result is what a job measured.
@@ -171,7 +174,7 @@ func wasmThroughput(ctx context.Context, w *workload, j Job) (Result, error) {
 	var res Result
 	var busy time.Duration
 	iv := int64(10)
-	for b := 0; res.Records < int64(j.Records) || b < warmBatches; b++ {
+	for b := 0; (res.Records < int64(j.Records) && !j.over(busy)) || b < warmBatches; b++ {
 		recs, _ := encode(next, j.Batch)
 		t := int64(b+1) * iv
 		c0, start := cpuTime(), time.Now()
@@ -196,6 +199,10 @@ func wasmThroughput(ctx context.Context, w *workload, j Job) (Result, error) {
 	return res, nil
 }
 
+func (j Job) over(busy time.Duration) bool {
+	return j.MaxSeconds > 0 && busy.Seconds() >= j.MaxSeconds
+}
+
 // nativeThroughput runs the native version over the same batches (as Go
 // strings, what a native program would hold), timing only the logic.
 func nativeThroughput(w *workload, j Job) Result {
@@ -203,7 +210,7 @@ func nativeThroughput(w *workload, j Job) Result {
 	next := w.gen(j.Seed, j.Keys)
 	var res Result
 	var busy time.Duration
-	for b := 0; res.Records < int64(j.Records) || b < warmBatches; b++ {
+	for b := 0; (res.Records < int64(j.Records) && !j.over(busy)) || b < warmBatches; b++ {
 		strs := make([]string, j.Batch)
 		for i := range strs {
 			strs[i] = next()
