@@ -1,0 +1,61 @@
+package host
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestKafkaWordCountThroughput measures records/s of Kafka source → WASM
+// word count → Kafka sink through the real binary on loopback, at-least-once
+// and exactly-once. It runs only when asked:
+//
+//	WSTREAM_KAFKA_BENCH=200000 go test ./host -run TestKafkaWordCountThroughput -v
+//
+// The figure is input lines (5 words each) over the wall time of the whole
+// `wstream run` process, start-up, group join and plugin compile included.
+func TestKafkaWordCountThroughput(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("WSTREAM_KAFKA_BENCH"))
+	if n <= 0 {
+		t.Skip("set WSTREAM_KAFKA_BENCH=LINES to measure")
+	}
+	batch := os.Getenv("WSTREAM_KAFKA_BENCH_BATCH")
+	if batch == "" {
+		batch = "100ms"
+	}
+	brokers := kafkaBrokers(t)
+	dir := t.TempDir()
+	bin := goBuild(t, dir, "cmd/wstream")
+	admin := kafkaClient(t, brokers)
+	in := createTopic(t, admin, "in", 6)
+	lines, want := wordLines(n)
+	produceValues(t, brokers, in, lines)
+	for _, eos := range []bool{false, true} {
+		out := createTopic(t, admin, "out", 6)
+		pipe := writePipeline(t, dir, fmt.Sprintf(`plugin: %s
+batch: %s
+exactlyOnce: %v
+source: kafka://%s/%s?group=bench-%s&until=end
+stages:
+  - {op: flatMap, fn: split-words}
+  - {op: map, fn: pair-with-one}
+  - {op: reduceByKey, fn: sum}
+sink: kafka://%s/%s
+`, wordcountWasm(t, dir), batch, eos, brokers, in, randomID(), brokers, out))
+		start := time.Now()
+		p := startProc(t, bin, "run", "--pipeline", pipe)
+		p.wait(t, 10*time.Minute)
+		d := time.Since(start)
+		if diff := sameCounts(wordTotals(t, readCommitted(t, brokers, out)), want); diff != "" {
+			t.Fatalf("counts differ: %s", diff)
+		}
+		mode := "at-least-once"
+		if eos {
+			mode = "exactly-once"
+		}
+		t.Logf("%s, batch %s: %d lines (%d words) in %v: %.0f lines/s, %.0f words/s",
+			mode, batch, n, 5*n, d.Round(time.Millisecond), float64(n)/d.Seconds(), float64(5*n)/d.Seconds())
+	}
+}
