@@ -34,6 +34,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			runCommand(),
 			inspectCommand(),
 			conformanceCommand(),
+			newCommand(),
 			versionCommand(),
 			benchCommand(),
 		},
