@@ -70,6 +70,11 @@ func Load(ctx context.Context, e Engine, path string, wasm []byte, cfg Config) (
 		mod.Close(ctx)
 		return nil, fmt.Errorf("plugin %s: reading manifest: %w", path, err)
 	}
+	if len(raw) > cfg.MaxOutput {
+		p.discard(ctx, inst)
+		mod.Close(ctx)
+		return nil, fmt.Errorf("plugin %s: reading manifest: %w", path, outputLimit(len(raw), cfg.MaxOutput))
+	}
 	m, err := abi.DecodeManifest(raw)
 	if err != nil {
 		p.discard(ctx, inst)
@@ -223,13 +228,24 @@ func (f *Func) Call(ctx context.Context, input []byte, n int) (abi.Response, err
 	}
 	p.flushStderr(inst)
 	p.put(inst)
+	if len(out) > p.cfg.MaxOutput {
+		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: outputLimit(len(out), p.cfg.MaxOutput)}
+	}
 	resp, err := abi.DecodeResponse(out, n, nil)
+	if err == nil {
+		err = checkResults(f.kind, resp)
+	}
 	if err != nil {
 		var ge *abi.GuestError
 		if !errors.As(err, &ge) {
-			err = fmt.Errorf("%w (response starts %s)", err, abi.Describe(out))
+			err = fmt.Errorf("%w (response starts %s)", err, describeStart(out))
 		}
 		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: err}
 	}
 	return resp, nil
+}
+
+func outputLimit(n, limit int) error {
+	return fmt.Errorf("%w: the guest returned %d bytes, over the limit of %d; raise the plugin's maxOutput if it legitimately returns that much per batch",
+		ErrOutputLimit, n, limit)
 }

@@ -22,6 +22,10 @@ type Config struct {
 	CallTimeout time.Duration
 	// StderrLimit caps the bytes of guest stderr kept per instance. Default 64 KiB.
 	StderrLimit int
+	// MaxOutput caps the bytes of one response (a wstream_call result or
+	// the manifest), so that a guest cannot make the host hold more than
+	// that per call whatever its memory limit. Default 64 MiB.
+	MaxOutput int
 	// Stderr receives captured guest stderr and log lines, prefixed with the
 	// plugin name. Default: discarded.
 	Stderr io.Writer
@@ -35,6 +39,9 @@ type Config struct {
 	Allow []string
 }
 
+// DefaultMaxOutput is Config.MaxOutput's default.
+const DefaultMaxOutput = 64 << 20
+
 // Defaults returns c with zero fields replaced by their defaults.
 func (c Config) Defaults() Config {
 	if c.MemoryLimitPages == 0 {
@@ -45,6 +52,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.StderrLimit == 0 {
 		c.StderrLimit = 64 << 10
+	}
+	if c.MaxOutput == 0 {
+		c.MaxOutput = DefaultMaxOutput
 	}
 	if c.Stderr == nil {
 		c.Stderr = io.Discard
@@ -94,5 +104,6 @@ var (
 	ErrTimeout     = errors.New("guest exceeded its time limit")
 	ErrMemoryLimit = errors.New("guest exceeded its memory limit")
 	ErrBadPointer  = errors.New("guest returned a pointer outside its memory")
+	ErrOutputLimit = errors.New("guest response exceeded its output limit")
 	ErrUnavailable = errors.New("runtime not compiled into this binary")
 )

@@ -1,0 +1,82 @@
+package wasmtest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/runtime"
+	"github.com/wstream/wstream/runtime/wasmtest"
+	"github.com/wstream/wstream/runtime/wazero"
+)
+
+// engines are the engines compiled into this test binary, by name.
+var engines = map[string]func(context.Context) (runtime.Engine, error){
+	"wazero": func(ctx context.Context) (runtime.Engine, error) { return wazero.New(ctx), nil },
+}
+
+// TestHostileGuests runs each hostile guest on every engine and checks the
+// error it ends with: the guests are what the CLI's tests rely on.
+func TestHostileGuests(t *testing.T) {
+	cfg := runtime.Config{CallTimeout: 300 * time.Millisecond, MemoryLimitPages: 256, CacheDir: "-", Workers: 1}
+	for name, mk := range engines {
+		for _, tc := range []struct {
+			name     string
+			wasm     []byte
+			atLoad   bool
+			sentinel error
+		}{
+			{"loop in init", wasmtest.LoopInInit.Bytes(), true, runtime.ErrTimeout},
+			{"no exports", wasmtest.NoExports, true, runtime.ErrMissingExp},
+			{"loop in call", wasmtest.LoopInCall.Bytes(), false, runtime.ErrTimeout},
+			{"memory bomb", wasmtest.MemoryBomb.Bytes(), false, runtime.ErrMemoryLimit},
+			{"bad pointer", wasmtest.BadPointer.Bytes(), false, runtime.ErrBadPointer},
+			{"bad msgpack", wasmtest.BadMsgpack.Bytes(), false, abi.ErrBadResponse},
+			{"trap", wasmtest.Trap.Bytes(), false, runtime.ErrTrap},
+			{"logging trap", wasmtest.LoggingTrap("calling f").Bytes(), false, runtime.ErrTrap},
+		} {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				e, err := mk(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Close(ctx)
+				var stderr strings.Builder
+				c := cfg
+				c.Stderr = &stderr
+				start := time.Now()
+				p, err := runtime.Load(ctx, e, "hostile.wasm", tc.wasm, c)
+				if tc.atLoad {
+					if !errors.Is(err, tc.sentinel) {
+						t.Fatalf("Load: %v, want %v", err, tc.sentinel)
+					}
+					t.Logf("%v after %v", err, time.Since(start))
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close(ctx)
+				f, err := p.Func("f")
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := abi.AppendArray(nil, []abi.Raw{abi.AppendInt(nil, 1)})
+				start = time.Now()
+				_, err = f.Call(ctx, in, 1)
+				var ce *runtime.CallError
+				if !errors.Is(err, tc.sentinel) || !errors.As(err, &ce) || ce.Plugin != "hostile.wasm" || ce.Func != "f" {
+					t.Fatalf("Call: %v, want a CallError wrapping %v", err, tc.sentinel)
+				}
+				t.Logf("%v after %v", err, time.Since(start))
+				if tc.name == "logging trap" && !strings.Contains(stderr.String()+ce.Stderr, "calling f") {
+					t.Errorf("no log line: %q", stderr.String())
+				}
+			})
+		}
+	}
+}
