@@ -1,6 +1,5 @@
 # `make plugins` builds every plugin under plugins/ from source into a .wasm
-# beside it. Plugins in another language add their own target (say
-# rust-plugins) as a prerequisite of `plugins`.
+# beside it: Go plugins here, the others by their own Makefiles.
 
 GO ?= go
 GO_WASM = GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath
@@ -9,9 +8,17 @@ GO_WASM = GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath
 GO_PLUGINS := $(patsubst %/main.go,%,$(wildcard plugins/*/main.go))
 GO_PLUGIN_WASM := $(foreach p,$(GO_PLUGINS),$(p)/$(notdir $(p)).wasm)
 
-.PHONY: plugins go-plugins clean-plugins FORCE
+# Plugins in other languages: every plugins/NAME/LANG/ with a Makefile builds
+# NAME.wasm itself (C, Rust, AssemblyScript). One at a time: the two
+# AssemblyScript plugins share the SDK's npm install.
+OTHER_PLUGINS := $(patsubst %/Makefile,%,$(wildcard plugins/*/*/Makefile))
 
-plugins: go-plugins
+.PHONY: plugins go-plugins other-plugins clean-plugins FORCE
+
+plugins: go-plugins other-plugins
+
+other-plugins:
+	@for d in $(OTHER_PLUGINS); do $(MAKE) -s -C $$d || exit 1; done
 
 go-plugins: $(GO_PLUGIN_WASM)
 
@@ -22,6 +29,7 @@ $(GO_PLUGIN_WASM): FORCE
 
 clean-plugins:
 	rm -f $(GO_PLUGIN_WASM)
+	@for d in $(OTHER_PLUGINS); do $(MAKE) -s -C $$d clean; done
 
 # ---- the two commands of the README, and what CI runs ----
 
