@@ -69,6 +69,15 @@ type RunConfig struct {
 	// "deadLetter"; a side output without a sink is not written. Run closes
 	// them, and checkpoints their progress like the main sink's.
 	SideSinks map[string]Sink
+	// MaxRate caps sources under the system clock, in records per second
+	// by source name (Spark's receiver.maxRate); a source not named is not
+	// capped.
+	MaxRate map[string]float64
+	// Backpressure slows sources under the system clock down to the rate
+	// the pipeline processes when batches take longer than the interval
+	// (Spark's backpressure.enabled, with its PID rate estimator), and logs
+	// when it engages and lets go (host/rate.go).
+	Backpressure bool
 	// Trigger is "" or "processing-time" (batches at the interval),
 	// "available-now" (batches back to back until the sources are drained)
 	// or "once" (one batch with everything available, then stop). Under the
@@ -311,6 +320,11 @@ func (c *RunConfig) check() error {
 			return fmt.Errorf("run: source %q is nil", n)
 		}
 	}
+	for n, v := range c.MaxRate {
+		if _, ok := c.Sources[n]; !ok || !(v > 0) {
+			return fmt.Errorf("run: max rate %v for source %q: want a positive rate for a source of the run", v, n)
+		}
+	}
 	return nil
 }
 
@@ -470,6 +484,7 @@ type receiver struct {
 	src      Source
 	ch       chan item
 	leftover *item
+	lim      *limiter // nil: read as fast as the buffer allows
 }
 
 func (rc *receiver) run(ctx context.Context, drained func()) {
@@ -484,6 +499,10 @@ func (rc *receiver) run(ctx context.Context, drained func()) {
 		if err == io.EOF {
 			close(rc.ch)
 			drained()
+			return
+		}
+		if err == nil && rc.lim != nil && rc.lim.wait(ctx, len(u.Records)) != nil {
+			rc.leftover = &item{u: u}
 			return
 		}
 		it := item{u, err}
@@ -542,8 +561,12 @@ func (r *runner) system(ctx context.Context) error {
 	var left atomic.Int32
 	left.Store(int32(len(r.names)))
 	recv := make([]*receiver, len(r.names))
+	pace := newPacer(r.cfg, r.log)
+	if r.cfg.Trigger != "" && r.cfg.Trigger != "processing-time" {
+		pace.noBackpressure() // batches do not follow the interval
+	}
 	for i, n := range r.names {
-		rc := &receiver{name: n, src: r.cfg.Sources[n], ch: make(chan item, size)}
+		rc := &receiver{name: n, src: r.cfg.Sources[n], ch: make(chan item, size), lim: pace.limiter(n)}
 		recv[i] = rc
 		wg.Add(1)
 		go func() {
@@ -622,9 +645,11 @@ func (r *runner) system(ctx context.Context) error {
 				pos[rc.name] = p
 			}
 		}
+		start := r.clk.Now()
 		if err := r.batch(next, inputs, pos); err != nil {
 			return err
 		}
+		pace.observe(next, inputs, start, r.clk.Now())
 		t := next
 		next += r.iv
 		if now := r.clk.Now(); !drained && !behind && now.UnixMilli() > next {

@@ -43,6 +43,19 @@ type Spec struct {
 	// ExactlyOnce makes a kafka sink commit each batch's output and its
 	// input offsets in one Kafka transaction (host/kafka.md).
 	ExactlyOnce bool `yaml:"exactlyOnce"`
+	// Limits bound every plugin's guests: memory, time per call, bytes per
+	// response (host/limits.go; the defaults are runtime.Config's).
+	Limits Limits `yaml:"limits"`
+	// Allow grants every guest capabilities it lacks by default: clock,
+	// env, fs:DIR (read-only). A plugin's own default pipeline cannot.
+	Allow []string `yaml:"allow"`
+	// MaxRate caps sources in records per second, like Spark's
+	// receiver.maxRate: a number for every source, or a map by source name.
+	MaxRate Rates `yaml:"maxRate"`
+	// Backpressure slows the sources down to what the pipeline processes
+	// when batches take longer than the interval (Spark's
+	// backpressure.enabled; off by default, as there).
+	Backpressure bool `yaml:"backpressure"`
 
 	// File is the path the spec was read from ("" when built in memory);
 	// relative paths in the spec that do not exist from the working
@@ -287,7 +300,7 @@ func (s *Spec) check() error {
 	if s.CheckpointEvery < 0 {
 		return errors.New("checkpointEvery: must be 1 or more")
 	}
-	return nil
+	return s.checkLimits()
 }
 
 // ApplyDefaults fills fields the user left out, after flags have been applied.
