@@ -55,7 +55,8 @@ sink: kafka://%s/%s
 		if eos {
 			mode = "exactly-once"
 		}
-		t.Logf("%s, batch %s: %d lines (%d words) in %v: %.0f lines/s, %.0f words/s",
-			mode, batch, n, 5*n, d.Round(time.Millisecond), float64(n)/d.Seconds(), float64(5*n)/d.Seconds())
+		t.Logf("%s, batch %s: %d lines (%d words) in %v: %.0f lines/s, %.0f words/s (wstream CPU: user %v, system %v)",
+			mode, batch, n, 5*n, d.Round(time.Millisecond), float64(n)/d.Seconds(), float64(5*n)/d.Seconds(),
+			p.cmd.ProcessState.UserTime().Round(time.Millisecond), p.cmd.ProcessState.SystemTime().Round(time.Millisecond))
 	}
 }

@@ -331,3 +331,27 @@ func TestKafkaScaleOutKill(t *testing.T) {
 		t.Errorf("read_committed counts differ: %s", diff)
 	}
 }
+
+// A stateful pipeline whose process owns only some partitions is warned
+// that its keyed state is per process.
+func TestKafkaWarnsSharedState(t *testing.T) {
+	var log syncBuffer
+	k, _ := parseKafkaURI("kafka://a/t?group=g&stateful=true")
+	s := &kafkaSource{k: k, log: &log, owned: map[int32]bool{}}
+	s.assigned([]int32{0, 1, 2, 3, 4, 5}, 6)
+	if log.String() != "" {
+		t.Errorf("warned while owning every partition: %s", log.String())
+	}
+	s.revoked([]int32{4, 5})
+	s.assigned(nil, 6)
+	if !strings.Contains(log.String(), `owns 4 of 6 partitions in group "g", and the pipeline keeps keyed state`) {
+		t.Errorf("log: %q", log.String())
+	}
+	k.stateful = false
+	log = syncBuffer{}
+	s = &kafkaSource{k: k, log: &log, owned: map[int32]bool{}}
+	s.assigned([]int32{0}, 6)
+	if log.String() != "" {
+		t.Errorf("a stateless pipeline was warned: %s", log.String())
+	}
+}
