@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -155,12 +156,54 @@ func sortedKeys(m map[string]bool) []string {
 // clientOpts are the options every client of this URI shares: brokers, a
 // logger that writes franz-go's warnings (failed dials, retries) to log.
 func (k *kafkaURI) clientOpts(log io.Writer) []kgo.Opt {
-	prefix := "wstream " + k.uri + ": kafka client: "
 	return []kgo.Opt{
 		kgo.SeedBrokers(k.brokers...),
-		kgo.WithLogger(kgo.BasicLogger(log, kgo.LogLevelWarn, func() string { return prefix })),
+		kgo.WithLogger(&quietLogger{w: log, prefix: "wstream " + k.uri + ": kafka client: ", last: map[string]time.Time{}}),
 		kgo.DialTimeout(5 * time.Second),
 	}
+}
+
+// quietLogger writes franz-go's warnings and errors, each distinct message
+// at most once per quietEvery: while a broker is down, the client retries
+// several connections with backoff and would otherwise repeat itself.
+type quietLogger struct {
+	w      io.Writer
+	prefix string
+	mu     sync.Mutex
+	last   map[string]time.Time
+	quiet  map[string]int
+}
+
+const quietEvery = 5 * time.Second
+
+func (l *quietLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l *quietLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level > kgo.LogLevelWarn {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[msg]; ok && time.Since(t) < quietEvery {
+		if l.quiet == nil {
+			l.quiet = map[string]int{}
+		}
+		l.quiet[msg]++
+		return
+	}
+	l.last[msg] = time.Now()
+	var b strings.Builder
+	b.WriteString(l.prefix)
+	b.WriteString(msg)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		fmt.Fprintf(&b, "; %v: %v", keyvals[i], keyvals[i+1])
+	}
+	if n := l.quiet[msg]; n > 0 {
+		fmt.Fprintf(&b, " (and %d more like it)", n)
+		delete(l.quiet, msg)
+	}
+	b.WriteByte('\n')
+	io.WriteString(l.w, b.String())
 }
 
 // waitReachable lists the topic's partitions and end offsets, retrying with

@@ -276,7 +276,11 @@ func (s *kafkaSource) poll(ctx context.Context) (Unit, bool, error) {
 		}
 		if time.Since(s.lastWarn) > 5*time.Second { // franz-go retries; say so once in a while
 			s.lastWarn = time.Now()
-			fmt.Fprintf(s.log, "wstream %s: topic %s partition %d: %v (retrying)\n", s.k.uri, t, p, err)
+			where := ""
+			if t != "" {
+				where = fmt.Sprintf("topic %s partition %d: ", t, p)
+			}
+			fmt.Fprintf(s.log, "wstream %s: %s%v (retrying)\n", s.k.uri, where, err)
 		}
 	})
 	var buf []byte
