@@ -39,7 +39,7 @@ type kafkaURI struct {
 	session     time.Duration // group session timeout
 	txnTimeout  time.Duration // transaction timeout
 	connect     time.Duration // how long Open retries an unreachable broker (0: forever)
-	maxPoll     int           // records per poll
+	maxPoll     int           // records per poll; 0: the default (kafkaSource.pollSize)
 }
 
 // kafkaParams are the query parameters a kafka URI may have; any other is
@@ -55,7 +55,7 @@ func parseKafkaURI(uri string) (*kafkaURI, error) {
 	rest, query, _ := strings.Cut(rest, "?")
 	hosts, topic, _ := strings.Cut(rest, "/")
 	k := &kafkaURI{uri: uri, topic: topic, format: "text", session: 10 * time.Second,
-		txnTimeout: 30 * time.Second, connect: time.Minute, maxPoll: 10000}
+		txnTimeout: 30 * time.Second, connect: time.Minute}
 	for _, h := range strings.Split(hosts, ",") {
 		if h != "" {
 			k.brokers = append(k.brokers, h)

@@ -263,7 +263,7 @@ func (s *kafkaSource) poll(ctx context.Context) (Unit, bool, error) {
 	s.pollMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fs := s.cl.PollRecords(pctx, s.k.maxPoll)
+	fs := s.cl.PollRecords(pctx, s.pollSize())
 	s.pollMu.Lock()
 	s.cancelPoll = nil
 	s.pollMu.Unlock()
@@ -321,6 +321,19 @@ func (s *kafkaSource) poll(ctx context.Context) (Unit, bool, error) {
 		s.outstanding = true
 	}
 	return Unit{Records: recs, Pos: encodeKafkaPos(s.k.topic, s.next)}, true, nil
+}
+
+// pollSize is the most records one read hands out. At-least-once, reads run
+// ahead of the batches by up to the scheduler's buffer of units, so a read
+// is kept small to bound memory; exactly-once, one read is a whole batch.
+func (s *kafkaSource) pollSize() int {
+	switch {
+	case s.k.maxPoll > 0:
+		return s.k.maxPoll
+	case s.eos:
+		return 10000
+	}
+	return 1000
 }
 
 // undecodable sends a record that does not decode to the dead-letter topic,
