@@ -141,9 +141,12 @@ func (s *Spec) checkLimits() error {
 	return nil
 }
 
-// CheckRates checks that every source maxRate: names exists; call it once
-// flags have settled the sources.
-func (s *Spec) CheckRates() error {
+// CheckSandbox checks limits:, allow: and maxRate: again once flags have
+// changed them, and that every source maxRate: names exists.
+func (s *Spec) CheckSandbox() error {
+	if err := s.checkLimits(); err != nil {
+		return err
+	}
 	for name := range s.MaxRate {
 		if _, ok := s.Sources[name]; !ok && name != AllSources {
 			return fmt.Errorf("maxRate: no source is named %q (the sources are %s)", name, strings.Join(s.SourceNames(), ", "))

@@ -36,7 +36,7 @@ backpressure: true
 	if s.Limits != (Limits{Memory: 64 << 20, Timeout: Duration(5 * time.Second), MaxOutput: 16 << 20}) || len(s.Allow) != 3 || !s.Backpressure {
 		t.Fatalf("spec = %+v", s)
 	}
-	if s.MaxRate.For("a") != 1000 || s.MaxRate.For("b") != 0 || s.CheckRates() != nil {
+	if s.MaxRate.For("a") != 1000 || s.MaxRate.For("b") != 0 || s.CheckSandbox() != nil {
 		t.Fatalf("maxRate = %v", s.MaxRate)
 	}
 	if p, _ := s.Limits.Memory.Pages(); p != 1024 {
@@ -60,8 +60,8 @@ backpressure: true
 	} {
 		s, err := ParseSpec([]byte(yaml))
 		if want == "" { // names an unknown source: caught once flags are in
-			if err != nil || s.CheckRates() == nil || !strings.Contains(s.CheckRates().Error(), `no source is named "x"`) {
-				t.Errorf("%q: %v / %v", yaml, err, s.CheckRates())
+			if err != nil || s.CheckSandbox() == nil || !strings.Contains(s.CheckSandbox().Error(), `no source is named "x"`) {
+				t.Errorf("%q: %v / %v", yaml, err, s.CheckSandbox())
 			}
 			continue
 		}

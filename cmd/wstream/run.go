@@ -35,7 +35,13 @@ Examples:
 
 Sources: stdin, socket://HOST:PORT, file:PATH, dir:PATH, batches:PATH.
 Sinks: stdout, jsonl:PATH, dir:PREFIX.
-SIGINT or SIGTERM finishes the batch in flight, flushes the sink and exits 0.`,
+SIGINT or SIGTERM finishes the batch in flight, flushes the sink and exits 0.
+
+Guests run sandboxed: no files, network, environment or real clock unless
+--allow grants them, and each plugin instance is held to --memory-limit
+(default 256MiB), each call to --call-timeout (default 10s) and
+--max-output bytes of response (default 64MiB). runtime/THREATS.md says
+what a plugin can and cannot do.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "pipeline", Aliases: []string{"p"}, Usage: "pipeline `FILE` (YAML or JSON)"},
 			&cli.StringFlag{Name: "plugin", Usage: "plugin `FILE.wasm`: the default module for fn names; alone, runs its default pipeline"},
@@ -45,6 +51,12 @@ SIGINT or SIGTERM finishes the batch in flight, flushes the sink and exits 0.`,
 			&cli.StringFlag{Name: "clock", Usage: "`system` (real time) or manual (one input line = one batch, as fast as possible)"},
 			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint `DIR`"},
 			&cli.StringFlag{Name: "runtime", Usage: "WebAssembly runtime: wazero or wasmtime", Value: "wazero"},
+			&cli.StringFlag{Name: "memory-limit", Usage: "memory `SIZE` per guest instance, e.g. 64MiB (default 256MiB; limits.memory)"},
+			&cli.StringFlag{Name: "call-timeout", Usage: "time `DURATION` per guest call, e.g. 5s (default 10s; limits.timeout)"},
+			&cli.StringFlag{Name: "max-output", Usage: "response `SIZE` per guest call, e.g. 16MiB (default 64MiB; limits.maxOutput)"},
+			&cli.StringSliceFlag{Name: "allow", Usage: "grant guests a `CAPABILITY`: clock, env or fs:DIR (read-only); repeatable, replaces the file's allow:"},
+			&cli.Float64Flag{Name: "max-rate", Usage: "cap every source at `N` records per second (maxRate)"},
+			&cli.BoolFlag{Name: "backpressure", Usage: "slow sources down when batches take longer than the interval (backpressure: true)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -84,6 +96,13 @@ func runPipeline(c *cli.Context) error {
 		CheckpointEvery: spec.CheckpointEvery,
 		Trigger:         spec.Trigger,
 		NoDataBatches:   (spec.NoDataBatches == nil || *spec.NoDataBatches) && spec.Trigger != "once",
+		MaxRate:         map[string]float64{},
+		Backpressure:    spec.Backpressure,
+	}
+	for name := range spec.Sources {
+		if r := spec.MaxRate.For(name); r > 0 {
+			cfg.MaxRate[name] = r
+		}
 	}
 	for name, uri := range spec.Sources {
 		src, err := host.OpenSource(spec.ResolveURI(uri), host.WithLog(c.App.ErrWriter), host.WithStdin(c.App.Reader))
@@ -128,8 +147,18 @@ func runPipeline(c *cli.Context) error {
 // loadSpec builds the spec from --pipeline, or the plugin's default
 // pipeline, then applies flags and defaults.
 func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Spec, error) {
+	// The sandbox flags hold for a plugin loaded to read its default
+	// pipeline, which may not change them.
 	var spec *host.Spec
 	var err error
+	flagsOnly := &host.Spec{}
+	if err := sandboxFlags(c, flagsOnly); err != nil {
+		return nil, err
+	}
+	base := plugins.cfg
+	if plugins.cfg, err = pluginConfig(base, flagsOnly); err != nil {
+		return nil, err
+	}
 	switch {
 	case c.String("pipeline") != "":
 		if spec, err = host.ReadSpec(c.String("pipeline")); err != nil {
@@ -149,6 +178,9 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Sp
 		}
 		if spec, err = host.ParseSpec([]byte(text)); err != nil {
 			return nil, fmt.Errorf("plugin %s: its default pipeline: %w", c.String("plugin"), err)
+		}
+		if err := untrustedPipeline(c, spec); err != nil {
+			return nil, fmt.Errorf("plugin %s: its default pipeline %w; write a pipeline file for it", c.String("plugin"), err)
 		}
 		spec.Plugin = c.String("plugin")
 	default:
@@ -176,7 +208,16 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Sp
 	if v := c.String("checkpoint"); v != "" {
 		spec.Checkpoint = v
 	}
+	if err := sandboxFlags(c, spec); err != nil {
+		return nil, err
+	}
+	if plugins.cfg, err = pluginConfig(base, spec); err != nil {
+		return nil, err
+	}
 	spec.ApplyDefaults()
+	if err := spec.CheckSandbox(); err != nil {
+		return nil, err
+	}
 	plugins.defaultPath = spec.ResolvePath(spec.Plugin)
 	plugins.resolvePath = spec.ResolvePath
 	return spec, nil

@@ -163,6 +163,7 @@ type Guest struct {
 	Drop      string         // an export to leave out ("memory" for the memory)
 	MemPages  uint32         // initial memory; default 2
 	Imports   []Import
+	Pipeline  string // the manifest's default pipeline
 }
 
 // Bytes encodes the guest.
@@ -215,7 +216,7 @@ func (g Guest) Bytes() []byte {
 }
 
 func (g Guest) manifest() []byte {
-	return abi.AppendManifest(nil, &abi.Manifest{ABI: abi.Version, Name: g.Name, Version: "1", Language: "wasm", Functions: g.Functions})
+	return abi.AppendManifest(nil, &abi.Manifest{ABI: abi.Version, Name: g.Name, Version: "1", Language: "wasm", Functions: g.Functions, Pipeline: g.Pipeline})
 }
 
 // LoggingTrap is Trap, but each call first logs msg at level warn through
