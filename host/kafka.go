@@ -30,6 +30,7 @@ type kafkaURI struct {
 	group       string        // consumer group; "" reads every partition without a group
 	format      string        // "text" (value as a string) or "json"
 	full        bool          // record=full: a map with key, value, timestamp, ...
+	pair        bool          // record=pair: [key, value]
 	untilEnd    bool          // until=end: stop at the end offsets seen at Open
 	startLatest bool          // start=latest: a partition without a position starts at its end
 	deadLetter  string        // topic for undecodable records ("" fails the run)
@@ -93,10 +94,10 @@ func parseKafkaURI(uri string) (*kafkaURI, error) {
 			}
 			k.format = v
 		case "record":
-			if v != "value" && v != "full" {
-				return nil, bad("value or full")
+			if v != "value" && v != "full" && v != "pair" {
+				return nil, bad("value, pair or full")
 			}
-			k.full = v == "full"
+			k.full, k.pair = v == "full", v == "pair"
 		case "until":
 			if v != "end" {
 				return nil, bad("end")
@@ -291,9 +292,20 @@ func decodeKafkaPos(uri, topic string, b []byte) (map[int32]int64, error) {
 }
 
 // recordValue maps a Kafka record to a wstream record (host/kafka.md): by
-// default the value as a string, or parsed as JSON, or with record=full a
+// default the value as a string, or parsed as JSON; with record=pair a
+// [key, value] pair (the key a string), which reads back what a kafka sink
+// wrote for pairs; with record=full a
 // map of key, value, timestamp, topic, partition, offset and headers.
 func (k *kafkaURI) recordValue(dst []byte, r *kgo.Record) ([]byte, error) {
+	if k.pair {
+		dst = abi.AppendArrayHeader(dst, 2)
+		if r.Key == nil {
+			dst = abi.AppendNil(dst)
+		} else {
+			dst = abi.AppendStringBytes(dst, r.Key)
+		}
+		return k.appendPayload(dst, r.Value)
+	}
 	if !k.full {
 		return k.appendPayload(dst, r.Value)
 	}

@@ -40,7 +40,7 @@ func openKafkaSink(uri string, o options) (*kafkaSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink %w", err)
 	}
-	for what, set := range map[string]bool{"group": k.group != "", "format": k.format != "text", "record": k.full, "until": k.untilEnd, "deadLetter": k.deadLetter != ""} {
+	for what, set := range map[string]bool{"group": k.group != "", "format": k.format != "text", "record": k.full || k.pair, "until": k.untilEnd, "deadLetter": k.deadLetter != ""} {
 		if set {
 			return nil, fmt.Errorf("sink %s: %s is a source parameter", uri, what)
 		}

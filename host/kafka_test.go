@@ -43,6 +43,7 @@ func TestKafkaRecordMapping(t *testing.T) {
 		"kafka://a/t":                         `"{\"a\":[1,2]}"`,
 		"kafka://a/t?format=json":             `{"a":[1,2]}`,
 		"kafka://a/t?format=json&record=full": `{"key":"k","value":{"a":[1,2]},"timestamp":1234,"topic":"t","partition":3,"offset":42,"headers":{"h":"2"}}`,
+		"kafka://a/t?format=json&record=pair": `["k",{"a":[1,2]}]`,
 	} {
 		k, _ := parseKafkaURI(uri)
 		v, err := k.recordValue(nil, r)
