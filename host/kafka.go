@@ -368,6 +368,59 @@ func sinkRecord(topic string, rec abi.Raw) (*kgo.Record, error) {
 	return r, err
 }
 
+// fullSinkRecord maps a map {key, value, headers, timestamp} (what a source
+// with record=full reads; every field optional) to a Kafka record, for a
+// sink with record=full.
+func fullSinkRecord(topic string, rec abi.Raw) (*kgo.Record, error) {
+	n, rest, err := abi.MapHeader(rec)
+	if err != nil {
+		return nil, fmt.Errorf("record=full wants a map {key, value, headers, timestamp}, got %s", abi.Describe(rec))
+	}
+	r := &kgo.Record{Topic: topic}
+	for i := 0; i < n; i++ {
+		var name string
+		var v abi.Raw
+		if name, rest, err = abi.ReadString(rest); err != nil {
+			return nil, err
+		}
+		if v, rest, err = abi.Next(rest); err != nil {
+			return nil, err
+		}
+		switch name {
+		case "key":
+			r.Key, err = payloadBytes(v)
+		case "value":
+			r.Value, err = payloadBytes(v)
+		case "timestamp":
+			var ms int64
+			if ms, _, err = abi.ReadInt(v); err == nil {
+				r.Timestamp = time.UnixMilli(ms)
+			}
+		case "headers":
+			var m int
+			var hs []byte
+			if m, hs, err = abi.MapHeader(v); err != nil {
+				break
+			}
+			for j := 0; j < m && err == nil; j++ {
+				var hk string
+				var hv abi.Raw
+				if hk, hs, err = abi.ReadString(hs); err == nil {
+					if hv, hs, err = abi.Next(hs); err == nil {
+						var b []byte
+						b, err = payloadBytes(hv)
+						r.Headers = append(r.Headers, kgo.RecordHeader{Key: hk, Value: b})
+					}
+				}
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", name, err)
+		}
+	}
+	return r, nil
+}
+
 func payloadBytes(v abi.Raw) ([]byte, error) {
 	switch abi.TypeOf(v) {
 	case abi.TypeNil:

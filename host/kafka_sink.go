@@ -18,6 +18,9 @@ import (
 // every record, so a batch is never checkpointed before its output is
 // durable; a batch replayed after a crash is produced again.
 //
+// With record=full, each record is a map {key, value, headers, timestamp},
+// the shape a source with record=full reads.
+//
 // Exactly-once (?exactlyOnce=true, which exactlyOnce: true in the pipeline
 // sets): the sink binds itself to the pipeline's kafka source, whose client
 // is a transactional session. Write begins a transaction and produces into
@@ -40,7 +43,7 @@ func openKafkaSink(uri string, o options) (*kafkaSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink %w", err)
 	}
-	for what, set := range map[string]bool{"group": k.group != "", "format": k.format != "text", "record": k.full || k.pair, "until": k.untilEnd, "deadLetter": k.deadLetter != ""} {
+	for what, set := range map[string]bool{"group": k.group != "", "format": k.format != "text", "record=pair": k.pair, "until": k.untilEnd, "deadLetter": k.deadLetter != ""} {
 		if set {
 			return nil, fmt.Errorf("sink %s: %s is a source parameter", uri, what)
 		}
@@ -127,6 +130,9 @@ func (s *kafkaSink) Write(b Batch) error {
 	recs := make([]*kgo.Record, len(b.Records))
 	for i, r := range b.Records {
 		kr, err := sinkRecord(s.k.topic, r)
+		if s.k.full {
+			kr, err = fullSinkRecord(s.k.topic, r)
+		}
 		if err != nil {
 			return fmt.Errorf("sink %s: batch %d ms, record %d: %w", s.k.uri, b.Time, i, err)
 		}

@@ -68,6 +68,14 @@ func TestKafkaRecordMapping(t *testing.T) {
 	if kr.Key != nil || string(kr.Value) != "line" {
 		t.Errorf("string: %q=%q", kr.Key, kr.Value)
 	}
+	full, _ := abi.FromJSON(nil, []byte(`{"key":"k","value":{"a":1},"timestamp":1234,"headers":{"h":"v","n":2},"topic":"ignored"}`))
+	if kr, err = fullSinkRecord("out", full); err != nil || string(kr.Key) != "k" || string(kr.Value) != `{"a":1}` || kr.Timestamp.UnixMilli() != 1234 ||
+		len(kr.Headers) != 2 || kr.Headers[0].Key != "h" || string(kr.Headers[0].Value) != "v" || string(kr.Headers[1].Value) != "2" {
+		t.Errorf("full: %+v %v", kr, err)
+	}
+	if _, err = fullSinkRecord("out", str("x")); err == nil || !strings.Contains(err.Error(), "record=full wants a map") {
+		t.Errorf("full, not a map: %v", err)
+	}
 	m, _ := abi.FromJSON(nil, []byte(`{"x":1}`))
 	if kr, _ = sinkRecord("out", m); string(kr.Value) != `{"x":1}` {
 		t.Errorf("map: %q", kr.Value)
