@@ -5,6 +5,7 @@ package wasmtime_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -196,6 +197,65 @@ func TestDifferentialErrors(t *testing.T) {
 			if got := class(err); got != want {
 				t.Errorf("%s on %s: err = %v, want %v", fn, e.name, err, want)
 			}
+		}
+	}
+}
+
+// capsGuest reports what WASI shows it: wstream_call(fn) stores an i64 at
+// 64 and returns those 8 bytes. fn 0: fd_prestat_get(3)'s errno (0 when a
+// directory is pre-opened), 1: the number of environment variables, 2: the
+// realtime clock in ns.
+var capsGuest = hostile{
+	imports: `(import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+	(import "wasi_snapshot_preview1" "environ_sizes_get" (func $envsizes (param i32 i32) (result i32)))
+	(import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+	`,
+	call: `(if (i32.eqz (local.get 0)) (then
+		(i64.store (i32.const 64) (i64.extend_i32_u (call $prestat (i32.const 3) (i32.const 128))))))
+	(if (i32.eq (local.get 0) (i32.const 1)) (then
+		(drop (call $envsizes (i32.const 128) (i32.const 132)))
+		(i64.store (i32.const 64) (i64.extend_i32_u (i32.load (i32.const 128))))))
+	(if (i32.eq (local.get 0) (i32.const 2)) (then
+		(drop (call $clock (i32.const 0) (i64.const 1) (i32.const 128)))
+		(i64.store (i32.const 64) (i64.load (i32.const 128)))))
+	` + i64c(abi.Pack(64, 8)),
+}
+
+// TestCapabilitiesSeen compares what a guest sees of Config.Allow on both
+// engines. The one documented difference: Wasmtime's clock is always real.
+func TestCapabilitiesSeen(t *testing.T) {
+	ctx := context.Background()
+	wasm := capsGuest.bytes(t)
+	near := func(ns uint64) bool {
+		d := time.Since(time.Unix(0, int64(ns)))
+		return d > -time.Minute && d < time.Minute
+	}
+	for _, allow := range [][]string{nil, {"clock", "env", "fs:" + tmpDir}} {
+		cfg, _ := testConfig(t)
+		cfg.Allow = allow
+		var seen [2][3]uint64
+		for i, e := range bothEngines(t, cfg) {
+			inst := instantiate(t, e, "caps.wasm", wasm)
+			for fn := range 3 {
+				out, err := inst.Call(ctx, fn, []byte{0x90})
+				if err != nil || len(out) != 8 {
+					t.Fatalf("%s fn %d: %x, %v", e.name, fn, out, err)
+				}
+				seen[i][fn] = binary.LittleEndian.Uint64(out)
+			}
+		}
+		t.Logf("allow %q: wazero sees %v, wasmtime %v", allow, seen[0], seen[1])
+		if seen[0][0] != seen[1][0] || seen[0][1] != seen[1][1] {
+			t.Errorf("allow %q: pre-opened dir errno and env count differ: wazero %v, wasmtime %v", allow, seen[0][:2], seen[1][:2])
+		}
+		if granted := allow != nil; (seen[1][0] == 0) != granted || (seen[1][1] > 0) != (granted && len(os.Environ()) > 0) {
+			t.Errorf("allow %q: wasmtime sees errno %d, %d env vars", allow, seen[1][0], seen[1][1])
+		}
+		if !near(seen[1][2]) {
+			t.Errorf("allow %q: wasmtime's clock is %v, want the real time", allow, time.Unix(0, int64(seen[1][2])))
+		}
+		if allow != nil && !near(seen[0][2]) {
+			t.Errorf("allow clock: wazero's clock is %v, want the real time", time.Unix(0, int64(seen[0][2])))
 		}
 	}
 }

@@ -10,8 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bytecodealliance/wasmtime-go/v39"
+
 	"github.com/wstream/wstream/runtime"
 )
+
+// tinyGuest is the smallest valid guest; its functions are never called.
+const tinyGuest = `(module
+	(memory (export "memory") 1)
+	(func (export "wstream_abi_version") (result i32) (i32.const 1))
+	(func (export "wstream_alloc") (param i32) (result i32) (i32.const 1024))
+	(func (export "wstream_manifest") (result i64) (i64.const 0))
+	(func (export "wstream_call") (param i32 i32 i32) (result i64) (i64.const 0)))`
 
 // The cache key names the wasmtime-go version; it must follow go.mod.
 func TestVersionMatchesGoMod(t *testing.T) {
@@ -42,6 +52,25 @@ func TestOutputReleased(t *testing.T) {
 			t.Fatal(err)
 		}
 		wc.Close()
+	}
+	wasm, err := wasmtime.Wat2Wasm(tinyGuest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := e.Compile(ctx, "tiny.wasm", wasm, runtime.Config{CacheDir: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close(ctx)
+	for i := 0; i < 10; i++ {
+		inst, err := mod.Instantiate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if liveOutputs.Load() != before+2 {
+			t.Errorf("%d stream handles live with one instance open, want %d", liveOutputs.Load(), before+2)
+		}
+		inst.Close(ctx)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for liveOutputs.Load() != before && time.Now().Before(deadline) {
