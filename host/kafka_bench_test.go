@@ -32,6 +32,17 @@ func TestKafkaWordCountThroughput(t *testing.T) {
 	in := createTopic(t, admin, "in", 6)
 	lines, want := wordLines(n)
 	produceValues(t, brokers, in, lines)
+	// The transport alone: source → identity → sink in this process.
+	for _, eos := range []string{"", "?exactlyOnce=true"} {
+		out := createTopic(t, admin, "out", 6)
+		var log syncBuffer
+		start := time.Now()
+		if err := runKafka(t, "kafka://"+brokers+"/"+in+"?group=bench-"+randomID()+"&until=end", "kafka://"+brokers+"/"+out+eos, &log); err != nil {
+			t.Fatal(err)
+		}
+		d := time.Since(start)
+		t.Logf("identity processor in-process%s: %d records in %v: %.0f records/s", eos, n, d.Round(time.Millisecond), float64(n)/d.Seconds())
+	}
 	for _, eos := range []bool{false, true} {
 		out := createTopic(t, admin, "out", 6)
 		pipe := writePipeline(t, dir, fmt.Sprintf(`plugin: %s
