@@ -243,16 +243,16 @@ func TestKafkaExactlyOnceNeedsAGroupSource(t *testing.T) {
 
 // wordcountPipeline is the word count with exactly-once over Kafka.
 func wordcountPipeline(t *testing.T, dir, brokers, in, out, extraSink string) string {
-	return writePipeline(t, dir, fmt.Sprintf(`plugin: %s
+	return writePipeline(t, dir, fmt.Sprintf(`plugin: %[1]s
 batch: 50ms
 exactlyOnce: true
-source: kafka://%s/%s?group=wc&until=end&maxPoll=100&sessionTimeout=6s
+source: kafka://%[2]s/%[3]s?group=wc-%[3]s&until=end&maxPoll=100&sessionTimeout=6s
 stages:
   - {op: flatMap, fn: split-words}
   - {op: map, fn: pair-with-one}
   - {op: reduceByKey, fn: sum}
-sink: kafka://%s/%s?transactionTimeout=10s%s
-`, wordcountWasm(t, dir), brokers, in, brokers, out, extraSink))
+sink: kafka://%[2]s/%[4]s?transactionTimeout=10s%[5]s
+`, wordcountWasm(t, dir), brokers, in, out, extraSink))
 }
 
 // The exactly-once test: the wstream binary is killed with SIGKILL in the
@@ -274,7 +274,7 @@ func TestKafkaExactlyOnceKillRestart(t *testing.T) {
 	p := startProc(t, bin, "run", "--pipeline", pipe)
 	waitCommitted(t, admin, in, 500, p)
 	p.kill()
-	if n := committedTotal(t, admin, "wc", in); n >= int64(len(lines)) {
+	if n := committedTotal(t, admin, "wc-"+in, in); n >= int64(len(lines)) {
 		t.Fatalf("the run had finished (%d offsets committed) before the kill", n)
 	}
 	// The same transactional id fences the killed process's open transaction.
@@ -285,12 +285,12 @@ func TestKafkaExactlyOnceKillRestart(t *testing.T) {
 	}
 }
 
-// waitCommitted waits until the group "wc" has committed at least n
+// waitCommitted waits until the group "wc-TOPIC" has committed at least n
 // offsets on topic, polling with a deadline.
 func waitCommitted(t *testing.T, admin *kgo.Client, topic string, n int64, ps ...*proc) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
-	for committedTotal(t, admin, "wc", topic) < n {
+	for committedTotal(t, admin, "wc-"+topic, topic) < n {
 		for _, p := range ps {
 			select {
 			case <-p.done:
@@ -328,12 +328,12 @@ func TestKafkaScaleOutKill(t *testing.T) {
 	waitCommitted(t, admin, in, 1500, ps...)
 	victim := ps[1]
 	victim.kill()
-	if n := committedTotal(t, admin, "wc", in); n >= int64(len(lines)) {
+	if n := committedTotal(t, admin, "wc-"+in, in); n >= int64(len(lines)) {
 		t.Fatalf("the run had finished (%d offsets committed) before the kill", n)
 	}
 	ps[0].wait(t, 3*time.Minute)
 	ps[2].wait(t, 3*time.Minute)
-	if n := committedTotal(t, admin, "wc", in); n != int64(len(lines)) {
+	if n := committedTotal(t, admin, "wc-"+in, in); n != int64(len(lines)) {
 		t.Errorf("group committed %d offsets, want %d", n, len(lines))
 	}
 	if diff := sameCounts(wordTotals(t, readCommitted(t, brokers, out)), want); diff != "" {
