@@ -241,44 +241,51 @@ type aggValue struct {
 	changed bool
 }
 
-// aggTable is an aggregate's state: rows by encoded key.
+// aggTable is an aggregate's state: rows in first-appearance order, found
+// by encoded key. Rows are values in one slice, not pointers, so a million
+// keys cost a million map entries and no million small allocations for the
+// garbage collector to trace.
 type aggTable struct {
-	rows  map[string]*aggValue
-	order []string // keys in first-appearance order (aggregateByKey)
+	index map[string]int32
+	rows  []aggValue
 }
 
-func (t *aggTable) get(key abi.Raw, start int64) (*aggValue, bool) {
-	if t.rows == nil {
-		t.rows = map[string]*aggValue{}
+// get returns the position of key's row, adding the row if it is new.
+func (t *aggTable) get(key abi.Raw, start int64) (int32, bool) {
+	if t.index == nil {
+		t.index = map[string]int32{}
 	}
-	if v, ok := t.rows[string(key)]; ok {
-		return v, true
+	if i, ok := t.index[string(key)]; ok {
+		return i, true
 	}
-	v := &aggValue{key: key, start: start}
-	t.rows[string(key)] = v
-	t.order = append(t.order, string(key))
-	return v, false
+	i := int32(len(t.rows))
+	t.rows = append(t.rows, aggValue{key: key, start: start})
+	t.index[string(key)] = i
+	return i, false
 }
 
-func (t *aggTable) remove(key string) {
-	delete(t.rows, key)
-}
-
-// compact drops removed keys from order.
-func (t *aggTable) compact() {
-	keep := t.order[:0]
-	for _, k := range t.order {
-		if _, ok := t.rows[k]; ok {
-			keep = append(keep, k)
+// compact keeps the rows for which keep is true.
+func (t *aggTable) compact(keep func(*aggValue) bool) {
+	out := t.rows[:0]
+	for i := range t.rows {
+		if keep(&t.rows[i]) {
+			out = append(out, t.rows[i])
+		} else {
+			delete(t.index, string(t.rows[i].key))
 		}
 	}
-	t.order = keep
+	clear(t.rows[len(out):])
+	t.rows = out
+	for i := range t.rows {
+		t.index[string(t.rows[i].key)] = int32(i)
+	}
 }
 
 // fold merges new values into rows: one reduce call for all rows touched.
-func fold(ctx context.Context, r reducer, count bool, rows []*aggValue, fresh []bool, vals [][]abi.Raw) error {
+func fold(ctx context.Context, r reducer, count bool, t *aggTable, rows []int32, fresh []bool, vals [][]abi.Raw) error {
 	groups := make([][]abi.Raw, len(rows))
-	for i, row := range rows {
+	for i, ri := range rows {
+		row := &t.rows[ri]
 		g := vals[i]
 		if count {
 			n := int64(len(g))
@@ -304,8 +311,8 @@ func fold(ctx context.Context, r reducer, count bool, rows []*aggValue, fresh []
 	if err != nil {
 		return err
 	}
-	for i, row := range rows {
-		row.value, row.changed = res[i], true
+	for i, ri := range rows {
+		t.rows[ri].value, t.rows[ri].changed = res[i], true
 	}
 	return nil
 }
@@ -437,14 +444,14 @@ func floorMod(a, m int64) int64 {
 
 func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]abi.Raw, bool, error) {
 	wm := a.clock.wm
-	for _, row := range a.table.rows {
-		row.changed = false
+	for i := range a.table.rows {
+		a.table.rows[i].changed = false
 	}
-	var rows []*aggValue
+	var rows []int32
 	var fresh []bool
 	var vals [][]abi.Raw
-	touched := map[*aggValue]int{}
-	add := func(row *aggValue, isNew bool, v abi.Raw) {
+	touched := map[int32]int{}
+	add := func(row int32, isNew bool, v abi.Raw) {
 		i, ok := touched[row]
 		if !ok {
 			i = len(rows)
@@ -492,28 +499,26 @@ func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]
 		}
 	}
 	if len(rows) > 0 {
-		if err := fold(ctx, a.red, a.count, rows, fresh, vals); err != nil {
+		if err := fold(ctx, a.red, a.count, &a.table, rows, fresh, vals); err != nil {
 			return nil, false, fmt.Errorf("%s: %w", a.label, err)
 		}
 	}
 	// Emit, then evict what the watermark has closed.
+	closed := func(row *aggValue) bool { return a.windowed && a.evicts && row.start+a.window <= wm }
 	var emit []*aggValue
-	for _, k := range a.table.order {
-		row := a.table.rows[k]
-		closed := a.windowed && a.evicts && row.start+a.window <= wm
+	evict := false
+	for i := range a.table.rows {
+		row := &a.table.rows[i]
 		switch {
 		case a.mode == modeComplete:
 			emit = append(emit, row)
 		case a.mode == modeUpdate && row.changed:
 			emit = append(emit, row)
-		case a.mode == modeAppend && closed:
+		case a.mode == modeAppend && closed(row):
 			emit = append(emit, row)
 		}
-		if closed && a.mode != modeComplete {
-			a.table.remove(k)
-		}
+		evict = evict || (a.mode != modeComplete && closed(row))
 	}
-	a.table.compact()
 	if a.windowed {
 		sort.SliceStable(emit, func(i, j int) bool { return emit[i].start < emit[j].start })
 	}
@@ -521,13 +526,16 @@ func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]
 	for i, row := range emit {
 		out[i] = abi.AppendPair(nil, row.key, row.value)
 	}
+	if evict {
+		a.table.compact(func(row *aggValue) bool { return !closed(row) })
+	}
 	return out, true, nil
 }
 
 func (a *aggregateStage) snapshot(dst []byte) []byte {
-	dst = abi.AppendArrayHeader(dst, len(a.table.order))
-	for _, k := range a.table.order {
-		row := a.table.rows[k]
+	dst = abi.AppendArrayHeader(dst, len(a.table.rows))
+	for i := range a.table.rows {
+		row := &a.table.rows[i]
 		dst = append(dst, 0x93)
 		dst = append(dst, row.key...)
 		dst = abi.AppendInt(dst, row.start)
@@ -536,12 +544,13 @@ func (a *aggregateStage) snapshot(dst []byte) []byte {
 	return dst
 }
 
+// restore loads rows; keys and values alias b, which the caller keeps.
 func (a *aggregateStage) restore(b []byte) error {
 	n, rest, err := abi.ArrayHeader(b)
 	if err != nil {
 		return err
 	}
-	a.table = aggTable{}
+	a.table = aggTable{index: make(map[string]int32, n), rows: make([]aggValue, 0, n)}
 	for i := 0; i < n; i++ {
 		var m int
 		if m, rest, err = abi.ArrayHeader(rest); err != nil || m != 3 {
@@ -558,8 +567,8 @@ func (a *aggregateStage) restore(b []byte) error {
 		if val, rest, err = abi.Next(rest); err != nil {
 			return err
 		}
-		row, _ := a.table.get(key, start)
-		row.value = val
+		ri, _ := a.table.get(key, start)
+		a.table.rows[ri].value = val
 	}
 	return nil
 }

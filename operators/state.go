@@ -17,7 +17,7 @@ func init() { ops["updateStateByKey"] = buildUpdateStateByKey }
 type updateStage struct {
 	c       caller
 	label   string
-	state   grouping // key -> [state], in order of first appearance
+	state   keyedState
 	initial []abi.Raw
 	started bool
 	scratch []byte // the encoded entries, reused
@@ -43,7 +43,7 @@ func (u *updateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]abi
 	if !u.started {
 		for _, p := range u.initial {
 			k, v, _ := abi.SplitPair(p)
-			u.setState(&u.state, k, v)
+			u.state.set(k, v)
 		}
 		u.started = true
 	}
@@ -71,7 +71,7 @@ func (u *updateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]abi
 			buf = append(buf, 0x90)
 		}
 		if j, ok := u.state.index[string(k)]; ok {
-			buf = abi.AppendOption(buf, u.state.vals[j][0])
+			buf = abi.AppendOption(buf, u.state.vals[j])
 		} else {
 			buf = append(buf, 0x90)
 		}
@@ -82,8 +82,7 @@ func (u *updateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]abi
 	if err != nil {
 		return nil, false, err
 	}
-	next := grouping{index: make(map[string]int, len(keys))}
-	var out []abi.Raw
+	next := keyedState{index: make(map[string]int32, len(keys))}
 	for i, k := range keys {
 		s, _, err := abi.ReadOption(res[i])
 		if err != nil {
@@ -92,29 +91,40 @@ func (u *updateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]abi
 		if s == nil { // none removes the key
 			continue
 		}
-		u.setState(&next, k, s)
-		out = append(out, abi.AppendPair(nil, k, s))
+		next.set(k, s)
 	}
 	u.state = next
-	return out, true, nil
+	return pairs(next.keys, next.vals), true, nil
 }
 
-func (u *updateStage) setState(g *grouping, k, v abi.Raw) {
-	if i, ok := g.index[string(k)]; ok {
-		g.vals[i][0] = v
+// keyedState holds one value per key, in order of first appearance: keys
+// and values in flat slices, so a million keys cost no million small slices.
+type keyedState struct {
+	index map[string]int32
+	keys  []abi.Raw
+	vals  []abi.Raw
+}
+
+func (k *keyedState) set(key, v abi.Raw) {
+	if k.index == nil {
+		k.index = map[string]int32{}
+	}
+	if i, ok := k.index[string(key)]; ok {
+		k.vals[i] = v
 		return
 	}
-	g.add(k, v)
+	k.index[string(key)] = int32(len(k.keys))
+	k.keys, k.vals = append(k.keys, key), append(k.vals, v)
 }
 
 func (u *updateStage) snapshot(dst []byte) []byte {
 	dst = append(dst, 0x92)
 	dst = abi.AppendBool(dst, u.started)
-	vals := make([]abi.Raw, len(u.state.keys))
-	for i := range vals {
-		vals[i] = u.state.vals[i][0]
+	dst = abi.AppendArrayHeader(dst, len(u.state.keys))
+	for i, k := range u.state.keys {
+		dst = abi.AppendPair(dst, k, u.state.vals[i])
 	}
-	return abi.AppendArray(dst, pairs(u.state.keys, vals))
+	return dst
 }
 
 func (u *updateStage) restore(b []byte) error {
@@ -129,13 +139,13 @@ func (u *updateStage) restore(b []byte) error {
 	if err != nil {
 		return err
 	}
-	u.state = grouping{index: make(map[string]int, len(ps))}
+	u.state = keyedState{index: make(map[string]int32, len(ps)), keys: make([]abi.Raw, 0, len(ps)), vals: make([]abi.Raw, 0, len(ps))}
 	for _, p := range ps {
 		k, v, err := abi.SplitPair(p)
 		if err != nil {
 			return err
 		}
-		u.state.add(k, v)
+		u.state.set(k, v)
 	}
 	return nil
 }
