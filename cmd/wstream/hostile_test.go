@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/runtime/wasmtest"
 )
 
@@ -45,6 +46,8 @@ var hostileCases = []hostileCase{
 	{"out-of-bounds-pointer", wasmtest.BadPointer.Bytes(), []string{`function "f"`, "guest returned a pointer outside its memory", "0xffffff00"}},
 	{"invalid-msgpack", wasmtest.BadMsgpack.Bytes(), []string{`function "f"`, "guest returned a malformed response", "c1 c1 c1 c1"}},
 	{"no-exports", wasmtest.NoExports, []string{"module lacks a required wstream export"}},
+	{"abi-version-2", wasmtest.Guest{Version: 2}.Bytes(), []string{"unsupported ABI version: the module speaks ABI 2, this host speaks ABI 1"}},
+	{"wrong-function", wasmtest.Guest{Functions: []abi.Function{{Name: "g", Kind: abi.KindMap}}}.Bytes(), []string{`has no function "f" (it has: [g])`}},
 }
 
 // hostilePipeline writes a hostile plugin and a pipeline that calls its

@@ -219,11 +219,23 @@ func (g Guest) manifest() []byte {
 	return abi.AppendManifest(nil, &abi.Manifest{ABI: abi.Version, Name: g.Name, Version: "1", Language: "wasm", Functions: g.Functions, Pipeline: g.Pipeline})
 }
 
+// ResponseAt is where Response lies in memory, for bodies that return or
+// log parts of it.
+func (g Guest) ResponseAt() int {
+	if g.Name == "" {
+		g.Name = "hostile"
+	}
+	if g.Functions == nil {
+		g.Functions = []abi.Function{{Name: "f", Kind: abi.KindMap}}
+	}
+	return DataAt + len(g.manifest())
+}
+
 // LoggingTrap is Trap, but each call first logs msg at level warn through
 // wstream_v1.log, so a test can count the calls (a retry included).
 func LoggingTrap(msg string) Guest {
-	g := Guest{Name: "hostile", Functions: []abi.Function{{Name: "f", Kind: abi.KindMap}}, Response: []byte(msg)}
-	at := DataAt + len(g.manifest())
+	g := Guest{Response: []byte(msg)}
+	at := g.ResponseAt()
 	g.Imports = []Import{{Module: abi.ImportModule, Name: abi.ImportLog, Params: []byte{I32, I32, I32}}}
 	g.Call = cat(I32Const(abi.LogWarn), I32Const(int32(at)), I32Const(int32(len(msg))), []byte{0x10, 0x00}, Unreachable) // call 0
 	return g
