@@ -55,7 +55,7 @@ check:
 	$(GO) mod tidy -diff
 
 test: toolchains check plugins
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 # bench: the benchmark suite (bench/README.md). It builds its own guests and
 # the Benthos peer (bench/benthos, a separate module) and prints a Markdown
