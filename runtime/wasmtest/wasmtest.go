@@ -7,6 +7,9 @@
 package wasmtest
 
 import (
+	"encoding/binary"
+	"time"
+
 	"github.com/wstream/wstream/abi"
 )
 
@@ -238,6 +241,23 @@ func LoggingTrap(msg string) Guest {
 	at := g.ResponseAt()
 	g.Imports = []Import{{Module: abi.ImportModule, Name: abi.ImportLog, Params: []byte{I32, I32, I32}}}
 	g.Call = cat(I32Const(abi.LogWarn), I32Const(int32(at)), I32Const(int32(len(msg))), []byte{0x10, 0x00}, Unreachable) // call 0
+	return g
+}
+
+// Sleeper asks WASI to sleep for d (poll_oneoff with one relative clock
+// subscription) in every call, then returns [0, [], []]: a guest that
+// blocks in a host function, where an engine cannot interrupt wasm code.
+func Sleeper(d time.Duration) Guest {
+	g := Guest{Imports: []Import{{Module: "wasi_snapshot_preview1", Name: "poll_oneoff", Params: []byte{I32, I32, I32, I32}, Results: []byte{I32}}}}
+	base := g.ResponseAt()
+	resp := []byte{0x93, 0x00, 0x90, 0x90}
+	in := (base + len(resp) + 7) &^ 7 // WASI wants the subscription 8-aligned
+	sub := make([]byte, 48)           // userdata, tag 0 (clock), clock id 0 (realtime), timeout, precision, flags 0 (relative)
+	binary.LittleEndian.PutUint64(sub[24:], uint64(d))
+	g.Response = append(append(append(resp, make([]byte, in-base-len(resp))...), sub...), make([]byte, 40)...) // then the event and the count
+	g.Call = cat(I32Const(int32(in)), I32Const(int32(in+48)), I32Const(1), I32Const(int32(in+80)),
+		[]byte{0x10, 0x00, 0x1a}, // call poll_oneoff; drop its errno
+		Packed(base, len(resp)))
 	return g
 }
 

@@ -71,16 +71,17 @@ func readMem(mem api.Memory, ptr, n uint32) ([]byte, bool) {
 
 // moduleConfig is the WASI sandbox: no args, env, files or real clock, a
 // deterministic random source (wazero's default), empty stdin, unless allow
-// grants a capability.
-func moduleConfig(allow []string) (wazero.ModuleConfig, error) {
-	mc := wazero.NewModuleConfig().
+// grants a capability. clock reports whether the clock is granted, in
+// which case each instance sets a sleep of its own (instance.sleep).
+func moduleConfig(allow []string) (mc wazero.ModuleConfig, clock bool, err error) {
+	mc = wazero.NewModuleConfig().
 		WithName("").        // anonymous: many instances of one module coexist
 		WithStartFunctions() // _initialize is called explicitly, under the call timeout
 	fsSet := false
 	for _, a := range allow {
 		switch {
 		case a == "clock":
-			mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+			mc, clock = mc.WithSysWalltime().WithSysNanotime(), true
 		case a == "env":
 			for _, kv := range os.Environ() {
 				if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
@@ -90,18 +91,18 @@ func moduleConfig(allow []string) (wazero.ModuleConfig, error) {
 		case strings.HasPrefix(a, "fs:"):
 			dir := strings.TrimPrefix(a, "fs:")
 			if fsSet {
-				return nil, fmt.Errorf("capability %q: only one fs: directory can be granted", a)
+				return nil, false, fmt.Errorf("capability %q: only one fs: directory can be granted", a)
 			}
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-				return nil, fmt.Errorf("capability %q: %s is not a directory", a, dir)
+				return nil, false, fmt.Errorf("capability %q: %s is not a directory", a, dir)
 			}
 			mc = mc.WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(dir, "/"))
 			fsSet = true
 		default:
-			return nil, fmt.Errorf("unknown capability %q (want clock, env or fs:DIR)", a)
+			return nil, false, fmt.Errorf("unknown capability %q (want clock, env or fs:DIR)", a)
 		}
 	}
-	return mc, nil
+	return mc, clock, nil
 }
 
 // capped keeps the first limit bytes written to it (guest stdout and

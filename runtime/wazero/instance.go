@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -35,6 +36,7 @@ type instance struct {
 	inPtr, inCap uint32    // the current wstream_alloc buffer
 	oom          bool      // set by limitedMemory when a grow was refused
 	closed       bool
+	deadline     time.Time // of the guest code running now, for sleep
 }
 
 // Instantiate makes an anonymous instance, runs _initialize if exported and
@@ -42,6 +44,9 @@ type instance struct {
 func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}}
 	mc := m.modCfg.WithStdout(in.stderr).WithStderr(in.stderr)
+	if m.clock {
+		mc = mc.WithNanosleep(in.sleep)
+	}
 	mod, err := m.rt.InstantiateModule(withMemoryLimit(ctx, m.cfg.MemoryLimitPages, &in.oom), m.compiled, mc)
 	if err != nil {
 		if in.oom {
@@ -58,6 +63,7 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 
 	tctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 	defer cancel()
+	in.deadline, _ = tctx.Deadline()
 	if m.hasInit {
 		if err := mod.ExportedFunction(abi.ExportInitialize).CallWithStack(tctx, nil); err != nil {
 			err = in.fail(ctx, tctx, abi.ExportInitialize, err)
@@ -85,6 +91,7 @@ func (in *instance) Manifest(ctx context.Context) ([]byte, error) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, in.m.cfg.CallTimeout)
 	defer cancel()
+	in.deadline, _ = tctx.Deadline()
 	if err := in.mani.CallWithStack(tctx, in.stack[:1]); err != nil {
 		return nil, in.fail(ctx, tctx, abi.ExportManifest, err)
 	}
@@ -103,6 +110,7 @@ func (in *instance) Call(ctx context.Context, fn int, input []byte) ([]byte, err
 	}
 	tctx, cancel := context.WithTimeout(ctx, in.m.cfg.CallTimeout)
 	defer cancel()
+	in.deadline, _ = tctx.Deadline()
 	in.oom = false
 	n := uint32(len(input))
 	if n > in.inCap || in.inPtr == 0 {
@@ -181,6 +189,16 @@ func (in *instance) fail(parent, tctx context.Context, fn string, err error) err
 			runtime.ErrTrap, fn, exit.ExitCode())
 	}
 	return fmt.Errorf("%w: %s: %v", runtime.ErrTrap, fn, err)
+}
+
+// sleep is the guest's WASI sleep (poll_oneoff) when the clock is granted.
+// It runs in the host, where the call's time limit cannot interrupt it, so
+// it ends at the deadline of the guest code running: a guest cannot sleep
+// past its limit, however many sleeps it asks for.
+func (in *instance) sleep(ns int64) {
+	if d := min(time.Duration(ns), time.Until(in.deadline)); d > 0 {
+		time.Sleep(d)
+	}
 }
 
 // Stderr drains what the guest wrote to stdout and stderr.

@@ -81,7 +81,7 @@ func (e *engine) cache(dir string) wazero.CompilationCache {
 
 func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runtime.Config) (runtime.Module, error) {
 	cfg = cfg.Defaults()
-	modCfg, err := moduleConfig(cfg.Allow)
+	modCfg, clock, err := moduleConfig(cfg.Allow)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 		WithCloseOnContextDone(true). // a runaway guest must not freeze the host
 		WithCompilationCache(cache)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	m := &module{name: name, cfg: cfg, rt: r, modCfg: modCfg}
+	m := &module{name: name, cfg: cfg, rt: r, modCfg: modCfg, clock: clock}
 	if err := m.init(ctx, wasm); err != nil {
 		r.Close(ctx)
 		return nil, err
@@ -146,6 +146,7 @@ type module struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
+	clock    bool // the clock is granted: instances sleep for real
 	engine   *engine
 	hasInit  bool
 	once     sync.Once
