@@ -171,7 +171,7 @@ func (p *Plugin) flushStderr(inst Instance) {
 		stderrMu.Lock()
 		defer stderrMu.Unlock()
 		for _, line := range bytes.Split(bytes.TrimRight([]byte(s), "\n"), []byte("\n")) {
-			fmt.Fprintf(p.cfg.Stderr, "[%s] %s\n", p.name, line)
+			fmt.Fprintf(p.cfg.Stderr, "[%s] %s\n", p.name, Inert(string(line)))
 		}
 	}
 }
@@ -203,7 +203,7 @@ type CallError struct {
 func (e *CallError) Error() string {
 	msg := fmt.Sprintf("plugin %s, function %q: %v", e.Plugin, e.Func, e.Err)
 	if e.Stderr != "" {
-		msg += "\nguest stderr:\n" + e.Stderr
+		msg += "\nguest stderr:\n" + Inert(e.Stderr)
 	}
 	return msg
 }

@@ -184,3 +184,16 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestInert(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text\n\tindented ünïcode": "plain text\n\tindented ünïcode",
+		"\x1b[2J\x1b]0;pwned\x07":        `\x1b[2J\x1b]0;pwned\x07`,
+		"bad \xff byte, del \x7f":        `bad \xff byte, del \x7f`,
+		"c1 \u009b31m":                   `c1 \u009b31m`,
+	} {
+		if got := runtime.Inert(in); got != want {
+			t.Errorf("Inert(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,13 +1,51 @@
 package runtime
 
-import "io"
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
 
 // WriteStderr writes s to w (a Config.Stderr) under the same lock Plugin
 // holds when it flushes guest stderr. Adapters use it for host-function log
 // lines, so that lines from every plugin never interleave, nor race on a
-// writer that is not goroutine-safe (a bytes.Buffer in tests).
+// writer that is not goroutine-safe (a bytes.Buffer in tests). Guest text
+// in s is made inert first (Inert).
 func WriteStderr(w io.Writer, s string) {
+	s = Inert(s)
 	stderrMu.Lock()
 	defer stderrMu.Unlock()
 	io.WriteString(w, s)
+}
+
+// Inert makes text a guest wrote safe to show on a terminal: control
+// characters other than newline and tab (an escape sequence could clear the
+// screen, move the cursor over earlier lines or worse) and invalid UTF-8
+// become visible \xNN escapes.
+func Inert(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r < 0xa0 {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r < 0x20 && r != '\n' && r != '\t', r == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r >= 0x80 && r < 0xa0: // C1 controls, two bytes in UTF-8
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
