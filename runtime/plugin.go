@@ -200,12 +200,14 @@ type CallError struct {
 	Stderr       string // what the guest wrote to stderr during the call, if anything
 }
 
+// Error is made inert (Inert): a guest's message or stderr reaches the
+// operator's terminal.
 func (e *CallError) Error() string {
 	msg := fmt.Sprintf("plugin %s, function %q: %v", e.Plugin, e.Func, e.Err)
 	if e.Stderr != "" {
-		msg += "\nguest stderr:\n" + Inert(e.Stderr)
+		msg += "\nguest stderr:\n" + e.Stderr
 	}
-	return msg
+	return Inert(msg)
 }
 
 func (e *CallError) Unwrap() error { return e.Err }
