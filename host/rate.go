@@ -92,6 +92,9 @@ func (l *limiter) debt(taken int) time.Duration {
 // (a new estimate) wakes it to recompute, so a receiver never sleeps on a
 // rate that no longer holds.
 func (l *limiter) wait(ctx context.Context, n int) error {
+	if l == nil {
+		return nil
+	}
 	d := l.take(n)
 	for d > 0 {
 		l.mu.Lock()
@@ -277,4 +280,69 @@ func (p *pacer) observe(t int64, inputs map[string][]abi.Raw, start, end time.Ti
 			}
 		}
 	}
+}
+
+// DefaultBufferBytes is RunConfig.BufferBytes's default: per source, the
+// bytes of records received but not yet in a batch.
+const DefaultBufferBytes = 64 << 20
+
+// byteBudget bounds the bytes of the units in one receiver's buffer: the
+// receiver acquires a unit's bytes before it buffers the unit, and the
+// scheduler releases them when it takes the unit for a batch. With the
+// buffer's unit count, it bounds memory whatever the line lengths.
+type byteBudget struct {
+	mu   sync.Mutex
+	used int
+	max  int
+	wake chan struct{} // closed on release
+}
+
+func newByteBudget(max int) *byteBudget {
+	if max == 0 {
+		max = DefaultBufferBytes
+	}
+	return &byteBudget{max: max, wake: make(chan struct{})}
+}
+
+// acquire waits until n bytes fit. A unit larger than the whole budget
+// passes once the buffer is empty, so that no unit is refused.
+func (b *byteBudget) acquire(ctx context.Context, n int) error {
+	if b == nil {
+		return nil
+	}
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.max {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		wake := b.wake
+		b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+func (b *byteBudget) release(n int) {
+	if b == nil || n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+	close(b.wake)
+	b.wake = make(chan struct{})
+}
+
+// unitBytes is what a unit's records take in memory, near enough.
+func unitBytes(u Unit) int {
+	n := 0
+	for _, r := range u.Records {
+		n += len(r)
+	}
+	return n
 }

@@ -276,3 +276,62 @@ func TestRunBackpressureLogs(t *testing.T) {
 		t.Fatalf("log %q\nwant %q", log.String(), want)
 	}
 }
+
+func TestByteBudget(t *testing.T) {
+	b := newByteBudget(100)
+	ctx := testCtx(t)
+	if err := b.acquire(ctx, 500); err != nil { // larger than the budget, but alone
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- b.acquire(ctx, 10) }()
+	select {
+	case err := <-got:
+		t.Fatalf("acquired over the budget: %v", err)
+	default:
+	}
+	b.release(500)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.acquire(ctx, 90); err != nil { // 10 + 90 fits
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.acquire(cctx, 1); err != context.Canceled {
+		t.Fatalf("acquire when full and cancelled: %v", err)
+	}
+	var none *byteBudget
+	none.release(5)
+	if none.acquire(ctx, 5) != nil {
+		t.Fatal("a nil budget refused")
+	}
+}
+
+// Lines longer than the byte budget still go through, one at a time, and
+// every line arrives once, in order.
+func TestRunBufferBytes(t *testing.T) {
+	var in strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&in, "%d%s\n", i, strings.Repeat("x", 1000))
+	}
+	sink := newTestSink()
+	err := Run(testCtx(t), RunConfig{
+		Sources:     map[string]Source{"in": mustSource(t, "file:"+writeFile(t, t.TempDir(), "in.txt", in.String()))},
+		Sink:        sink,
+		Processor:   passProc{},
+		Interval:    time.Millisecond,
+		BufferBytes: 2500, // two lines
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := sink.result()
+	all := strings.Join(got, ",")
+	for i := range 50 {
+		if n := strings.Count(all, fmt.Sprintf(`"%dxxx`, i)); n != 1 {
+			t.Fatalf("line %d arrived %d times", i, n)
+		}
+	}
+}

@@ -55,6 +55,10 @@ type RunConfig struct {
 	// Buffer is how many units each source may get ahead of the batches
 	// under the system clock before its reads block; 0 is DefaultBuffer.
 	Buffer int
+	// BufferBytes bounds the bytes of records those units may hold, so
+	// that long lines cannot make the buffer large (a unit larger than it
+	// still passes, alone); 0 is DefaultBufferBytes.
+	BufferBytes int
 	// Checkpoint, when set, makes the run resume from the committed
 	// checkpoint and commit a new one every CheckpointEvery batches (1 when
 	// 0) and at the end: the Processor's state, each source's position and
@@ -314,6 +318,8 @@ func (c *RunConfig) check() error {
 		return fmt.Errorf("batch interval %v is not a whole number of milliseconds", c.Interval)
 	case c.Buffer < 0:
 		return fmt.Errorf("run: buffer %d must not be negative", c.Buffer)
+	case c.BufferBytes < 0:
+		return fmt.Errorf("run: buffer bytes %d must not be negative", c.BufferBytes)
 	}
 	for n, s := range c.Sources {
 		if s == nil {
@@ -485,6 +491,7 @@ type receiver struct {
 	ch       chan item
 	leftover *item
 	lim      *limiter // nil: read as fast as the buffer allows
+	budget   *byteBudget
 }
 
 func (rc *receiver) run(ctx context.Context, drained func()) {
@@ -501,7 +508,7 @@ func (rc *receiver) run(ctx context.Context, drained func()) {
 			drained()
 			return
 		}
-		if err == nil && rc.lim != nil && rc.lim.wait(ctx, len(u.Records)) != nil {
+		if err == nil && (rc.lim.wait(ctx, len(u.Records)) != nil || rc.budget.acquire(ctx, unitBytes(u)) != nil) {
 			rc.leftover = &item{u: u}
 			return
 		}
@@ -566,7 +573,7 @@ func (r *runner) system(ctx context.Context) error {
 		pace.noBackpressure() // batches do not follow the interval
 	}
 	for i, n := range r.names {
-		rc := &receiver{name: n, src: r.cfg.Sources[n], ch: make(chan item, size), lim: pace.limiter(n)}
+		rc := &receiver{name: n, src: r.cfg.Sources[n], ch: make(chan item, size), lim: pace.limiter(n), budget: newByteBudget(r.cfg.BufferBytes)}
 		recv[i] = rc
 		wg.Add(1)
 		go func() {
@@ -635,6 +642,7 @@ func (r *runner) system(ctx context.Context) error {
 				}
 				n--
 				it, ok := <-rc.ch
+				rc.budget.release(unitBytes(it.u))
 				return it, ok
 			})
 			if err != nil {
@@ -674,6 +682,7 @@ func (r *runner) once(ctx context.Context, t int64, recv []*receiver, allDrained
 				if !ok {
 					break
 				}
+				rc.budget.release(unitBytes(it.u))
 				if it.err != nil {
 					return fmt.Errorf("batch %d ms: %w", t, r.srcErr(rc.name, it.err))
 				}
