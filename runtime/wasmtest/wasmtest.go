@@ -261,6 +261,23 @@ func Sleeper(d time.Duration) Guest {
 	return g
 }
 
+// Opener opens path for reading under the first pre-opened directory (fd
+// 3, what the fs:DIR capability mounts) in every call, and traps when WASI
+// refuses: a guest probing what its file system lets it reach.
+func Opener(path string) Guest {
+	g := Guest{Imports: []Import{{Module: "wasi_snapshot_preview1", Name: "path_open",
+		Params: []byte{I32, I32, I32, I32, I32, I64, I64, I32, I32}, Results: []byte{I32}}}}
+	base := g.ResponseAt()
+	resp := []byte{0x93, 0x00, 0x90, 0x90}
+	g.Response = append(append(resp, path...), make([]byte, 8)...)
+	fdOut := (base + len(resp) + len(path) + 3) &^ 3
+	g.Call = cat(I32Const(3), I32Const(1), I32Const(int32(base+len(resp))), I32Const(int32(len(path))), // fd, follow links, path
+		I32Const(0), I64Const(2), I64Const(0), I32Const(0), I32Const(int32(fdOut)), // no oflags, fd_read right, out fd
+		[]byte{0x10, 0x00, 0x04, 0x40}, Unreachable, []byte{0x0b}, // call path_open; if errno != 0: unreachable
+		Packed(base, len(resp)))
+	return g
+}
+
 // Packed is a body that returns ptr<<32|n, the ABI's (pointer, length).
 func Packed(ptr, n int) []byte { return I64Const(int64(abi.Pack(uint32(ptr), uint32(n)))) }
 

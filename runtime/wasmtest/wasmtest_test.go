@@ -3,6 +3,8 @@ package wasmtest_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +120,59 @@ func TestSleeperIsStopped(t *testing.T) {
 					t.Errorf("allow %v: the call took %v with a 1s limit", allow, took)
 				}
 				p.Close(ctx)
+			}
+		})
+	}
+}
+
+// fs:DIR is read-only access to DIR: what is inside opens, and neither
+// ".." nor an absolute path leads out. A symbolic link inside DIR that
+// points out is refused by Wasmtime but followed by wazero: a known gap
+// (runtime/THREATS.md), logged here rather than failed.
+func TestFSCapability(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "inside.txt"), []byte("ok"), 0o644)
+	os.WriteFile(filepath.Join(root, "secret.txt"), []byte("secret"), 0o644)
+	os.Symlink(filepath.Join(root, "secret.txt"), filepath.Join(dir, "link"))
+	for name, mk := range engines {
+		for path, want := range map[string]bool{"inside.txt": true, "../../secret.txt": false, "/etc/passwd": false, "link": name == "wazero"} {
+			t.Run(name+"/"+path, func(t *testing.T) {
+				ctx := context.Background()
+				e, err := mk(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Close(ctx)
+				p, err := runtime.Load(ctx, e, "opener.wasm", wasmtest.Opener(path).Bytes(),
+					runtime.Config{CacheDir: "-", Workers: 1, Allow: []string{"fs:" + dir}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close(ctx)
+				f, _ := p.Func("f")
+				_, err = f.Call(ctx, abi.AppendArrayHeader(nil, 0), 0)
+				if opened := err == nil; opened != want {
+					t.Errorf("open %q: opened %v, want %v (%v)", path, opened, want, err)
+				}
+				if path == "link" && want {
+					t.Logf("known gap: %s follows a symbolic link out of the fs: directory", name)
+				}
+			})
+		}
+		t.Run(name+"/no capability", func(t *testing.T) {
+			ctx := context.Background()
+			e, _ := mk(ctx)
+			defer e.Close(ctx)
+			p, err := runtime.Load(ctx, e, "opener.wasm", wasmtest.Opener("inside.txt").Bytes(), runtime.Config{CacheDir: "-", Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(ctx)
+			f, _ := p.Func("f")
+			if _, err := f.Call(ctx, abi.AppendArrayHeader(nil, 0), 0); !errors.Is(err, runtime.ErrTrap) {
+				t.Errorf("opened a file without fs: %v", err)
 			}
 		})
 	}
