@@ -196,3 +196,65 @@ deadLetter: jsonl:`+dead+`
 		}
 	}
 }
+
+// TestRunningWordCount runs plugins/wordcount/running.yaml against a real
+// socket, stops it with SIGINT, and restarts it from its checkpoint: the
+// totals go on from where they were.
+func TestRunningWordCount(t *testing.T) {
+	bin := buildBinary(t)
+	ensurePlugins(t)
+	ckpt := filepath.Join(t.TempDir(), "ckpt")
+	for round, want := range []string{"(to,2)", "(to,3)"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "run", "--pipeline", "plugins/wordcount/running.yaml", "--batch", "100ms",
+			"--source", "socket://"+ln.Addr().String(), "--checkpoint", ckpt)
+		cmd.Dir = repoRoot()
+		stdout, _ := cmd.StdoutPipe()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			conn.Write([]byte("to be or not to be\n"))
+		} else {
+			conn.Write([]byte("to see\n"))
+		}
+		found := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			ok := false
+			for sc.Scan() {
+				if sc.Text() == want && !ok {
+					ok = true
+					found <- true
+				}
+			}
+			if !ok {
+				found <- false
+			}
+		}()
+		select {
+		case ok := <-found:
+			if !ok {
+				t.Fatalf("round %d: no %s; stderr: %s", round, want, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("round %d: no %s within 30s; stderr: %s", round, want, stderr.String())
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("round %d: after SIGINT: %v; stderr: %s", round, err, stderr.String())
+		}
+		conn.Close()
+		ln.Close()
+	}
+}
