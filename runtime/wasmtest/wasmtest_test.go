@@ -50,6 +50,11 @@ func TestHostileGuests(t *testing.T) {
 				var stderr strings.Builder
 				c := cfg
 				c.Stderr = &stderr
+				if tc.sentinel == runtime.ErrMemoryLimit {
+					// Long enough that a loaded -race run is stopped by the
+					// memory limit, not the time limit.
+					c.CallTimeout = 60 * time.Second
+				}
 				start := time.Now()
 				p, err := runtime.Load(ctx, e, "hostile.wasm", tc.wasm, c)
 				if tc.atLoad {
