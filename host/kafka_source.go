@@ -64,8 +64,12 @@ type kafkaSource struct {
 	pollMu     sync.Mutex
 	cancelPoll context.CancelFunc
 
+	ackMu     sync.Mutex
+	failedAck []byte // the position whose group commit failed last
+
 	omu        sync.Mutex
 	owned      map[int32]bool
+	moved      map[int32]bool // assigned or revoked since next was last cleaned
 	lastWarn   time.Time
 	warnShared bool
 }
@@ -193,6 +197,7 @@ func (s *kafkaSource) assigned(ps []int32, total int) {
 	defer s.omu.Unlock()
 	for _, p := range ps {
 		s.owned[p] = true
+		s.markMoved(p)
 	}
 	if s.k.stateful && len(s.owned) < total && !s.warnShared {
 		s.warnShared = true
@@ -206,7 +211,30 @@ func (s *kafkaSource) revoked(ps []int32) {
 	defer s.omu.Unlock()
 	for _, p := range ps {
 		delete(s.owned, p)
+		s.markMoved(p)
 	}
+}
+
+// markMoved notes that p changed hands; s.omu is held. The rebalance
+// callbacks must not take s.mu (a transaction's End holds it while franz-go
+// runs them), so next is cleaned later, by cleanMoved.
+func (s *kafkaSource) markMoved(p int32) {
+	if s.moved == nil {
+		s.moved = map[int32]bool{}
+	}
+	s.moved[p] = true
+}
+
+// cleanMoved forgets the read offsets of partitions that changed hands: a
+// partition that comes back starts again where the group committed, and an
+// old offset would make until=end stop before it is read. s.mu is held.
+func (s *kafkaSource) cleanMoved() {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	for p := range s.moved {
+		delete(s.next, p)
+	}
+	s.moved = nil
 }
 
 func (s *kafkaSource) isOwned(p int32) bool {
@@ -263,6 +291,7 @@ func (s *kafkaSource) poll(ctx context.Context) (Unit, bool, error) {
 	s.pollMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.cleanMoved()
 	fs := s.cl.PollRecords(pctx, s.pollSize())
 	s.pollMu.Lock()
 	s.cancelPoll = nil
@@ -357,11 +386,15 @@ func (s *kafkaSource) undecodable(ctx context.Context, r *kgo.Record, err error)
 }
 
 // done reports whether every partition has reached the end offset it had
-// at Open: by this process's reading for the partitions it owns, or by the
-// group's committed offsets for the others (another member, or a member
-// that died and whose partitions are not reassigned yet, still owes them).
+// at Open. Without a group that is this process's reading. In a group it
+// is the group's committed offsets, for every partition: a process that
+// has read its partitions to the end waits until its batches are committed
+// (its partitions may move to another member before that), and until the
+// other members, or whoever takes over a dead member's partitions, have
+// committed theirs.
 func (s *kafkaSource) done(ctx context.Context) (bool, error) {
 	s.mu.Lock()
+	s.cleanMoved()
 	next := make(map[int32]int64, len(s.next))
 	for p, o := range s.next {
 		if s.isOwned(p) || s.k.group == "" {
@@ -369,23 +402,26 @@ func (s *kafkaSource) done(ctx context.Context) (bool, error) {
 		}
 	}
 	s.mu.Unlock()
-	var left []int32
 	for p, end := range s.ends {
-		if end > 0 && next[p] < end {
-			left = append(left, p)
+		if o, ok := next[p]; end > 0 && (ok || s.k.group == "") && o < end {
+			return false, nil // still reading it
 		}
 	}
-	if len(left) == 0 || s.k.group == "" {
-		return len(left) == 0, nil
+	if s.k.group == "" {
+		return true, nil
 	}
+	s.retryAck()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	offs, err := kadm.NewClient(s.admin).FetchOffsetsForTopics(cctx, s.k.group, s.k.topic)
 	if err != nil {
 		return false, nil // asked again at the next poll; the client logs
 	}
-	for _, p := range left {
-		if o, ok := offs.Lookup(s.k.topic, p); !ok || o.Err != nil || o.At < s.ends[p] {
+	for p, end := range s.ends {
+		if end == 0 {
+			continue
+		}
+		if o, ok := offs.Lookup(s.k.topic, p); !ok || o.Err != nil || o.At < end {
 			return false, nil
 		}
 	}
@@ -427,12 +463,27 @@ func (s *kafkaSource) Ack(pos []byte) error {
 			}
 		}
 	})
+	s.ackMu.Lock()
+	s.failedAck = nil
 	if cerr != nil {
 		// Not fatal: the checkpoint holds the offsets, and a rebalance in
-		// flight is the usual cause; the next batch commits again.
-		fmt.Fprintf(s.log, "wstream %s: committing offsets to group %q: %v (the checkpoint has them; the next batch retries)\n", s.k.uri, s.k.group, cerr)
+		// flight is the usual cause; the next batch commits again, and
+		// until=end retries while it waits.
+		s.failedAck = pos
+		fmt.Fprintf(s.log, "wstream %s: committing offsets to group %q: %v (the checkpoint has them; retrying with the next batch)\n", s.k.uri, s.k.group, cerr)
 	}
+	s.ackMu.Unlock()
 	return nil
+}
+
+// retryAck commits again the offsets whose commit failed last.
+func (s *kafkaSource) retryAck() {
+	s.ackMu.Lock()
+	pos := s.failedAck
+	s.ackMu.Unlock()
+	if pos != nil {
+		s.Ack(pos)
+	}
 }
 
 // lockForTxn takes the client from Next, interrupting a poll in progress.
