@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// burstFile writes lines of 50 bytes (ten words each).
+// burstFile writes lines of 10 bytes (two words each).
 func burstFile(t *testing.T, lines int) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "burst.txt")
@@ -22,7 +22,7 @@ func burstFile(t *testing.T, lines int) string {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	line := []byte(strings.Repeat("word ", 9) + "last\n")
+	line := []byte("word last\n")
 	for i := 0; i < lines; i++ {
 		w.Write(line)
 	}
@@ -61,29 +61,30 @@ func runBurst(t *testing.T, bin, input string, args ...string) (float64, string)
 	return float64(ru.Maxrss) / 1024, stderr.String() // Linux: KiB
 }
 
-// TestBurstKeepsMemoryBounded: 100 MB of input is there at once, far more
-// than the pipeline processes (a batch takes at most the 1024 lines its
-// receive buffer holds). Reads wait instead of memory growing: the run's
-// peak RSS stays near that of a run on a file of one batch. With
-// --backpressure the late batches also slow the reader down, and a log
-// line says so.
+// TestBurstKeepsMemoryBounded: a file is there all at once, far more than
+// the pipeline processes, so a reader that did not wait for the batches
+// would hold all of it. Reads wait instead (a batch takes at most what the
+// receive buffer holds: host.DefaultBuffer lines, host.DefaultBufferBytes),
+// so the peak RSS of a run over 100 MB is that of a run over 10 MB, both
+// stopped after three full batches. With --backpressure the late batches
+// also slow the reader down, and a log line says so.
 func TestBurstKeepsMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100 MB burst: skipped in -short mode")
 	}
 	bin := buildBinary(t)
-	small, big := burstFile(t, 1000), burstFile(t, 2_000_000)
+	small, big := burstFile(t, 1_000_000), burstFile(t, 10_000_000)
 	base, _ := runBurst(t, bin, small)
 	peak, _ := runBurst(t, bin, big)
 	bpPeak, stderr := runBurst(t, bin, big, "--backpressure")
-	t.Logf("peak RSS: %.0f MiB on 50 KB of input; %.0f MiB on 100 MB; %.0f MiB on 100 MB with --backpressure", base, peak, bpPeak)
+	t.Logf("peak RSS: %.0f MiB on 10 MB of input; %.0f MiB on 100 MB; %.0f MiB on 100 MB with --backpressure", base, peak, bpPeak)
 	t.Logf("--backpressure stderr: %s", strings.TrimSpace(stderr))
 	for _, p := range []float64{peak, bpPeak} {
 		if p > base+64 {
-			t.Errorf("peak RSS %.0f MiB with 100 MB of input, %.0f MiB with 50 KB: memory grows with the input", p, base)
+			t.Errorf("peak RSS %.0f MiB with 100 MB of input, %.0f MiB with 10 MB: memory grows with the input", p, base)
 		}
 	}
 	if !strings.Contains(stderr, "backpressure: batch ") || !strings.Contains(stderr, "is slowed to") {
-		t.Errorf("no backpressure log line, although batches of 10k words cannot keep up with a 10ms interval:\n%s", stderr)
+		t.Errorf("no backpressure log line, although batches of 131k words cannot keep up with a 10ms interval:\n%s", stderr)
 	}
 }
