@@ -33,8 +33,9 @@ Examples:
    # a pipeline file, output as JSON lines
    wstream run --pipeline pipeline.yaml --sink jsonl:out.jsonl
 
-Sources: stdin, socket://HOST:PORT, file:PATH, dir:PATH, batches:PATH.
-Sinks: stdout, jsonl:PATH, dir:PREFIX.
+Sources: stdin, socket://HOST:PORT, file:PATH, dir:PATH, batches:PATH,
+         kafka://BROKERS/TOPIC?group=G, nats://HOST:PORT/STREAM?durable=NAME.
+Sinks: stdout, jsonl:PATH, dir:PREFIX, kafka://BROKERS/TOPIC, nats://HOST:PORT/STREAM.
 SIGINT or SIGTERM finishes the batch in flight, flushes the sink and exits 0.
 
 Guests run sandboxed: no files, network, environment or real clock unless
