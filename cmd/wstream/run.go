@@ -225,7 +225,9 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Sp
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, which lets the
-// run finish the batch in flight; a second signal exits at once.
+// run finish the batch in flight; a second signal exits at once. The first
+// is acknowledged on stderr: a batch in flight may take up to the plugins'
+// time limit, and signals sent together arrive as one.
 func signalContext(parent context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 2)
@@ -236,6 +238,7 @@ func signalContext(parent context.Context) (context.Context, func()) {
 			n++
 			if n == 1 {
 				cancel()
+				fmt.Fprintln(os.Stderr, "wstream: stopping after the batch in flight (a second signal exits at once)")
 				continue
 			}
 			fmt.Fprintln(os.Stderr, "wstream: second signal, exiting now")
