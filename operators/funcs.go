@@ -36,7 +36,9 @@ type RecordError struct {
 }
 
 func (e *RecordError) Error() string {
-	return fmt.Sprintf("%s failed on record %s: %s", e.Stage, abi.Describe(e.Record), e.Message)
+	// The message comes from the guest: made inert before it can reach a
+	// terminal.
+	return fmt.Sprintf("%s failed on record %s: %s", e.Stage, abi.Describe(e.Record), runtime.Inert(e.Message))
 }
 
 // Failure policies a stage can name with onError:.
