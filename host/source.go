@@ -60,7 +60,7 @@ func OpenSource(uri string, opts ...Option) (Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &batchesSource{uri: uri, path: p, max: o.maxLine}, nil
+		return &batchesSource{uri: uri, path: p, max: max(o.maxLine, maxBatchLine)}, nil
 	case strings.HasPrefix(uri, "kafka://"):
 		return openKafkaSource(uri, o)
 	case strings.HasPrefix(uri, "nats://"):
