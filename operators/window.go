@@ -59,6 +59,14 @@ func (b *builder) windowTiming(s host.Stage, label string) (timing, error) {
 	return timing{window: w, slide: sl, clock: b.clock}, nil
 }
 
+// plainWindow checks a stage that takes only window: and slide:.
+func (b *builder) plainWindow(s host.Stage, label string) (timing, error) {
+	if err := only(s, label, "window", "slide"); err != nil {
+		return timing{}, err
+	}
+	return b.windowTiming(s, label)
+}
+
 // timedBatch is one parent batch kept for a window.
 type timedBatch struct {
 	t    int64
@@ -131,10 +139,7 @@ func (w *windowBuf) restore(b []byte) ([]byte, error) {
 type windowStage struct{ buf windowBuf }
 
 func buildWindow(b *builder, s host.Stage, label string) (stage, error) {
-	if err := only(s, label, "window", "slide"); err != nil {
-		return nil, err
-	}
-	tm, err := b.windowTiming(s, label)
+	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err
 	}
@@ -164,10 +169,7 @@ type groupByKeyAndWindowStage struct {
 }
 
 func buildGroupByKeyAndWindow(b *builder, s host.Stage, label string) (stage, error) {
-	if err := only(s, label, "window", "slide"); err != nil {
-		return nil, err
-	}
-	tm, err := b.windowTiming(s, label)
+	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err
 	}
@@ -265,10 +267,7 @@ func buildReduceByKeyAndWindow(b *builder, s host.Stage, label string) (stage, e
 // countByWindow is Spark's map(_ => 1L).reduceByWindow(_ + _, _ - _): the
 // count of the window, which stays (possibly 0) once data has been seen.
 func buildCountByWindow(b *builder, s host.Stage, label string) (stage, error) {
-	if err := only(s, label, "window", "slide"); err != nil {
-		return nil, err
-	}
-	tm, err := b.windowTiming(s, label)
+	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err
 	}
@@ -297,10 +296,7 @@ func buildCountByWindow(b *builder, s host.Stage, label string) (stage, error) {
 // countByValueAndWindow is Spark's map((_, 1L)).reduceByKeyAndWindow(_ + _,
 // _ - _, ..., filter = count != 0).
 func buildCountByValueAndWindow(b *builder, s host.Stage, label string) (stage, error) {
-	if err := only(s, label, "window", "slide"); err != nil {
-		return nil, err
-	}
-	tm, err := b.windowTiming(s, label)
+	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err
 	}
