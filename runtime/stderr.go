@@ -49,3 +49,35 @@ func Inert(s string) string {
 	}
 	return b.String()
 }
+
+// MaxLogLine caps one wstream_v1.log message, so that a guest cannot make
+// the host copy or print megabytes per call.
+const MaxLogLine = 4 << 10
+
+var logLevels = [...]string{"debug", "info", "warn", "error"}
+
+// LogLine formats the guest log call log(level, ptr, n) of plugin, reading
+// the message through read, which must refuse ranges outside guest memory:
+// a bad pointer becomes a note in the log, never a host panic. Both
+// adapters' wstream_v1.log functions are this plus their memory access.
+func LogLine(plugin string, level, ptr, n uint32, read func(ptr, n uint32) ([]byte, bool)) string {
+	name := fmt.Sprintf("level %d", level)
+	if int(level) < len(logLevels) {
+		name = logLevels[level]
+	}
+	var msg string
+	size, cut := n, false
+	if size > MaxLogLine {
+		size, cut = MaxLogLine, true
+	}
+	if b, ok := read(ptr, size); ok {
+		msg = strings.ToValidUTF8(string(b), "\ufffd")                       // a cut may split a rune
+		msg = strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "\n  ") // keep one entry recognisable
+		if cut {
+			msg += fmt.Sprintf("… (%d more bytes)", n-size)
+		}
+	} else {
+		msg = fmt.Sprintf("(log message out of bounds: ptr=%#x len=%d)", ptr, n)
+	}
+	return fmt.Sprintf("[%s] %s: %s\n", plugin, name, msg)
+}

@@ -11,15 +11,8 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
-	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/runtime"
 )
-
-// maxLogLine caps one wstream_v1.log message, so that a guest cannot make
-// the host print megabytes per line.
-const maxLogLine = 4 << 10
-
-var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.LogWarn: "warn", abi.LogError: "error"}
 
 // logHost is wstream_v1.log. It must not panic: wasmtime-go would carry the
 // panic through the guest into the host's call.
@@ -35,29 +28,9 @@ func (m *module) logHost(caller *wasmtime.Caller, args []wasmtime.Val) (_ []wasm
 	return nil, nil
 }
 
-// log formats one guest log line, as the wazero adapter does. Every pointer
-// is checked: a guest with a bad pointer gets a note in the log, not a host
-// panic.
+// log writes one guest log line (runtime.LogLine checks every pointer).
 func (m *module) log(mem []byte, level, ptr, n uint32) {
-	name := fmt.Sprintf("level %d", level)
-	if int(level) < len(levelNames) {
-		name = levelNames[level]
-	}
-	var msg string
-	read, cut := n, false
-	if read > maxLogLine {
-		read, cut = maxLogLine, true
-	}
-	if b, ok := readMem(mem, ptr, read); ok {
-		msg = strings.ToValidUTF8(string(b), "\ufffd")                       // a cut may split a rune
-		msg = strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "\n  ") // keep one entry recognisable
-		if cut {
-			msg += fmt.Sprintf("… (%d more bytes)", n-read)
-		}
-	} else {
-		msg = fmt.Sprintf("(log message out of bounds: ptr=%#x len=%d)", ptr, n)
-	}
-	runtime.WriteStderr(m.cfg.Stderr, fmt.Sprintf("[%s] %s: %s\n", m.name, name, msg))
+	runtime.WriteStderr(m.cfg.Stderr, runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
 }
 
 // readMem returns mem[ptr:ptr+n] if it is inside mem. The slice aliases

@@ -16,12 +16,6 @@ import (
 	"github.com/wstream/wstream/runtime"
 )
 
-// maxLogLine caps one wstream_v1.log message, so that a guest cannot make
-// the host print megabytes per line.
-const maxLogLine = 4 << 10
-
-var levelNames = [...]string{abi.LogDebug: "debug", abi.LogInfo: "info", abi.LogWarn: "warn", abi.LogError: "error"}
-
 // instantiateHost defines wstream_v1 in the module's runtime. log writes
 // straight to Config.Stderr, prefixed with the plugin name.
 func (m *module) instantiateHost(ctx context.Context) error {
@@ -38,28 +32,9 @@ func (m *module) instantiateHost(ctx context.Context) error {
 	return err
 }
 
-// log formats one guest log line. Every pointer is checked: a guest with a
-// bad pointer gets a note in the log, not a host panic.
+// log writes one guest log line (runtime.LogLine checks every pointer).
 func (m *module) log(mem api.Memory, level, ptr, n uint32) {
-	name := fmt.Sprintf("level %d", level)
-	if int(level) < len(levelNames) {
-		name = levelNames[level]
-	}
-	var msg string
-	read, cut := n, false
-	if read > maxLogLine {
-		read, cut = maxLogLine, true
-	}
-	if b, ok := readMem(mem, ptr, read); ok {
-		msg = strings.ToValidUTF8(string(b), "�")                            // a cut may split a rune
-		msg = strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "\n  ") // keep one entry recognisable
-		if cut {
-			msg += fmt.Sprintf("… (%d more bytes)", n-read)
-		}
-	} else {
-		msg = fmt.Sprintf("(log message out of bounds: ptr=%#x len=%d)", ptr, n)
-	}
-	runtime.WriteStderr(m.cfg.Stderr, fmt.Sprintf("[%s] %s: %s\n", m.name, name, msg))
+	runtime.WriteStderr(m.cfg.Stderr, runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
 }
 
 func readMem(mem api.Memory, ptr, n uint32) ([]byte, bool) {
