@@ -344,6 +344,9 @@ func (b *builder) aggregateReducer(s host.Stage, label string) (reducer, bool, e
 	return r, false, err
 }
 
+// maxOverlap bounds how many sliding windows one row may fall in.
+const maxOverlap = 1000
+
 func buildAggregateByWindow(b *builder, s host.Stage, label string) (stage, error) {
 	if err := only(s, label, "fn", "plugin", "window", "slide", "offset", "outputMode", "time"); err != nil {
 		return nil, err
@@ -362,6 +365,11 @@ func buildAggregateByWindow(b *builder, s host.Stage, label string) (stage, erro
 	}
 	if a.offset >= a.slide {
 		return nil, fmt.Errorf("%s: offset %dms must be less than the slide %dms", label, a.offset, a.slide)
+	}
+	// Every row is copied into window/slide windows: bound it, or a 1h
+	// window sliding by 1ms would turn each row into 3.6 million.
+	if a.window/a.slide > maxOverlap {
+		return nil, fmt.Errorf("%s: window %dms / slide %dms puts every row in %d windows; keep it at most %d (a longer slide or a shorter window)", label, a.window, a.slide, a.window/a.slide, maxOverlap)
 	}
 	marks := b.events().marks
 	switch {

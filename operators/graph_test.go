@@ -143,12 +143,13 @@ func TestShapeChangesWithTheOperators(t *testing.T) {
 
 func TestBuildErrors(t *testing.T) {
 	for yaml, want := range map[string]string{
-		`stages: [{op: reduceByKey, fn: nosuch}]`:                     `needs a plugin`,
-		`stages: [{op: window, window: 1500ms}]`:                      `not a multiple`,
-		`stages: [{op: count, fn: sum}]`:                              `field fn: does not apply to op count`,
-		`streams: [{name: a, from: b}, {name: b, from: input}]`:       `neither a source`,
-		`stages: [{op: union, other: nowhere}]`:                       `not a stream listed before`,
-		`stages: [{op: aggregateByKey, fn: sum, outputMode: append}]`: `append is not possible without windows`,
+		`stages: [{op: reduceByKey, fn: nosuch}]`:                                                                   `needs a plugin`,
+		`stages: [{op: window, window: 1500ms}]`:                                                                    `not a multiple`,
+		`stages: [{op: count, fn: sum}]`:                                                                            `field fn: does not apply to op count`,
+		`streams: [{name: a, from: b}, {name: b, from: input}]`:                                                     `neither a source`,
+		`stages: [{op: union, other: nowhere}]`:                                                                     `not a stream listed before`,
+		`stages: [{op: aggregateByKey, fn: sum, outputMode: append}]`:                                               `append is not possible without windows`,
+		`stages: [{op: aggregateByWindow, time: timestamp, window: 1h, slide: 1ms, fn: count, outputMode: update}]`: `puts every row in 3600000 windows`,
 	} {
 		_, err := Build(spec(t, yaml), nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

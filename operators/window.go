@@ -304,9 +304,16 @@ func buildCountByValueAndWindow(b *builder, s host.Stage, label string) (stage, 
 	return &keyedWindowStage{
 		buf: windowBuf{timing: tm}, reduce: builtins["sum"], inverse: difference{}, label: label,
 		mapIn: func(in []abi.Raw) ([]abi.Raw, error) {
+			size := 0
+			for _, r := range in {
+				size += len(r) + 2
+			}
+			buf := make([]byte, 0, size) // one allocation for the batch, not one per record
 			out := make([]abi.Raw, len(in))
 			for i, r := range in {
-				out[i] = abi.AppendPair(nil, r, one)
+				start := len(buf)
+				buf = abi.AppendPair(buf, r, one)
+				out[i] = buf[start:len(buf):len(buf)]
 			}
 			return out, nil
 		},
