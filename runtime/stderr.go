@@ -81,3 +81,15 @@ func LogLine(plugin string, level, ptr, n uint32, read func(ptr, n uint32) ([]by
 	}
 	return fmt.Sprintf("[%s] %s: %s\n", plugin, name, msg)
 }
+
+// Truncated is captured guest output kept under its cap, with a note of how
+// many bytes past the cap were dropped, so that a cut is never silent.
+func Truncated(kept string, dropped int) string {
+	if dropped == 0 {
+		return kept
+	}
+	if kept != "" && !strings.HasSuffix(kept, "\n") {
+		kept += "\n"
+	}
+	return kept + fmt.Sprintf("[stderr truncated: %d more bytes dropped]\n", dropped)
+}

@@ -104,13 +104,7 @@ func (c *capped) Write(p []byte) (int, error) {
 func (c *capped) drain() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.buf.String()
-	if c.dropped > 0 {
-		if s != "" && !strings.HasSuffix(s, "\n") {
-			s += "\n"
-		}
-		s += fmt.Sprintf("[stderr truncated: %d more bytes dropped]\n", c.dropped)
-	}
+	s := runtime.Truncated(c.buf.String(), c.dropped)
 	c.buf.Reset()
 	c.dropped = 0
 	return s
