@@ -41,6 +41,11 @@ type kafkaURI struct {
 	txnTimeout  time.Duration // transaction timeout
 	connect     time.Duration // how long Open retries an unreachable broker (0: forever)
 	maxPoll     int           // records per poll; 0: the default (kafkaSource.pollSize)
+
+	// internal is set by RunScaleOut on its repartition topic, never by a
+	// URI: values are msgpack as wstream wrote them, and a source tags each
+	// record with its partition, [partition, value].
+	internal bool
 }
 
 // kafkaParams are the query parameters a kafka URI may have; any other is
@@ -297,6 +302,14 @@ func decodeKafkaPos(uri, topic string, b []byte) (map[int32]int64, error) {
 // wrote for pairs; with record=full a
 // map of key, value, timestamp, topic, partition, offset and headers.
 func (k *kafkaURI) recordValue(dst []byte, r *kgo.Record) ([]byte, error) {
+	if k.internal {
+		if n, err := abi.Skip(r.Value); err != nil || n != len(r.Value) {
+			return dst, fmt.Errorf("not one msgpack value as wstream writes to its repartition topics (was the topic written by something else?)")
+		}
+		dst = abi.AppendArrayHeader(dst, 2)
+		dst = abi.AppendInt(dst, int64(r.Partition))
+		return append(dst, r.Value...), nil
+	}
 	if k.pair {
 		dst = abi.AppendArrayHeader(dst, 2)
 		if r.Key == nil {
@@ -485,4 +498,17 @@ func addParam(uri, p string) string {
 		return uri + "&" + p
 	}
 	return uri + "?" + p
+}
+
+// KafkaGroup returns the consumer group of a kafka:// source URI: "" for
+// another URI, a bad one, or one without ?group=.
+func KafkaGroup(uri string) string {
+	if !strings.HasPrefix(uri, "kafka://") {
+		return ""
+	}
+	k, err := parseKafkaURI(uri)
+	if err != nil {
+		return ""
+	}
+	return k.group
 }

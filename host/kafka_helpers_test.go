@@ -188,18 +188,21 @@ func (identity) Process(_ context.Context, t int64, in map[string][]abi.Raw) (Ba
 }
 
 // wordcountWasm returns the wordcount plugin, building it when missing.
-func wordcountWasm(t *testing.T, dir string) string {
+func wordcountWasm(t *testing.T, dir string) string { return pluginWasm(t, dir, "wordcount") }
+
+// pluginWasm returns plugins/NAME/NAME.wasm, building it when missing.
+func pluginWasm(t *testing.T, dir, name string) string {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "plugins", "wordcount", "wordcount.wasm")
+	p := filepath.Join(repoRoot(t), "plugins", name, name+".wasm")
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	out := filepath.Join(dir, "wordcount.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./plugins/wordcount")
+	out := filepath.Join(dir, name+".wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./plugins/"+name)
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building wordcount.wasm: %v\n%s", err, b)
+		t.Fatalf("building %s.wasm: %v\n%s", name, err, b)
 	}
 	return out
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wstream/wstream/abi"
 )
 
 // kafkaSink produces each batch's records to a topic.
@@ -33,6 +35,11 @@ type kafkaSink struct {
 
 	src     *kafkaSource // exactly-once: the bound source
 	srcName string
+
+	// keyOf, set by RunScaleOut on its repartition sink, routes records:
+	// each is written whole as msgpack, with the msgpack of its key as the
+	// Kafka key, so the default partitioner sends a key to one partition.
+	keyOf func(abi.Raw) (abi.Raw, error)
 
 	errMu sync.Mutex
 	perr  error // first failed produce of the open batch
@@ -129,15 +136,30 @@ func (s *kafkaSink) Write(b Batch) error {
 	}
 	recs := make([]*kgo.Record, len(b.Records))
 	for i, r := range b.Records {
-		kr, err := sinkRecord(s.k.topic, r)
-		if s.k.full {
+		var kr *kgo.Record
+		var err error
+		switch {
+		case s.keyOf != nil:
+			var key abi.Raw
+			if key, err = s.keyOf(r); err == nil {
+				kr = &kgo.Record{Topic: s.k.topic, Key: append([]byte{}, key...), Value: append([]byte{}, r...)}
+			}
+		case s.k.full:
 			kr, err = fullSinkRecord(s.k.topic, r)
+		default:
+			kr, err = sinkRecord(s.k.topic, r)
 		}
 		if err != nil {
 			return fmt.Errorf("sink %s: batch %d ms, record %d: %w", s.k.uri, b.Time, i, err)
 		}
 		recs[i] = kr
 	}
+	return s.produce(recs, b.Time)
+}
+
+// produce writes records: at-least-once, it returns when the brokers have
+// them; exactly-once, they join the batch's transaction.
+func (s *kafkaSink) produce(recs []*kgo.Record, t int64) error {
 	ctx := context.Background()
 	if s.src == nil {
 		for _, r := range recs {
@@ -147,7 +169,7 @@ func (s *kafkaSink) Write(b Batch) error {
 			return fmt.Errorf("sink %s: %w", s.k.uri, err)
 		}
 		if err := s.takeErr(); err != nil {
-			return fmt.Errorf("sink %s: batch %d ms: %w", s.k.uri, b.Time, err)
+			return fmt.Errorf("sink %s: batch %d ms: %w", s.k.uri, t, err)
 		}
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -50,8 +51,17 @@ type kafkaSource struct {
 	admin *kgo.Client // metadata and group offsets
 	dlq   *kgo.Client // dead-letter producer, when asked for
 
+	// changelog, set by RunScaleOut, is a topic whose records name their
+	// partition: the exactly-once session's client produces them too.
+	changelog string
+
 	resume map[int32]int64 // checkpointed positions (at-least-once)
-	ends   map[int32]int64 // until=end: end offsets at Open
+	ends   map[int32]int64 // until=end: end offsets at Open (or at stopAtEnd)
+	// stopping is until=end in effect: from Open, or once stopAtEnd set ends.
+	stopping atomic.Bool
+	// aborts counts transactions aborted by a rebalance, so state built
+	// from their input can be thrown away (RunScaleOut).
+	aborts atomic.Int64
 
 	// mu serialises the client between Next's polls and the transaction's
 	// Begin and End, which franz-go forbids running concurrently.
@@ -109,6 +119,7 @@ func (s *kafkaSource) Open(ctx context.Context, pos []byte) error {
 	}
 	if s.k.untilEnd {
 		s.ends = ends
+		s.stopping.Store(true)
 	}
 	start := kgo.NewOffset().AtStart()
 	if s.k.startLatest {
@@ -120,6 +131,9 @@ func (s *kafkaSource) Open(ctx context.Context, pos []byte) error {
 		kgo.ConsumeResetOffset(start),
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)
+	if s.changelog != "" {
+		opts = append(opts, kgo.RecordPartitioner(changelogPartitioner{s.changelog}))
+	}
 	if s.k.group == "" {
 		offs := map[int32]kgo.Offset{}
 		for p := range ends {
@@ -201,7 +215,7 @@ func (s *kafkaSource) assigned(ps []int32, total int) {
 	}
 	if s.k.stateful && len(s.owned) < total && !s.warnShared {
 		s.warnShared = true
-		fmt.Fprintf(s.log, "wstream %s: this process owns %d of %d partitions in group %q, and the pipeline keeps keyed state (windows or updateStateByKey). That state is per process and does not move with a partition: a key's state is right only if all its records reach this process. Run one process, or see host/kafka.md, \"Scale-out\"\n",
+		fmt.Fprintf(s.log, "wstream %s: this process owns %d of %d partitions in group %q, and the pipeline keeps state that is not split by key (a window, a count or an event-time stage, or state in two stages). That state is per process and does not move with a partition: it is right only if all the records it needs reach this process. Run one process, or see host/kafka.md, \"Scale-out and state\"\n",
 			s.k.uri, len(s.owned), total, s.k.group)
 	}
 }
@@ -266,7 +280,7 @@ func (s *kafkaSource) Next(ctx context.Context) (Unit, error) {
 		if err := ctx.Err(); err != nil {
 			return Unit{}, err
 		}
-		if s.k.untilEnd {
+		if s.stopping.Load() {
 			done, err := s.done(ctx)
 			if err != nil {
 				return Unit{}, err
@@ -508,6 +522,7 @@ func (s *kafkaSource) release() {
 // rewound resets the positions after an aborted transaction, to where the
 // session rewound the client: the group's committed offsets.
 func (s *kafkaSource) rewound() {
+	s.aborts.Add(1)
 	for t, ps := range s.cl.CommittedOffsets() {
 		if t != s.k.topic {
 			continue
@@ -518,7 +533,20 @@ func (s *kafkaSource) rewound() {
 	}
 }
 
-// ownedPartitions is for messages and tests.
+// stopAtEnd makes the source end, as until=end does, at the topic's end
+// offsets as of now: RunScaleOut calls it once everything that writes the
+// topic has finished.
+func (s *kafkaSource) stopAtEnd(ctx context.Context) error {
+	ends, err := s.k.waitReachable(ctx, s.admin, s.log)
+	if err != nil {
+		return err
+	}
+	s.ends = ends
+	s.stopping.Store(true)
+	return nil
+}
+
+// ownedPartitions lists the partitions this process owns, in order.
 func (s *kafkaSource) ownedPartitions() []int32 {
 	s.omu.Lock()
 	defer s.omu.Unlock()

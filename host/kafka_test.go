@@ -384,7 +384,7 @@ func TestKafkaWarnsSharedState(t *testing.T) {
 	}
 	s.revoked([]int32{4, 5})
 	s.assigned(nil, 6)
-	if !strings.Contains(log.String(), `owns 4 of 6 partitions in group "g", and the pipeline keeps keyed state`) {
+	if !strings.Contains(log.String(), `owns 4 of 6 partitions in group "g", and the pipeline keeps state that is not split by key`) {
 		t.Errorf("log: %q", log.String())
 	}
 	k.stateful = false
@@ -393,5 +393,106 @@ func TestKafkaWarnsSharedState(t *testing.T) {
 	s.assigned([]int32{0}, 6)
 	if log.String() != "" {
 		t.Errorf("a stateless pipeline was warned: %s", log.String())
+	}
+}
+
+// runningCountPipeline is the seeds' running word count (updateStateByKey)
+// over Kafka; with a group, its keyed state is partitioned across the
+// group's processes (RunScaleOut).
+func runningCountPipeline(t *testing.T, dir, brokers, in, out string, exactlyOnce bool) string {
+	return writePipeline(t, dir, fmt.Sprintf(`plugin: %[1]s
+batch: 50ms
+exactlyOnce: %[6]v
+source: kafka://%[2]s/%[3]s?group=wc-%[3]s&until=end&maxPoll=100&sessionTimeout=6s
+stages:
+  - {op: flatMap, fn: split-words}
+  - {op: map, fn: pair-with-one}
+  - {op: reduceByKey, fn: sum}
+  - {op: updateStateByKey, fn: sum-into-state, plugin: %[5]s}
+sink: kafka://%[2]s/%[4]s?transactionTimeout=10s
+`, wordcountWasm(t, dir), brokers, in, out, pluginWasm(t, dir, "conformance"), exactlyOnce))
+}
+
+// lastPerKey is the value of the last record of each key, as text.
+func lastPerKey(recs []*kgo.Record) map[string]string {
+	last := map[string]string{}
+	for _, r := range recs {
+		last[string(r.Key)] = string(r.Value)
+	}
+	return last
+}
+
+// Keyed state across processes: three processes run a running word count
+// (updateStateByKey) over six partitions, exactly-once; one is killed with
+// SIGKILL mid-run. Its partitions' state is restored by the survivors from
+// the changelog topic, so the last committed count of every word is its
+// exact total: no count lost with the dead process, none applied twice.
+func TestKafkaScaleOutStateKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills wstream binaries")
+	}
+	brokers := kafkaBrokers(t)
+	dir := t.TempDir()
+	bin := goBuild(t, dir, "cmd/wstream")
+	admin := kafkaClient(t, brokers)
+	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
+	lines, want := wordLines(9000)
+	produceValues(t, brokers, in, lines)
+	pipe := runningCountPipeline(t, dir, brokers, in, out, true)
+
+	var ps []*proc
+	for i := 0; i < 3; i++ {
+		ps = append(ps, startProc(t, bin, "run", "--pipeline", pipe))
+	}
+	waitCommitted(t, admin, in, 1500, ps...)
+	victim := ps[1]
+	victim.kill()
+	if n := committedTotal(t, admin, "wc-"+in, in); n >= int64(len(lines)) {
+		t.Fatalf("the run had finished (%d offsets committed) before the kill", n)
+	}
+	ps[0].wait(t, 4*time.Minute)
+	ps[2].wait(t, 4*time.Minute)
+	last := lastPerKey(readCommitted(t, brokers, out))
+	for w, n := range want {
+		if last[w] != fmt.Sprint(n) {
+			t.Errorf("%s: last committed count %q, want %d", w, last[w], n)
+		}
+	}
+	if len(last) != len(want) {
+		t.Errorf("%d words in the output, want %d", len(last), len(want))
+	}
+	restored := false
+	for _, p := range []*proc{ps[0], ps[2]} {
+		restored = restored || strings.Contains(p.stderr.String(), "state restored from wstream-wc-"+in+"-changelog")
+	}
+	if !restored {
+		t.Error("no survivor restored a partition's state from the changelog")
+	}
+}
+
+// The same at-least-once (the default), two processes, one killed: no
+// count is lost (a replayed batch may count words twice).
+func TestKafkaScaleOutStateAtLeastOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills wstream binaries")
+	}
+	brokers := kafkaBrokers(t)
+	dir := t.TempDir()
+	bin := goBuild(t, dir, "cmd/wstream")
+	admin := kafkaClient(t, brokers)
+	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
+	lines, want := wordLines(6000)
+	produceValues(t, brokers, in, lines)
+	pipe := runningCountPipeline(t, dir, brokers, in, out, false)
+	a, b := startProc(t, bin, "run", "--pipeline", pipe), startProc(t, bin, "run", "--pipeline", pipe)
+	waitCommitted(t, admin, in, 1000, a, b)
+	b.kill()
+	a.wait(t, 4*time.Minute)
+	last := lastPerKey(readCommitted(t, brokers, out))
+	for w, n := range want {
+		var got int64
+		if _, err := fmt.Sscan(last[w], &got); err != nil || got < n {
+			t.Errorf("%s: last count %q, want at least %d", w, last[w], n)
+		}
 	}
 }

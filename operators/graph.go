@@ -273,3 +273,8 @@ func runChain(ctx context.Context, t int64, stages []stage, in []abi.Raw) ([]abi
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// StartAt sets the zero time (ms) before the first batch, from which slide
+// times count. Graphs that run side by side, one per partition of a
+// repartition topic (host.RunScaleOut), start at 0 so they slide together.
+func (g *Graph) StartAt(zero int64) { g.clock.zero, g.clock.started = zero, true }

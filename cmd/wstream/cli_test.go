@@ -63,6 +63,9 @@ func TestBadInputSaysWhatAndExitsNonZero(t *testing.T) {
 		{"unknown source", []string{"run", "--plugin", wordcountPlugin(t), "--source", "ftp://x"}, `unknown source "ftp://x"`},
 		{"no pipeline", []string{"run"}, "give --pipeline FILE or --plugin FILE.wasm"},
 		{"unknown runtime", []string{"run", "--plugin", conf, "--runtime", "v8"}, `unknown runtime "v8"`},
+		{"checkpoint with partitioned state", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml",
+			"source: kafka://127.0.0.1:1/in?group=g\ncheckpoint: ck\nstages: [{op: updateStateByKey, fn: sum-into-state}]\n")},
+			"keyed state lives in Kafka (topic wstream-g-changelog)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -84,6 +84,11 @@ func runPipeline(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if at, keyOf, ok, err := keyedSplit(spec, c.App.ErrWriter); err != nil {
+		return err
+	} else if ok {
+		return runScaleOut(ctx, c, spec, plugins, at, keyOf)
+	}
 	graph, err := operators.Build(spec, plugins)
 	if err != nil {
 		return err

@@ -1,0 +1,45 @@
+package operators
+
+import (
+	"testing"
+
+	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/host"
+)
+
+func TestKeyedSplit(t *testing.T) {
+	st := func(ops ...string) []host.Stage {
+		var out []host.Stage
+		for _, op := range ops {
+			out = append(out, host.Stage{Op: op})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		stages []host.Stage
+		at     int
+		ok     bool
+		why    bool
+	}{
+		{st("flatMap", "map", "updateStateByKey"), 2, true, false},
+		{st("map", "reduceByKeyAndWindow", "filter"), 1, true, false},
+		{st("countByValueAndWindow"), 0, true, false},
+		{st("map", "reduceByKey"), 0, false, false},               // no state across batches
+		{st("window", "updateStateByKey"), 0, false, false},       // global state first
+		{st("updateStateByKey", "countByWindow"), 0, false, true}, // state after the split
+		{[]host.Stage{{Op: "transform", Stages: st("window")}, {Op: "updateStateByKey"}}, 0, false, false},
+	} {
+		at, keyOf, ok, why := KeyedSplit(c.stages)
+		if ok != c.ok || (ok && at != c.at) || (why != "") != c.why || (ok && keyOf == nil) {
+			t.Errorf("%v: at %d ok %v why %q", c.stages, at, ok, why)
+		}
+	}
+	_, keyOf, _, _ := KeyedSplit(st("updateStateByKey"))
+	pair := abi.AppendPair(nil, abi.AppendString(nil, "k"), abi.AppendInt(nil, 1))
+	if k, err := keyOf(pair); err != nil || abi.Describe(k) != abi.Describe(abi.AppendString(nil, "k")) {
+		t.Errorf("key of a pair: %s %v", abi.Describe(k), err)
+	}
+	if _, err := keyOf(abi.AppendString(nil, "x")); err == nil {
+		t.Error("a non-pair gave a key")
+	}
+}
