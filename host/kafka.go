@@ -493,6 +493,15 @@ func applyKafkaSpec(s *Spec) {
 	}
 }
 
+// CheckExactlyOnce refuses exactlyOnce: true where nothing would make it
+// hold: only a kafka sink commits its output with its input's offsets.
+func (s *Spec) CheckExactlyOnce() error {
+	if s.ExactlyOnce && !strings.HasPrefix(s.Sink, "kafka://") {
+		return fmt.Errorf("exactlyOnce: true needs a kafka:// sink, whose transactions commit each batch's output with its input offsets; the sink is %s. For file sinks use checkpoint: instead (exactly-once for file:, dir: and batches: sources into jsonl: and dir: sinks), or remove exactlyOnce", s.Sink)
+	}
+	return nil
+}
+
 func addParam(uri, p string) string {
 	if strings.Contains(uri, "?") {
 		return uri + "&" + p

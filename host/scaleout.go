@@ -140,10 +140,10 @@ func RunScaleOut(ctx context.Context, so ScaleOut) (err error) {
 	repSink.keyOf = so.KeyOf
 
 	// The second half: repartition topic → keyed stages, one per partition.
+	// maxPoll is the default (10000 exactly-once): the source's bounds the
+	// first half's reads, and a second half that kept it would commit a
+	// transaction per few records.
 	keyedURI := fmt.Sprintf("kafka://%s/%s?group=%s-keyed&sessionTimeout=%s&connectTimeout=%s", brokers, rep, k.group, k.session, k.connect)
-	if k.maxPoll > 0 {
-		keyedURI += "&maxPoll=" + strconv.Itoa(k.maxPoll)
-	}
 	ksrc, err := openKafkaSource(keyedURI, options{log: log})
 	if err != nil {
 		repSink.Close()

@@ -2,11 +2,19 @@ package host
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wstream/wstream/abi"
 )
 
 // The changelog cuts a snapshot into chunks and finds the last complete
@@ -49,5 +57,111 @@ func TestChangelogSnapshots(t *testing.T) {
 	foreign := append(recs, &kgo.Record{Offset: 9, Value: []byte("x")})
 	if _, _, err = assemble(foreign, "s1", c.topic, 3); err == nil || !strings.Contains(err.Error(), "offset 9: not a wstream state record") {
 		t.Fatalf("foreign record: %v", err)
+	}
+}
+
+// splitPairs is a stateless prefix: each line becomes [word, 1] pairs.
+type splitPairs struct{}
+
+func (splitPairs) Process(_ context.Context, t int64, in map[string][]abi.Raw) (Batch, bool, error) {
+	var out []abi.Raw
+	for _, recs := range in {
+		for _, r := range recs {
+			line, _, err := abi.ReadString(r)
+			if err != nil {
+				return Batch{}, false, err
+			}
+			for _, w := range strings.Fields(line) {
+				out = append(out, abi.AppendPair(nil, str(w), abi.AppendInt(nil, 1)))
+			}
+		}
+	}
+	return Batch{Time: t, Records: out}, true, nil
+}
+
+// runningCount is a keyed stage in Go: each key's count so far, every key
+// emitted every batch (updateStateByKey's contract).
+type runningCount struct {
+	counts map[string]int64
+	zero   int64
+}
+
+func (r *runningCount) Process(_ context.Context, t int64, in map[string][]abi.Raw) (Batch, bool, error) {
+	for _, recs := range in {
+		for _, p := range recs {
+			k, v, err := abi.SplitPair(p)
+			if err != nil {
+				return Batch{}, false, err
+			}
+			w, _, _ := abi.ReadString(k)
+			n, _, _ := abi.ReadInt(v)
+			r.counts[w] += n
+		}
+	}
+	var out []abi.Raw
+	for _, w := range slices.Sorted(maps.Keys(r.counts)) {
+		out = append(out, abi.AppendPair(nil, str(w), abi.AppendInt(nil, r.counts[w])))
+	}
+	return Batch{Time: t, Records: out}, true, nil
+}
+
+func (r *runningCount) Shape() string      { return "runningCount" }
+func (r *runningCount) StartAt(zero int64) { r.zero = zero }
+func (r *runningCount) Snapshot(dst []byte) []byte {
+	b, _ := json.Marshal(r.counts)
+	return append(dst, b...)
+}
+func (r *runningCount) Restore(b []byte) error { return json.Unmarshal(b, &r.counts) }
+
+// Two RunScaleOut in one process (so -race sees both halves of both, the
+// rebalances between them and the end of the run) share a group over six
+// partitions, exactly-once: the last count of every word is its total.
+func TestRunScaleOutInProcess(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	admin := kafkaClient(t, brokers)
+	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
+	lines, want := wordLines(3000)
+	produceValues(t, brokers, in, lines)
+	group := "so-" + randomID()
+	errs := make(chan error, 2)
+	logs := make([]*syncBuffer, 2)
+	for i := range logs {
+		logs[i] = &syncBuffer{}
+		sink, err := OpenSink("kafka://"+brokers+"/"+out+"?exactlyOnce=true&transactionTimeout=10s", WithLog(logs[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			errs <- RunScaleOut(context.Background(), ScaleOut{
+				Source:      "kafka://" + brokers + "/" + in + "?group=" + group + "&until=end&maxPoll=50&sessionTimeout=6s",
+				Sink:        sink,
+				Prefix:      splitPairs{},
+				KeyOf:       func(r abi.Raw) (abi.Raw, error) { k, _, err := abi.SplitPair(r); return k, err },
+				NewKeyed:    func() (PartitionProcessor, error) { return &runningCount{counts: map[string]int64{}}, nil },
+				Interval:    20 * time.Millisecond,
+				ExactlyOnce: true,
+				Log:         logs[i],
+			})
+		}()
+	}
+	for range logs {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("the runs did not end:\n%s\n%s", logs[0].String(), logs[1].String())
+		}
+	}
+	last := lastPerKey(readCommitted(t, brokers, out))
+	for w, n := range want {
+		if last[w] != fmt.Sprint(n) {
+			t.Errorf("%s: last count %q, want %d", w, last[w], n)
+		}
+	}
+	_, clog := ScaleOutTopics(group)
+	if !strings.Contains(logs[0].String()+logs[1].String(), "routed by key through topic wstream-"+group+"-repartition") {
+		t.Errorf("logs do not name the topics (%s):\n%s", clog, logs[0].String())
 	}
 }

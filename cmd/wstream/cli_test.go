@@ -63,6 +63,8 @@ func TestBadInputSaysWhatAndExitsNonZero(t *testing.T) {
 		{"unknown source", []string{"run", "--plugin", wordcountPlugin(t), "--source", "ftp://x"}, `unknown source "ftp://x"`},
 		{"no pipeline", []string{"run"}, "give --pipeline FILE or --plugin FILE.wasm"},
 		{"unknown runtime", []string{"run", "--plugin", conf, "--runtime", "v8"}, `unknown runtime "v8"`},
+		{"exactly-once to stdout", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "exactlyOnce: true\nstages: [{op: map, fn: identity}]\n")},
+			"exactlyOnce: true needs a kafka:// sink"},
 		{"checkpoint with partitioned state", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml",
 			"source: kafka://127.0.0.1:1/in?group=g\ncheckpoint: ck\nstages: [{op: updateStateByKey, fn: sum-into-state}]\n")},
 			"keyed state lives in Kafka (topic wstream-g-changelog)"},

@@ -224,6 +224,9 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Sp
 	if err := spec.CheckSandbox(); err != nil {
 		return nil, err
 	}
+	if err := spec.CheckExactlyOnce(); err != nil {
+		return nil, err
+	}
 	plugins.defaultPath = spec.ResolvePath(spec.Plugin)
 	plugins.resolvePath = spec.ResolvePath
 	return spec, nil

@@ -19,9 +19,7 @@ func keyedSplit(spec *host.Spec, log io.Writer) (at int, keyOf func(abi.Raw) (ab
 	if len(spec.Sources) != 1 || len(spec.Streams) > 0 {
 		return 0, nil, false, nil
 	}
-	var name, uri string
-	for name, uri = range spec.Sources {
-	}
+	name, uri := onlySource(spec)
 	group := host.KafkaGroup(uri)
 	if group == "" {
 		return 0, nil, false, nil
@@ -59,9 +57,7 @@ func runScaleOut(ctx context.Context, c *cli.Context, spec *host.Spec, plugins *
 		return err // the same error every partition would meet, said once
 	}
 	prefix.SetLog(c.App.ErrWriter)
-	var name, uri string
-	for name, uri = range spec.Sources {
-	}
+	name, uri := onlySource(spec)
 	so := host.ScaleOut{
 		Source: uri,
 		Prefix: prefix,
@@ -90,4 +86,12 @@ func runScaleOut(ctx context.Context, c *cli.Context, spec *host.Spec, plugins *
 		}
 	}
 	return host.RunScaleOut(ctx, so)
+}
+
+// onlySource is the name and URI of a pipeline's one source.
+func onlySource(spec *host.Spec) (name, uri string) {
+	for n, u := range spec.Sources {
+		return n, u
+	}
+	return "", ""
 }
