@@ -3,6 +3,7 @@ package wazero
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/runtime"
@@ -28,6 +30,27 @@ func (m *module) instantiateHost(ctx context.Context) error {
 		WithGoModuleFunction(logFn, []api.ValueType{i32, i32, i32}, nil).
 		WithParameterNames("level", "ptr", "len").
 		Export(abi.ImportLog).
+		Instantiate(ctx)
+	if err != nil {
+		return err
+	}
+	// tick is called by a metered guest every meterBudget loop iterations
+	// or calls (meter.go): it ends the call when its context is done (the
+	// time limit, or the caller giving up) and returns the next budget.
+	tick := api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+		if err := ctx.Err(); err != nil {
+			code := sys.ExitCodeContextCanceled
+			if errors.Is(err, context.DeadlineExceeded) {
+				code = sys.ExitCodeDeadlineExceeded
+			}
+			panic(sys.NewExitError(code))
+		}
+		stack[0] = meterBudget
+	})
+	_, err = m.rt.NewHostModuleBuilder(meterModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(tick, nil, []api.ValueType{i32}).
+		Export(meterTick).
 		Instantiate(ctx)
 	return err
 }
