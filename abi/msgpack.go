@@ -330,6 +330,19 @@ const maxDepth = 512
 func Skip(b []byte) (int, error) { return skip(b, 0) }
 
 func skip(b []byte, depth int) (int, error) {
+	// Fast path for what records are mostly made of: fixints, nil, bools
+	// and short strings, whose size is in their first byte.
+	if len(b) > 0 {
+		switch c := b[0]; {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+			return 1, nil
+		case c >= 0xa0 && c <= 0xbf:
+			if n := 1 + int(c&0x1f); n <= len(b) {
+				return n, nil
+			}
+			return 0, ErrTruncated
+		}
+	}
 	if depth > maxDepth {
 		return 0, errors.New("msgpack: nesting deeper than 512")
 	}

@@ -280,6 +280,13 @@ func buildReduceByKey(b *builder, s host.Stage, label string) (stage, error) {
 }
 
 func (s *reduceByKeyStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]abi.Raw, bool, error) {
+	if b, ok := s.r.(builtin); ok {
+		if out, ok := b.foldByKey(in); ok {
+			return out, true, nil
+		}
+		// A record the fold could not take: the general path below
+		// reports it exactly as before.
+	}
 	g, err := groupPairs(in, s.label)
 	if err != nil {
 		return nil, false, err
