@@ -108,8 +108,14 @@ static const char *errf(const char *fmt, ...) {
 /* A growable byte buffer, reused across calls. */
 typedef struct { uint8_t *p; size_t len, cap; } buf;
 
-static void reserve(buf *b, size_t n) {
-    if (b->cap - b->len >= n) return;
+static void grow(buf *b, size_t n) __attribute__((noinline));
+
+/* reserve makes room for n more bytes; the check is inlined, growing is not. */
+static inline void reserve(buf *b, size_t n) {
+    if (b->cap - b->len < n) grow(b, n);
+}
+
+static void grow(buf *b, size_t n) {
     if (n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4) oom();
     size_t cap = b->cap ? b->cap * 2 : 256;
     while (cap - b->len < n) cap *= 2;
@@ -171,8 +177,16 @@ static void put_float(buf *b, double f) {
 }
 
 static void put_str(buf *b, const char *s, size_t n) {
-    if (n <= 31) put1(b, (uint8_t)(0xa0 | n));
-    else if (n <= UINT8_MAX) put_be(b, 0xd9, n, 1);
+    if (n <= 31) { /* the common case: one reserve, and a short copy inline */
+        reserve(b, n + 1);
+        uint8_t *p = b->p + b->len;
+        *p++ = (uint8_t)(0xa0 | n);
+        if (n <= 16) for (size_t i = 0; i < n; i++) p[i] = (uint8_t)s[i];
+        else memcpy(p, s, n);
+        b->len += n + 1;
+        return;
+    }
+    if (n <= UINT8_MAX) put_be(b, 0xd9, n, 1);
     else if (n <= UINT16_MAX) put_be(b, 0xda, n, 2);
     else put_be(b, 0xdb, n, 4);
     put(b, s, n);
@@ -476,6 +490,15 @@ static const char *read_str(bytes *b, bytes *s) {
 /* decode reads one value into v; strings and binaries alias the input,
  * which stays valid for the whole call. */
 static const char *decode(bytes *b, int depth, ws_value *v) {
+    if (b->n && b->p[0] >= 0xa0 && b->p[0] <= 0xbf) { /* a short string, the common case */
+        size_t n = b->p[0] & 0x1f;
+        if (b->n - 1 < n) return ERR_TRUNCATED;
+        v->type = WS_STR;
+        v->s.ptr = (const char *)b->p + 1;
+        v->s.len = n;
+        *b = advance(*b, 1 + n);
+        return NULL;
+    }
     if (depth > MAX_DEPTH) return "msgpack: nesting deeper than 512";
     const char *err = NULL;
     memset(v, 0, sizeof *v);
@@ -1197,11 +1220,21 @@ static const char *elements(const function *f, bytes in) {
     if (err) return badf("want an array of elements: %s", err);
     response_header(n);
     for (size_t i = 0; i < n; i++) {
-        bytes raw;
-        if ((err = next(&in, &raw))) return badf("element %zu: %s", i, err);
         size_t mark = out.len;
         ws_value x;
-        if ((err = decode(&raw, 0, &x)) || (err = put_result(f, f->map(x)))) fail(i, mark, err);
+        bytes start = in;
+        /* Decode in place; only an element that does not decode is split
+         * off first, to tell a malformed input (the call fails) from a
+         * value the SDK cannot take (the record fails). */
+        if ((err = decode(&in, 0, &x))) {
+            bytes raw;
+            in = start;
+            const char *serr = next(&in, &raw);
+            if (serr) return badf("element %zu: %s", i, serr);
+            fail(i, mark, err);
+            continue;
+        }
+        if ((err = put_result(f, f->map(x)))) fail(i, mark, err);
     }
     if (in.n) return badf("%zu bytes after the input array", in.n);
     return NULL;
