@@ -137,11 +137,19 @@ func (c *capped) drain() string {
 // the plugin's limit, recording that it did: that flag is how a failed call
 // is reported as ErrMemoryLimit whatever the guest does after memory.grow
 // returns -1 (a Go guest exits 2, a Rust one aborts, C may trap anywhere).
+//
+// Where the system allows (mem_mmap.go), the memory is one reservation of
+// address space of the limit's size, outside the Go heap, of which the
+// kernel backs only the pages the guest touches: growing is then free,
+// where growing a Go slice copied the whole memory and left the old copy
+// to the GC (a guest growing to 50 MB page by page made gigabytes of
+// garbage, and the peak RSS held old and new copies at once).
 type limitedMemory struct {
-	buf     []byte
-	limit   uint64
-	hit     *bool
-	started bool
+	buf      []byte
+	limit    uint64
+	hit      *bool
+	started  bool
+	reserved []byte // the mapping, when reserve succeeded
 }
 
 func (l *limitedMemory) Reallocate(size uint64) []byte {
@@ -149,16 +157,28 @@ func (l *limitedMemory) Reallocate(size uint64) []byte {
 		*l.hit = true
 		return nil
 	}
+	if !l.started && size <= l.limit {
+		l.reserved = reserve(l.limit)
+	}
 	l.started = true
-	if size <= uint64(cap(l.buf)) {
+	switch {
+	case size <= uint64(cap(l.reserved)):
+		l.buf = l.reserved[:size]
+	case size <= uint64(cap(l.buf)):
 		l.buf = l.buf[:size]
-	} else {
+	default:
 		l.buf = append(l.buf, make([]byte, size-uint64(len(l.buf)))...)
 	}
 	return l.buf
 }
 
-func (l *limitedMemory) Free() { l.buf = nil }
+func (l *limitedMemory) Free() {
+	l.buf = nil
+	if l.reserved != nil {
+		release(l.reserved)
+		l.reserved = nil
+	}
+}
 
 // withMemoryLimit makes the instance created under ctx use a limitedMemory.
 func withMemoryLimit(ctx context.Context, limitPages uint32, hit *bool) context.Context {

@@ -1,0 +1,7 @@
+//go:build darwin || freebsd
+
+package wazero
+
+const mapNoReserve = 0
+
+func adviseHuge([]byte) {}
