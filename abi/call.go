@@ -85,6 +85,9 @@ func DecodeResponse(b []byte, want int, reuse []Raw) (Response, error) {
 		}
 		return Response{}, &GuestError{Code: Code(code), Message: msg}
 	}
+	if cap(reuse) < want { // one allocation of the right size, not a doubling series
+		reuse = make([]Raw, 0, want)
+	}
 	results, rest, err := SplitArray(reuse[:0], rest)
 	if err != nil {
 		return bad("results: %v", err)

@@ -110,9 +110,12 @@ func (b builtin) foldByKey(in []abi.Raw) ([]abi.Raw, bool) {
 		anyFloat bool
 		best     abi.Raw // min, max
 	}
-	index := make(map[string]int, len(in)/4+1)
-	keys := make([]abi.Raw, 0, len(in)/4+1)
-	accs := make([]acc, 0, len(in)/4+1)
+	// Sized for a few repeats per key, within reason: a huge batch of few
+	// keys must not allocate a huge table.
+	hint := min(len(in)/4+1, 1<<14)
+	index := make(map[string]int, hint)
+	keys := make([]abi.Raw, 0, hint)
+	accs := make([]acc, 0, hint)
 	for _, r := range in {
 		k, v, err := abi.SplitPair(r)
 		if err != nil {

@@ -108,6 +108,9 @@ func (e *elementStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]ab
 	if err != nil {
 		return nil, false, err
 	}
+	if e.kind == abi.KindMap && !e.values && !hasNil(res) {
+		return res, true, nil // the results are the records
+	}
 	n := len(in)
 	if e.kind == abi.KindFlatMap { // size out once: a batch of lines makes many words
 		n = 0
@@ -164,6 +167,16 @@ func (e *elementStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]ab
 		}
 	}
 	return out, true, nil
+}
+
+// hasNil reports whether a record failed (its result is nil).
+func hasNil(res []abi.Raw) bool {
+	for _, r := range res {
+		if r == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- whole-batch aggregates ----
