@@ -54,7 +54,11 @@ void *ws_alloc(size_t n) {
     }
     char *p = (char *)(arena + 1) + arena->used;
     arena->used += n;
-    memset(p, 0, n);
+    if (n <= 64) { /* a pair or a few words: no call to memset */
+        for (size_t i = 0; i < n; i += 8) *(volatile uint64_t *)(p + i) = 0;
+    } else {
+        memset(p, 0, n);
+    }
     return p;
 }
 
@@ -258,6 +262,16 @@ static ws_value canonical_map(ws_value m) {
     return m;
 }
 
+static const char *encode(buf *b, ws_value v, int depth);
+
+/* encode_item encodes an array item: short strings and small ints, what
+ * records are mostly made of, inline; the rest through encode. */
+static inline const char *encode_item(buf *b, const ws_value *v, int depth) {
+    if (v->type == WS_STR && v->s.len <= 31) { put_str(b, v->s.ptr, v->s.len); return NULL; }
+    if (v->type == WS_INT && v->i >= 0 && v->i <= 0x7f) { put1(b, (uint8_t)v->i); return NULL; }
+    return encode(b, *v, depth);
+}
+
 static const char *encode(buf *b, ws_value v, int depth) {
     if (depth > MAX_DEPTH) return "msgpack: nesting deeper than 512";
     switch (v.type) {
@@ -271,7 +285,7 @@ static const char *encode(buf *b, ws_value v, int depth) {
     case WS_ARRAY:
         put_array_header(b, v.a.len);
         for (size_t i = 0; i < v.a.len; i++) {
-            const char *err = encode(b, v.a.items[i], depth + 1);
+            const char *err = encode_item(b, &v.a.items[i], depth + 1);
             if (err) return err;
         }
         return NULL;
@@ -1200,7 +1214,7 @@ static const char *put_result(const function *f, ws_result r) {
         if (r.value.type != WS_ARRAY) return "flatMap result must be an array";
         put_array_header(&out, r.value.a.len);
         for (size_t i = 0; i < r.value.a.len; i++) {
-            const char *err = encode(&out, r.value.a.items[i], 0);
+            const char *err = encode_item(&out, &r.value.a.items[i], 0);
             if (err) return err;
         }
         return NULL;
