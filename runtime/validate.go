@@ -34,6 +34,9 @@ func checkResults(kind abi.Kind, r abi.Response) error {
 				return badResult(i, "an update result must be an option, [] or [state], got %s", abi.Describe(v))
 			}
 		}
+		if !r.Ext { // DecodeResponse saw none: no need to walk the result again
+			continue
+		}
 		if err := noExt(v); err != nil {
 			return badResult(i, "%v", err)
 		}
