@@ -103,19 +103,38 @@ func (b builtin) reduce(_ context.Context, groups [][]abi.Raw) ([]abi.Raw, error
 // min/max it cannot compare), so that the caller reports the error as the
 // grouping path does.
 func (b builtin) foldByKey(in []abi.Raw) ([]abi.Raw, bool) {
-	type acc struct {
-		n        int64   // values seen
-		i        int64   // integer sum (sum)
-		f        float64 // float sum once any value is a float (sum)
-		anyFloat bool
-		best     abi.Raw // min, max
+	var f folder
+	return f.fold(b, in)
+}
+
+// folder is foldByKey's working memory, which a stage keeps across batches
+// so that its table does not grow from empty every batch.
+type folder struct {
+	index map[string]int
+	keys  []abi.Raw
+	accs  []foldAcc
+}
+
+type foldAcc struct {
+	n        int64   // values seen
+	i        int64   // integer sum (sum)
+	f        float64 // float sum once any value is a float (sum)
+	anyFloat bool
+	best     abi.Raw // min, max
+}
+
+func (fd *folder) fold(b builtin, in []abi.Raw) ([]abi.Raw, bool) {
+	if fd.index == nil {
+		fd.index = make(map[string]int, min(len(in)/4+1, 1<<14))
 	}
-	// Sized for a few repeats per key, within reason: a huge batch of few
-	// keys must not allocate a huge table.
-	hint := min(len(in)/4+1, 1<<14)
-	index := make(map[string]int, hint)
-	keys := make([]abi.Raw, 0, hint)
-	accs := make([]acc, 0, hint)
+	index := fd.index
+	keys, accs := fd.keys[:0], fd.accs[:0]
+	defer func() {
+		clear(index) // keep no records alive until the next batch
+		clear(keys)
+		clear(accs)
+		fd.keys, fd.accs = keys[:0], accs[:0]
+	}()
 	for _, r := range in {
 		k, v, err := abi.SplitPair(r)
 		if err != nil {
@@ -126,7 +145,7 @@ func (b builtin) foldByKey(in []abi.Raw) ([]abi.Raw, bool) {
 			j = len(keys)
 			index[string(k)] = j
 			keys = append(keys, k)
-			accs = append(accs, acc{})
+			accs = append(accs, foldAcc{})
 		}
 		a := &accs[j]
 		a.n++

@@ -279,6 +279,7 @@ func groupPairs(in []abi.Raw, label string) (*grouping, error) {
 type reduceByKeyStage struct {
 	r     reducer
 	label string
+	fold  folder // for a built-in r
 }
 
 func buildReduceByKey(b *builder, s host.Stage, label string) (stage, error) {
@@ -294,7 +295,7 @@ func buildReduceByKey(b *builder, s host.Stage, label string) (stage, error) {
 
 func (s *reduceByKeyStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]abi.Raw, bool, error) {
 	if b, ok := s.r.(builtin); ok {
-		if out, ok := b.foldByKey(in); ok {
+		if out, ok := s.fold.fold(b, in); ok {
 			return out, true, nil
 		}
 		// A record the fold could not take: the general path below
