@@ -14,7 +14,6 @@ func reserve(n uint64) []byte {
 	if err != nil {
 		return nil
 	}
-	adviseHuge(b)
 	return b
 }
 

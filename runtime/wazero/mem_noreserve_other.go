@@ -3,5 +3,3 @@
 package wazero
 
 const mapNoReserve = 0
-
-func adviseHuge([]byte) {}
