@@ -330,6 +330,9 @@ const maxDepth = 512
 func Skip(b []byte) (int, error) { return skip(b, 0) }
 
 func skip(b []byte, depth int) (int, error) {
+	if depth > maxDepth {
+		return 0, errors.New("msgpack: nesting deeper than 512")
+	}
 	// Fast path for what records are mostly made of: fixints, nil, bools
 	// and short strings, whose size is in their first byte.
 	if len(b) > 0 {
@@ -342,9 +345,6 @@ func skip(b []byte, depth int) (int, error) {
 			}
 			return 0, ErrTruncated
 		}
-	}
-	if depth > maxDepth {
-		return 0, errors.New("msgpack: nesting deeper than 512")
 	}
 	t, hdr, n, err := header(b)
 	if err != nil {
@@ -376,6 +376,9 @@ func skip(b []byte, depth int) (int, error) {
 
 // skipExt is skip that also sets *ext when the value holds an ext value.
 func skipExt(b []byte, depth int, ext *bool) (int, error) {
+	if depth > maxDepth {
+		return 0, errors.New("msgpack: nesting deeper than 512")
+	}
 	if len(b) > 0 {
 		switch c := b[0]; {
 		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
@@ -386,9 +389,6 @@ func skipExt(b []byte, depth int, ext *bool) (int, error) {
 			}
 			return 0, ErrTruncated
 		}
-	}
-	if depth > maxDepth {
-		return 0, errors.New("msgpack: nesting deeper than 512")
 	}
 	t, hdr, n, err := header(b)
 	if err != nil {

@@ -504,6 +504,7 @@ static const char *read_str(bytes *b, bytes *s) {
 /* decode reads one value into v; strings and binaries alias the input,
  * which stays valid for the whole call. */
 static const char *decode(bytes *b, int depth, ws_value *v) {
+    if (depth > MAX_DEPTH) return "msgpack: nesting deeper than 512";
     if (b->n && b->p[0] >= 0xa0 && b->p[0] <= 0xbf) { /* a short string, the common case */
         size_t n = b->p[0] & 0x1f;
         if (b->n - 1 < n) return ERR_TRUNCATED;
@@ -513,7 +514,6 @@ static const char *decode(bytes *b, int depth, ws_value *v) {
         *b = advance(*b, 1 + n);
         return NULL;
     }
-    if (depth > MAX_DEPTH) return "msgpack: nesting deeper than 512";
     const char *err = NULL;
     memset(v, 0, sizeof *v);
     switch (type_of(*b)) {
