@@ -275,3 +275,21 @@ func TestSkipExt(t *testing.T) {
 		}
 	}
 }
+
+// The fast path for short scalars must not skip the nesting limit: a value
+// nested deeper than 512 fails whatever is innermost.
+func TestSkipDepthScalarInside(t *testing.T) {
+	for _, inner := range [][]byte{{0x01}, {0xa1, 'x'}, {0xc0}} {
+		b := append(bytes.Repeat([]byte{0x91}, 513), inner...)
+		if _, err := Skip(b); err == nil {
+			t.Errorf("Skip(513 arrays around % x): no error", inner)
+		}
+		var ext bool
+		if _, err := skipExt(b, 0, &ext); err == nil {
+			t.Errorf("skipExt(513 arrays around % x): no error", inner)
+		}
+		if _, err := Skip(b[1:]); err != nil {
+			t.Errorf("Skip(512 arrays around % x): %v", inner, err)
+		}
+	}
+}

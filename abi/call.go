@@ -62,6 +62,10 @@ type RecordError struct {
 type Response struct {
 	Results []Raw         // one per input element or group, aliasing the response bytes
 	Errors  []RecordError // records the guest failed on; their Results entry is nil
+	// Ext is set when some result holds an ext value, which records may not
+	// (ABI.md §5). DecodeResponse notes it while splitting the results, so
+	// that a host need not walk every result again to check.
+	Ext bool
 }
 
 // DecodeResponse validates and splits a response [code, payload, errors].
@@ -85,7 +89,11 @@ func DecodeResponse(b []byte, want int, reuse []Raw) (Response, error) {
 		}
 		return Response{}, &GuestError{Code: Code(code), Message: msg}
 	}
-	results, rest, err := SplitArray(reuse[:0], rest)
+	if cap(reuse) < want { // one allocation of the right size, not a doubling series
+		reuse = make([]Raw, 0, want)
+	}
+	var ext bool
+	results, rest, err := splitArrayExt(reuse[:0], rest, &ext)
 	if err != nil {
 		return bad("results: %v", err)
 	}
@@ -116,7 +124,7 @@ func DecodeResponse(b []byte, want int, reuse []Raw) (Response, error) {
 	if len(rest) != 0 {
 		return bad("%d trailing bytes", len(rest))
 	}
-	return Response{Results: results, Errors: errs}, nil
+	return Response{Results: results, Errors: errs, Ext: ext}, nil
 }
 
 // AppendResponseHeader starts an OK response with n results; the caller then

@@ -333,6 +333,19 @@ func skip(b []byte, depth int) (int, error) {
 	if depth > maxDepth {
 		return 0, errors.New("msgpack: nesting deeper than 512")
 	}
+	// Fast path for what records are mostly made of: fixints, nil, bools
+	// and short strings, whose size is in their first byte.
+	if len(b) > 0 {
+		switch c := b[0]; {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+			return 1, nil
+		case c >= 0xa0 && c <= 0xbf:
+			if n := 1 + int(c&0x1f); n <= len(b) {
+				return n, nil
+			}
+			return 0, ErrTruncated
+		}
+	}
 	t, hdr, n, err := header(b)
 	if err != nil {
 		return 0, err
@@ -359,6 +372,70 @@ func skip(b []byte, depth int) (int, error) {
 		return 0, ErrTruncated
 	}
 	return hdr + int(n), nil
+}
+
+// skipExt is skip that also sets *ext when the value holds an ext value.
+func skipExt(b []byte, depth int, ext *bool) (int, error) {
+	if depth > maxDepth {
+		return 0, errors.New("msgpack: nesting deeper than 512")
+	}
+	if len(b) > 0 {
+		switch c := b[0]; {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+			return 1, nil
+		case c >= 0xa0 && c <= 0xbf:
+			if n := 1 + int(c&0x1f); n <= len(b) {
+				return n, nil
+			}
+			return 0, ErrTruncated
+		}
+	}
+	t, hdr, n, err := header(b)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) < hdr {
+		return 0, ErrTruncated
+	}
+	switch t {
+	case TypeArray, TypeMap:
+		if err := checkCount(n, len(b)-hdr); err != nil {
+			return 0, err
+		}
+		off := hdr
+		for i := uint64(0); i < n; i++ {
+			k, err := skipExt(b[off:], depth+1, ext)
+			if err != nil {
+				return 0, err
+			}
+			off += k
+		}
+		return off, nil
+	case TypeExt:
+		*ext = true
+	}
+	if uint64(len(b)-hdr) < n {
+		return 0, ErrTruncated
+	}
+	return hdr + int(n), nil
+}
+
+// splitArrayExt is SplitArray that also sets *ext when an element holds an
+// ext value.
+func splitArrayExt(dst []Raw, b []byte, ext *bool) ([]Raw, []byte, error) {
+	n, rest, err := ArrayHeader(b)
+	if err != nil {
+		return dst, b, err
+	}
+	for i := 0; i < n; i++ {
+		k, err := skipExt(rest, 0, ext)
+		if err != nil {
+			return dst, b, fmt.Errorf("element %d: %w", i, err)
+		}
+		dst = append(dst, Raw(rest[:k:k]))
+		rest = rest[k:]
+	}
+	return dst, rest, nil
 }
 
 // Next splits the first value off b.

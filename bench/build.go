@@ -33,7 +33,7 @@ func prepare(root, dir string, withBenthos bool, log func(string, ...any)) (*art
 		return nil, fmt.Errorf("building the Go bench guest: %w", err)
 	}
 	a.cGuest = filepath.Join(dir, "bench-c.wasm")
-	if err := run(root, nil, "clang", "--target=wasm32-wasi", "-mexec-model=reactor", "-std=c11", "-O2", "-Iguest-sdk/c",
+	if err := run(root, nil, "clang", "--target=wasm32-wasi", "-mexec-model=reactor", "-std=c11", "-O3", "-flto", "-Iguest-sdk/c",
 		"-nodefaultlibs", "-Wl,--strip-all", "-Wl,-z,stack-size=1048576", "-o", a.cGuest,
 		"bench/guest/c/upper.c", "guest-sdk/c/wstream.c", "-lc"); err != nil {
 		a.missing["C guest (upper)"] = firstLine(err)

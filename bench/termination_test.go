@@ -12,6 +12,8 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/runtime"
+	wstreamwazero "github.com/wstream/wstream/runtime/wazero"
 )
 
 // BenchmarkTermination measures what wazero's WithCloseOnContextDone(true),
@@ -32,6 +34,26 @@ func BenchmarkTermination(b *testing.B) {
 		if err != nil {
 			continue // not built: make plugins
 		}
+		b.Run(lang+"/metered-wstream-engine", func(b *testing.B) {
+			ctx := context.Background()
+			e := wstreamwazero.New(ctx)
+			defer e.Close(ctx)
+			p, err := runtime.Load(ctx, e, rel, wasm, runtime.Config{Workers: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close(ctx)
+			f, err := p.Func("split-words")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(in)))
+			for i := 0; i < b.N; i++ {
+				if _, err := f.Call(ctx, in, len(recs)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		for _, closeOnDone := range []bool{false, true} {
 			name := lang + "/close-on-context-done=" + map[bool]string{false: "off", true: "on"}[closeOnDone]
 			b.Run(name, func(b *testing.B) {

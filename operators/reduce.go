@@ -94,6 +94,124 @@ func (b builtin) reduce(_ context.Context, groups [][]abi.Raw) ([]abi.Raw, error
 	return out, nil
 }
 
+// foldByKey is reduceByKey with a built-in: [k, v] records are folded into
+// one running value per key as they come, without first grouping every
+// value of a key into a slice (for a word count, that grouping was most of
+// the host's work). Keys stay in order of first appearance, and each result
+// is what reduce gives for the same group. It reports false, having done
+// nothing useful, on a record it cannot take (not a pair, not a number, a
+// min/max it cannot compare), so that the caller reports the error as the
+// grouping path does.
+func (b builtin) foldByKey(in []abi.Raw) ([]abi.Raw, bool) {
+	var f folder
+	return f.fold(b, in)
+}
+
+// folder is foldByKey's working memory, which a stage keeps across batches
+// so that its table does not grow from empty every batch.
+type folder struct {
+	index map[string]int
+	keys  []abi.Raw
+	accs  []foldAcc
+}
+
+type foldAcc struct {
+	n        int64   // values seen
+	i        int64   // integer sum (sum)
+	f        float64 // float sum once any value is a float (sum)
+	anyFloat bool
+	best     abi.Raw // min, max
+}
+
+func (fd *folder) fold(b builtin, in []abi.Raw) ([]abi.Raw, bool) {
+	if fd.index == nil {
+		fd.index = make(map[string]int, min(len(in)/4+1, 1<<14))
+	}
+	index := fd.index
+	keys, accs := fd.keys[:0], fd.accs[:0]
+	defer func() {
+		clear(index) // keep no records alive until the next batch
+		clear(keys)
+		clear(accs)
+		fd.keys, fd.accs = keys[:0], accs[:0]
+	}()
+	for _, r := range in {
+		k, v, err := abi.SplitPair(r)
+		if err != nil {
+			return nil, false
+		}
+		j, ok := index[string(k)]
+		if !ok {
+			j = len(keys)
+			index[string(k)] = j
+			keys = append(keys, k)
+			accs = append(accs, foldAcc{})
+		}
+		a := &accs[j]
+		a.n++
+		switch b {
+		case "sum": // sumValues, one value at a time
+			i, f, isF, err := number(v)
+			if err != nil {
+				return nil, false
+			}
+			switch {
+			case isF:
+				if !a.anyFloat {
+					a.f, a.anyFloat = float64(a.i), true
+				}
+				a.f += f
+			case a.anyFloat:
+				a.f += float64(i)
+			default:
+				a.i += i
+			}
+		case "min", "max": // extreme, one value at a time
+			if a.n == 1 {
+				a.best = v
+				continue
+			}
+			c, err := compare(v, a.best)
+			if err != nil {
+				return nil, false
+			}
+			if (b == "max" && c > 0) || (b == "min" && c < 0) {
+				a.best = v
+			}
+		}
+	}
+	size := 0
+	for j := range keys {
+		size += 1 + len(keys[j]) + 9 + len(accs[j].best)
+	}
+	buf := make([]byte, 0, size)
+	out := make([]abi.Raw, len(keys))
+	for j, k := range keys {
+		start := len(buf)
+		buf = append(abi.AppendArrayHeader(buf, 2), k...)
+		a := &accs[j]
+		switch b {
+		case "count":
+			buf = abi.AppendInt(buf, a.n)
+		case "sum":
+			if a.anyFloat {
+				buf = abi.AppendFloat(buf, a.f)
+			} else {
+				buf = abi.AppendInt(buf, a.i)
+			}
+		default:
+			if a.n == 1 {
+				if _, err := compare(a.best, a.best); err != nil {
+					return nil, false
+				}
+			}
+			buf = append(buf, a.best...)
+		}
+		out[j] = buf[start:len(buf):len(buf)]
+	}
+	return out, true
+}
+
 // number decodes an int or float value.
 func number(v abi.Raw) (i int64, f float64, isFloat bool, err error) {
 	switch abi.TypeOf(v) {

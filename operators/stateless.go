@@ -108,6 +108,9 @@ func (e *elementStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]ab
 	if err != nil {
 		return nil, false, err
 	}
+	if e.kind == abi.KindMap && !e.values && !hasNil(res) {
+		return res, true, nil // the results are the records
+	}
 	n := len(in)
 	if e.kind == abi.KindFlatMap { // size out once: a batch of lines makes many words
 		n = 0
@@ -164,6 +167,16 @@ func (e *elementStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]ab
 		}
 	}
 	return out, true, nil
+}
+
+// hasNil reports whether a record failed (its result is nil).
+func hasNil(res []abi.Raw) bool {
+	for _, r := range res {
+		if r == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- whole-batch aggregates ----
@@ -266,6 +279,7 @@ func groupPairs(in []abi.Raw, label string) (*grouping, error) {
 type reduceByKeyStage struct {
 	r     reducer
 	label string
+	fold  folder // for a built-in r
 }
 
 func buildReduceByKey(b *builder, s host.Stage, label string) (stage, error) {
@@ -280,6 +294,13 @@ func buildReduceByKey(b *builder, s host.Stage, label string) (stage, error) {
 }
 
 func (s *reduceByKeyStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]abi.Raw, bool, error) {
+	if b, ok := s.r.(builtin); ok {
+		if out, ok := s.fold.fold(b, in); ok {
+			return out, true, nil
+		}
+		// A record the fold could not take: the general path below
+		// reports it exactly as before.
+	}
 	g, err := groupPairs(in, s.label)
 	if err != nil {
 		return nil, false, err

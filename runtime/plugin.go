@@ -216,6 +216,12 @@ func (e *CallError) Unwrap() error { return e.Err }
 // ABI.md §6 and n the number of items in it; the response is validated to
 // hold exactly n results. The results own their memory.
 func (f *Func) Call(ctx context.Context, input []byte, n int) (abi.Response, error) {
+	return f.CallInto(ctx, input, n, nil)
+}
+
+// CallInto is Call decoding the results into dst's backing array when its
+// capacity holds n of them.
+func (f *Func) CallInto(ctx context.Context, input []byte, n int, dst []abi.Raw) (abi.Response, error) {
 	p := f.plugin
 	inst, err := p.get(ctx)
 	if err != nil {
@@ -233,7 +239,7 @@ func (f *Func) Call(ctx context.Context, input []byte, n int) (abi.Response, err
 	if len(out) > p.cfg.MaxOutput {
 		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: outputLimit(len(out), p.cfg.MaxOutput)}
 	}
-	resp, err := abi.DecodeResponse(out, n, nil)
+	resp, err := abi.DecodeResponse(out, n, dst)
 	if err == nil {
 		err = checkResults(f.kind, resp)
 	}

@@ -34,6 +34,9 @@ func checkResults(kind abi.Kind, r abi.Response) error {
 				return badResult(i, "an update result must be an option, [] or [state], got %s", abi.Describe(v))
 			}
 		}
+		if !r.Ext { // DecodeResponse saw none: no need to walk the result again
+			continue
+		}
 		if err := noExt(v); err != nil {
 			return badResult(i, "%v", err)
 		}
@@ -51,6 +54,12 @@ var errExt = errors.New("it holds a msgpack ext value, which records may not hol
 // values still to visit instead of recursing, so nesting costs no stack.
 func noExt(b []byte) error {
 	for left := 1; left > 0; left-- {
+		if len(b) > 0 && b[0] >= 0xa0 && b[0] <= 0xbf { // a short string, the common case
+			if n := 1 + int(b[0]&0x1f); n <= len(b) {
+				b = b[n:]
+				continue
+			}
+		}
 		var err error
 		switch abi.TypeOf(b) {
 		case abi.TypeExt:

@@ -8,19 +8,23 @@ package main
 
 import (
 	"fmt"
+	"unsafe"
 
+	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/bench/logic"
 	wstream "github.com/wstream/wstream/guest-sdk/go"
 )
 
 func init() {
 	wstream.Plugin("bench", "1.0.0")
-	wstream.Filter("is-click", func(x any) (bool, error) {
-		s, ok := x.(string)
-		if !ok {
-			return false, fmt.Errorf("is-click wants a JSON string, got %T", x)
+	// The raw API (guest-sdk/go/raw.go) where the logic takes a string:
+	// no decoding of each record into an any.
+	wstream.FilterRaw("is-click", func(x abi.Raw) (bool, error) {
+		s, err := str(x, "is-click wants a JSON string")
+		if err != nil {
+			return false, err
 		}
-		return logic.IsClick(s), nil
+		return logic.IsClick(unsafe.String(unsafe.SliceData(s), len(s))), nil
 	})
 	wstream.Map("event-to-pair", func(x any) (any, error) {
 		s, ok := x.(string)
@@ -30,7 +34,16 @@ func init() {
 		u, a := logic.EventPair(s)
 		return wstream.Pair(u, a), nil
 	})
-	wstream.Map("pair-with-one", func(x any) (any, error) { return wstream.Pair(x, int64(1)), nil })
+	wstream.MapRaw("pair-with-one", func(dst []byte, x abi.Raw) ([]byte, error) {
+		if abi.TypeOf(x) == abi.TypeString { // the workloads' keys: copied as they are
+			return abi.AppendInt(append(abi.AppendArrayHeader(dst, 2), x...), 1), nil
+		}
+		v, err := abi.Decode(x)
+		if err != nil {
+			return dst, err
+		}
+		return abi.Append(dst, wstream.Pair(v, int64(1)))
+	})
 	wstream.Reduce("add", wstream.Add)
 	wstream.Reduce("sub", wstream.Sub)
 	wstream.Update("sum-into-state", func(_ any, vs []any, s wstream.Option, _ int64) (wstream.Option, error) {
@@ -43,11 +56,29 @@ func init() {
 		}
 		return wstream.Some(acc), nil
 	})
-	wstream.Map("upper", func(x any) (any, error) {
-		s, ok := x.(string)
-		if !ok {
-			return nil, fmt.Errorf("upper wants a string, got %T", x)
+	wstream.MapRaw("upper", func(dst []byte, x abi.Raw) ([]byte, error) {
+		s, err := str(x, "upper wants a string")
+		if err != nil {
+			return dst, err
 		}
-		return string(logic.Upper([]byte(s))), nil
+		// logic.Upper in place: the same loop without its allocation.
+		dst = abi.AppendStringBytes(dst, s)
+		body := dst[len(dst)-len(s):]
+		for i, c := range body {
+			if c >= 'a' && c <= 'z' {
+				body[i] = c - ('a' - 'A')
+			}
+		}
+		return dst, nil
 	})
+}
+
+// str reads a string record, or says what it got instead.
+func str(x abi.Raw, want string) ([]byte, error) {
+	if abi.TypeOf(x) != abi.TypeString {
+		v, _ := abi.Decode(x)
+		return nil, fmt.Errorf("%s, got %T", want, v)
+	}
+	s, _, err := abi.ReadStringBytes(x)
+	return s, err
 }

@@ -54,7 +54,11 @@ void *ws_alloc(size_t n) {
     }
     char *p = (char *)(arena + 1) + arena->used;
     arena->used += n;
-    memset(p, 0, n);
+    if (n <= 64) { /* a pair or a few words: no call to memset */
+        for (size_t i = 0; i < n; i += 8) *(volatile uint64_t *)(p + i) = 0;
+    } else {
+        memset(p, 0, n);
+    }
     return p;
 }
 
@@ -108,8 +112,14 @@ static const char *errf(const char *fmt, ...) {
 /* A growable byte buffer, reused across calls. */
 typedef struct { uint8_t *p; size_t len, cap; } buf;
 
-static void reserve(buf *b, size_t n) {
-    if (b->cap - b->len >= n) return;
+static void grow(buf *b, size_t n) __attribute__((noinline));
+
+/* reserve makes room for n more bytes; the check is inlined, growing is not. */
+static inline void reserve(buf *b, size_t n) {
+    if (b->cap - b->len < n) grow(b, n);
+}
+
+static void grow(buf *b, size_t n) {
     if (n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4) oom();
     size_t cap = b->cap ? b->cap * 2 : 256;
     while (cap - b->len < n) cap *= 2;
@@ -171,8 +181,16 @@ static void put_float(buf *b, double f) {
 }
 
 static void put_str(buf *b, const char *s, size_t n) {
-    if (n <= 31) put1(b, (uint8_t)(0xa0 | n));
-    else if (n <= UINT8_MAX) put_be(b, 0xd9, n, 1);
+    if (n <= 31) { /* the common case: one reserve, and a short copy inline */
+        reserve(b, n + 1);
+        uint8_t *p = b->p + b->len;
+        *p++ = (uint8_t)(0xa0 | n);
+        if (n <= 16) for (size_t i = 0; i < n; i++) p[i] = (uint8_t)s[i];
+        else memcpy(p, s, n);
+        b->len += n + 1;
+        return;
+    }
+    if (n <= UINT8_MAX) put_be(b, 0xd9, n, 1);
     else if (n <= UINT16_MAX) put_be(b, 0xda, n, 2);
     else put_be(b, 0xdb, n, 4);
     put(b, s, n);
@@ -244,6 +262,16 @@ static ws_value canonical_map(ws_value m) {
     return m;
 }
 
+static const char *encode(buf *b, ws_value v, int depth);
+
+/* encode_item encodes an array item: short strings and small ints, what
+ * records are mostly made of, inline; the rest through encode. */
+static inline const char *encode_item(buf *b, const ws_value *v, int depth) {
+    if (v->type == WS_STR && v->s.len <= 31) { put_str(b, v->s.ptr, v->s.len); return NULL; }
+    if (v->type == WS_INT && v->i >= 0 && v->i <= 0x7f) { put1(b, (uint8_t)v->i); return NULL; }
+    return encode(b, *v, depth);
+}
+
 static const char *encode(buf *b, ws_value v, int depth) {
     if (depth > MAX_DEPTH) return "msgpack: nesting deeper than 512";
     switch (v.type) {
@@ -257,7 +285,7 @@ static const char *encode(buf *b, ws_value v, int depth) {
     case WS_ARRAY:
         put_array_header(b, v.a.len);
         for (size_t i = 0; i < v.a.len; i++) {
-            const char *err = encode(b, v.a.items[i], depth + 1);
+            const char *err = encode_item(b, &v.a.items[i], depth + 1);
             if (err) return err;
         }
         return NULL;
@@ -477,6 +505,15 @@ static const char *read_str(bytes *b, bytes *s) {
  * which stays valid for the whole call. */
 static const char *decode(bytes *b, int depth, ws_value *v) {
     if (depth > MAX_DEPTH) return "msgpack: nesting deeper than 512";
+    if (b->n && b->p[0] >= 0xa0 && b->p[0] <= 0xbf) { /* a short string, the common case */
+        size_t n = b->p[0] & 0x1f;
+        if (b->n - 1 < n) return ERR_TRUNCATED;
+        v->type = WS_STR;
+        v->s.ptr = (const char *)b->p + 1;
+        v->s.len = n;
+        *b = advance(*b, 1 + n);
+        return NULL;
+    }
     const char *err = NULL;
     memset(v, 0, sizeof *v);
     switch (type_of(*b)) {
@@ -1177,7 +1214,7 @@ static const char *put_result(const function *f, ws_result r) {
         if (r.value.type != WS_ARRAY) return "flatMap result must be an array";
         put_array_header(&out, r.value.a.len);
         for (size_t i = 0; i < r.value.a.len; i++) {
-            const char *err = encode(&out, r.value.a.items[i], 0);
+            const char *err = encode_item(&out, &r.value.a.items[i], 0);
             if (err) return err;
         }
         return NULL;
@@ -1197,11 +1234,21 @@ static const char *elements(const function *f, bytes in) {
     if (err) return badf("want an array of elements: %s", err);
     response_header(n);
     for (size_t i = 0; i < n; i++) {
-        bytes raw;
-        if ((err = next(&in, &raw))) return badf("element %zu: %s", i, err);
         size_t mark = out.len;
         ws_value x;
-        if ((err = decode(&raw, 0, &x)) || (err = put_result(f, f->map(x)))) fail(i, mark, err);
+        bytes start = in;
+        /* Decode in place; only an element that does not decode is split
+         * off first, to tell a malformed input (the call fails) from a
+         * value the SDK cannot take (the record fails). */
+        if ((err = decode(&in, 0, &x))) {
+            bytes raw;
+            in = start;
+            const char *serr = next(&in, &raw);
+            if (serr) return badf("element %zu: %s", i, serr);
+            fail(i, mark, err);
+            continue;
+        }
+        if ((err = put_result(f, f->map(x)))) fail(i, mark, err);
     }
     if (in.n) return badf("%zu bytes after the input array", in.n);
     return NULL;

@@ -77,13 +77,20 @@ func (b *batch) elements(f *function, in []byte) error {
 		return badf("want an array of elements: %v", err)
 	}
 	b.out = abi.AppendResponseHeader(b.out, n)
+	raw := f.isRaw()
 	for i := 0; i < n; i++ {
-		var raw abi.Raw
-		if raw, rest, err = abi.Next(rest); err != nil {
+		var el abi.Raw
+		if el, rest, err = abi.Next(rest); err != nil {
 			return badf("element %d: %v", i, err)
 		}
 		mark := len(b.out)
-		x, err := abi.Decode(raw)
+		if raw {
+			if err := b.rawElement(f, el); err != nil {
+				b.fail(i, mark, err)
+			}
+			continue
+		}
+		x, err := abi.Decode(el)
 		if err != nil {
 			b.fail(i, mark, err)
 			continue

@@ -55,6 +55,11 @@ type function struct {
 	filter  func(any) (bool, error)
 	reduce  func(a, b any) (any, error)
 	updateF func(key any, values []any, state Option, timeMs int64) (Option, error)
+
+	// the raw API (raw.go)
+	mapRaw    func(dst []byte, x abi.Raw) ([]byte, error)
+	flatRaw   func(dst []byte, x abi.Raw) ([]byte, int, error)
+	filterRaw func(x abi.Raw) (bool, error)
 }
 
 // registry is everything the manifest and dispatch need. The exported

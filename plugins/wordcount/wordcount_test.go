@@ -2,10 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wstream/wstream/abi"
+	wstream "github.com/wstream/wstream/guest-sdk/go"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -15,13 +19,35 @@ func TestSplitWords(t *testing.T) {
 		" a b ": {"", "a", "b", ""},
 		"":      {""},
 	} {
-		got, err := splitWords(in)
+		out, n, err := splitWords(nil, abi.AppendString(nil, in))
+		if err != nil {
+			t.Fatalf("splitWords(%q): %v", in, err)
+		}
+		got, err := abi.Decode(append(abi.AppendArrayHeader(nil, n), out...))
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("splitWords(%q) = %#v, %v; want %#v", in, got, err, want)
 		}
 	}
-	if _, err := splitWords(int64(1)); err == nil {
-		t.Error("splitWords(1): no error")
+	if _, _, err := splitWords(nil, abi.AppendInt(nil, 1)); err == nil || !strings.Contains(err.Error(), "got int64") {
+		t.Errorf("splitWords(1): err = %v", err)
+	}
+}
+
+func TestPairWithOne(t *testing.T) {
+	for _, in := range []string{`"a"`, `null`, `true`, `300`, `2.5`, `{"b": 1, "a": 2}`, `[1, "x"]`} {
+		x, err := abi.FromJSON(nil, []byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pairWithOne(nil, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := abi.Decode(x)
+		want, _ := abi.Append(nil, wstream.Pair(v, int64(1)))
+		if !bytes.Equal(got, want) {
+			t.Errorf("pairWithOne(%s) = %s, want %s", in, abi.Describe(got), abi.Describe(want))
+		}
 	}
 }
 

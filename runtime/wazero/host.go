@@ -3,6 +3,7 @@ package wazero
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/runtime"
@@ -28,6 +30,27 @@ func (m *module) instantiateHost(ctx context.Context) error {
 		WithGoModuleFunction(logFn, []api.ValueType{i32, i32, i32}, nil).
 		WithParameterNames("level", "ptr", "len").
 		Export(abi.ImportLog).
+		Instantiate(ctx)
+	if err != nil {
+		return err
+	}
+	// tick is called by a metered guest every meterBudget loop iterations
+	// or calls (meter.go): it ends the call when its context is done (the
+	// time limit, or the caller giving up) and returns the next budget.
+	tick := api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+		if err := ctx.Err(); err != nil {
+			code := sys.ExitCodeContextCanceled
+			if errors.Is(err, context.DeadlineExceeded) {
+				code = sys.ExitCodeDeadlineExceeded
+			}
+			panic(sys.NewExitError(code))
+		}
+		stack[0] = meterBudget
+	})
+	_, err = m.rt.NewHostModuleBuilder(meterModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(tick, nil, []api.ValueType{i32}).
+		Export(meterTick).
 		Instantiate(ctx)
 	return err
 }
@@ -114,11 +137,19 @@ func (c *capped) drain() string {
 // the plugin's limit, recording that it did: that flag is how a failed call
 // is reported as ErrMemoryLimit whatever the guest does after memory.grow
 // returns -1 (a Go guest exits 2, a Rust one aborts, C may trap anywhere).
+//
+// Where the system allows (mem_mmap.go), the memory is one reservation of
+// address space of the limit's size, outside the Go heap, of which the
+// kernel backs only the pages the guest touches: growing is then free,
+// where growing a Go slice copied the whole memory and left the old copy
+// to the GC (a guest growing to 50 MB page by page made gigabytes of
+// garbage, and the peak RSS held old and new copies at once).
 type limitedMemory struct {
-	buf     []byte
-	limit   uint64
-	hit     *bool
-	started bool
+	buf      []byte
+	limit    uint64
+	hit      *bool
+	started  bool
+	reserved []byte // the mapping, when reserve succeeded
 }
 
 func (l *limitedMemory) Reallocate(size uint64) []byte {
@@ -126,16 +157,28 @@ func (l *limitedMemory) Reallocate(size uint64) []byte {
 		*l.hit = true
 		return nil
 	}
+	if !l.started && size <= l.limit {
+		l.reserved = reserve(l.limit)
+	}
 	l.started = true
-	if size <= uint64(cap(l.buf)) {
+	switch {
+	case size <= uint64(cap(l.reserved)):
+		l.buf = l.reserved[:size]
+	case size <= uint64(cap(l.buf)):
 		l.buf = l.buf[:size]
-	} else {
+	default:
 		l.buf = append(l.buf, make([]byte, size-uint64(len(l.buf)))...)
 	}
 	return l.buf
 }
 
-func (l *limitedMemory) Free() { l.buf = nil }
+func (l *limitedMemory) Free() {
+	l.buf = nil
+	if l.reserved != nil {
+		release(l.reserved)
+		l.reserved = nil
+	}
+}
 
 // withMemoryLimit makes the instance created under ctx use a limitedMemory.
 func withMemoryLimit(ctx context.Context, limitPages uint32, hit *bool) context.Context {

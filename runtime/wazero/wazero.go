@@ -100,14 +100,35 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 	// The memory limit is not set here but enforced per instance by
 	// limitedMemory, which is what lets a failed memory.grow be reported
 	// as ErrMemoryLimit rather than as an anonymous trap.
-	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true). // a runaway guest must not freeze the host
-		WithCompilationCache(cache)
-	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	m := &module{name: name, cfg: cfg, rt: r, modCfg: modCfg, clock: clock}
-	if err := m.init(ctx, wasm); err != nil {
-		r.Close(ctx)
-		return nil, err
+	//
+	// A runaway guest must neither outlive its time limit nor freeze the
+	// host at the next GC: meter (meter.go) makes the guest come back to Go
+	// every meterBudget loop iterations or calls. A module it cannot rewrite
+	// runs with wazero's own, slower check at every loop header instead.
+	newModule := func(wasm []byte, metered bool) (*module, error) {
+		rc := wazero.NewRuntimeConfig().
+			WithCloseOnContextDone(!metered).
+			WithCompilationCache(cache)
+		r := wazero.NewRuntimeWithConfig(ctx, rc)
+		m := &module{name: name, cfg: cfg, rt: r, modCfg: modCfg, clock: clock, metered: metered}
+		if err := m.init(ctx, wasm); err != nil {
+			r.Close(ctx)
+			return nil, err
+		}
+		return m, nil
+	}
+	var m *module
+	if metered, merr := meter(wasm); merr != nil {
+		slog.Debug("wazero: module not metered, using WithCloseOnContextDone", "plugin", name, "err", merr)
+	} else if m, err = newModule(metered, true); err != nil {
+		// Whatever is wrong, say it about the module as it was given.
+		slog.Debug("wazero: metered module refused, trying it as it is", "plugin", name, "err", err)
+		m = nil
+	}
+	if m == nil {
+		if m, err = newModule(wasm, false); err != nil {
+			return nil, err
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -149,6 +170,7 @@ type module struct {
 	clock    bool // the clock is granted: instances sleep for real
 	engine   *engine
 	hasInit  bool
+	metered  bool // meter rewrote the module: it imports wstream_meter.tick
 	once     sync.Once
 }
 
@@ -232,8 +254,10 @@ func (m *module) check() error {
 	}
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
-		switch mod {
-		case wasi_snapshot_preview1.ModuleName, abi.ImportModule:
+		switch {
+		case mod == wasi_snapshot_preview1.ModuleName, mod == abi.ImportModule:
+		case mod == meterModule && m.metered && name == meterTick:
+			continue // added by meter
 		default:
 			return fmt.Errorf("the module imports %s.%s, which wstream does not provide: a guest may import only %s.%s and %s; %s",
 				mod, name, abi.ImportModule, abi.ImportLog, wasi_snapshot_preview1.ModuleName, sdkHint)

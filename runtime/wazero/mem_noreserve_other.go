@@ -1,0 +1,5 @@
+//go:build darwin || freebsd
+
+package wazero
+
+const mapNoReserve = 0
