@@ -329,56 +329,16 @@ const maxDepth = 512
 // Skip returns the length in bytes of the one value at the start of b.
 func Skip(b []byte) (int, error) { return skip(b, 0) }
 
-func skip(b []byte, depth int) (int, error) {
+func skip(b []byte, depth int) (int, error) { return skipExt(b, depth, nil) }
+
+// skipExt is skip that also sets *ext, when ext is not nil, if the value
+// holds an ext value.
+func skipExt(b []byte, depth int, ext *bool) (int, error) {
 	if depth > maxDepth {
 		return 0, errors.New("msgpack: nesting deeper than 512")
 	}
 	// Fast path for what records are mostly made of: fixints, nil, bools
 	// and short strings, whose size is in their first byte.
-	if len(b) > 0 {
-		switch c := b[0]; {
-		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-			return 1, nil
-		case c >= 0xa0 && c <= 0xbf:
-			if n := 1 + int(c&0x1f); n <= len(b) {
-				return n, nil
-			}
-			return 0, ErrTruncated
-		}
-	}
-	t, hdr, n, err := header(b)
-	if err != nil {
-		return 0, err
-	}
-	if len(b) < hdr {
-		return 0, ErrTruncated
-	}
-	switch t {
-	case TypeArray, TypeMap:
-		if err := checkCount(n, len(b)-hdr); err != nil {
-			return 0, err
-		}
-		off := hdr
-		for i := uint64(0); i < n; i++ {
-			k, err := skip(b[off:], depth+1)
-			if err != nil {
-				return 0, err
-			}
-			off += k
-		}
-		return off, nil
-	}
-	if uint64(len(b)-hdr) < n { // for ext, hdr already counts the type byte
-		return 0, ErrTruncated
-	}
-	return hdr + int(n), nil
-}
-
-// skipExt is skip that also sets *ext when the value holds an ext value.
-func skipExt(b []byte, depth int, ext *bool) (int, error) {
-	if depth > maxDepth {
-		return 0, errors.New("msgpack: nesting deeper than 512")
-	}
 	if len(b) > 0 {
 		switch c := b[0]; {
 		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
@@ -412,7 +372,9 @@ func skipExt(b []byte, depth int, ext *bool) (int, error) {
 		}
 		return off, nil
 	case TypeExt:
-		*ext = true
+		if ext != nil {
+			*ext = true
+		}
 	}
 	if uint64(len(b)-hdr) < n {
 		return 0, ErrTruncated
@@ -420,8 +382,8 @@ func skipExt(b []byte, depth int, ext *bool) (int, error) {
 	return hdr + int(n), nil
 }
 
-// splitArrayExt is SplitArray that also sets *ext when an element holds an
-// ext value.
+// splitArrayExt is SplitArray that also sets *ext, when ext is not nil, if
+// an element holds an ext value.
 func splitArrayExt(dst []Raw, b []byte, ext *bool) ([]Raw, []byte, error) {
 	n, rest, err := ArrayHeader(b)
 	if err != nil {
@@ -480,21 +442,7 @@ func MapHeader(b []byte) (int, []byte, error) {
 
 // SplitArray splits the array at the start of b into its elements, which
 // alias b. It appends to dst, so a caller can reuse a slice across batches.
-func SplitArray(dst []Raw, b []byte) ([]Raw, []byte, error) {
-	n, rest, err := ArrayHeader(b)
-	if err != nil {
-		return dst, b, err
-	}
-	for i := 0; i < n; i++ {
-		var v Raw
-		v, rest, err = Next(rest)
-		if err != nil {
-			return dst, b, fmt.Errorf("element %d: %w", i, err)
-		}
-		dst = append(dst, v)
-	}
-	return dst, rest, nil
-}
+func SplitArray(dst []Raw, b []byte) ([]Raw, []byte, error) { return splitArrayExt(dst, b, nil) }
 
 // SplitPair splits a two-element array [k, v].
 func SplitPair(b Raw) (k, v Raw, err error) {
