@@ -555,24 +555,41 @@ func (c *changelog) read(ctx context.Context, p int32, start, end int64) ([]*kgo
 	}
 	defer cl.Close()
 	var out []*kgo.Record
+	fetched, quiet := false, 0
 	for {
-		// Records of aborted transactions are never delivered, so the end
-		// may not be seen: a quiet second means there is no more.
+		// Records of aborted transactions are never delivered, so offset
+		// end-1 may never be seen. The broker answering twice with
+		// nothing more for the partition is the end; a client that has
+		// not had an answer yet (still connecting, a slow broker) keeps
+		// waiting until ctx ends, which is an error, never empty state.
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("changelog %s partition %d: reading state: %w", c.topic, p, ctx.Err())
 		}
-		seen, last := false, int64(-1)
-		fs.EachRecord(func(r *kgo.Record) {
-			seen, last = true, r.Offset
-			if r.Offset < end && !r.Attrs.IsControl() {
-				out = append(out, r)
+		last, got := int64(-1), false
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if fp.Topic != c.topic || fp.Partition != p || fp.Err != nil {
+				return
+			}
+			fetched = true
+			for _, r := range fp.Records {
+				got, last = true, r.Offset
+				if r.Offset < end && !r.Attrs.IsControl() {
+					out = append(out, r)
+				}
 			}
 		})
-		if !seen || last >= end-1 {
+		switch {
+		case last >= end-1:
 			return out, nil
+		case got || !fetched:
+			quiet = 0
+		default:
+			if quiet++; quiet >= 2 {
+				return out, nil
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -163,5 +164,42 @@ func TestRunScaleOutInProcess(t *testing.T) {
 	_, clog := ScaleOutTopics(group)
 	if !strings.Contains(logs[0].String()+logs[1].String(), "routed by key through topic wstream-"+group+"-repartition") {
 		t.Errorf("logs do not name the topics (%s):\n%s", clog, logs[0].String())
+	}
+}
+
+// Restoring reads the changelog from a real broker: the last committed
+// snapshot wins over one whose transaction aborted at the tail (whose
+// records are never delivered, so the end offset is never seen).
+func TestChangelogRestoreSkipsAbortedTail(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	admin := kafkaClient(t, brokers)
+	topic := createTopic(t, admin, "wstream-g-changelog", 2)
+	k, _ := parseKafkaURI("kafka://" + brokers + "/in")
+	c := &changelog{topic: topic, k: k, log: io.Discard, id: "t", admin: admin}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if snap, err := c.latest(ctx, 1, "s"); err != nil || snap != nil {
+		t.Fatalf("empty changelog: %q, %v", snap, err)
+	}
+	plain := kafkaClient(t, brokers, kgo.RecordPartitioner(changelogPartitioner{topic}))
+	if err := plain.ProduceSync(ctx, c.records(1, []byte("committed"), "s")...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	txn := kafkaClient(t, brokers, kgo.RecordPartitioner(changelogPartitioner{topic}), kgo.TransactionalID("t-"+randomID()))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(ctx, c.records(1, []byte("aborted"), "s")...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.latest(ctx, 1, "s")
+	if err != nil || string(snap) != "committed" {
+		t.Fatalf("restored %q, %v; want the committed snapshot", snap, err)
+	}
+	if snap, err := c.latest(ctx, 0, "s"); err != nil || snap != nil {
+		t.Fatalf("other partition: %q, %v", snap, err)
 	}
 }
