@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -306,10 +307,15 @@ func waitCommitted(t *testing.T, admin *kgo.Client, topic string, n int64, ps ..
 	}
 }
 
-// Scale-out: three processes share six partitions; one is killed with
-// SIGKILL mid-run, the others take its partitions over from the group's
-// committed offsets and finish; the totals are exact.
-func TestKafkaScaleOutKill(t *testing.T) {
+// killRun is the scale-out kill test: procs wstream processes run the
+// pipeline that pipeline writes over a new six-partition topic of n word
+// lines; once the group has committed at offsets, the second process is
+// killed with SIGKILL (while the group is still reading the source, when
+// midSource); the others must finish, with every offset committed. It
+// returns the read_committed output, the true word counts and the
+// survivors.
+func killRun(t *testing.T, n, procs int, at int64, midSource bool, pipeline func(dir, brokers, in, out string) string) ([]*kgo.Record, map[string]int64, []*proc) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and kills wstream binaries")
 	}
@@ -318,26 +324,42 @@ func TestKafkaScaleOutKill(t *testing.T) {
 	bin := goBuild(t, dir, "cmd/wstream")
 	admin := kafkaClient(t, brokers)
 	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
-	lines, want := wordLines(9000)
+	lines, want := wordLines(n)
 	produceValues(t, brokers, in, lines)
-	pipe := wordcountPipeline(t, dir, brokers, in, out, "")
+	pipe := pipeline(dir, brokers, in, out)
 
 	var ps []*proc
-	for i := 0; i < 3; i++ {
+	for i := 0; i < procs; i++ {
 		ps = append(ps, startProc(t, bin, "run", "--pipeline", pipe))
 	}
-	waitCommitted(t, admin, in, 1500, ps...)
-	victim := ps[1]
-	victim.kill()
-	if n := committedTotal(t, admin, "wc-"+in, in); n >= int64(len(lines)) {
-		t.Fatalf("the run had finished (%d offsets committed) before the kill", n)
+	waitCommitted(t, admin, in, at, ps...)
+	select {
+	case <-ps[1].done:
+		t.Fatalf("the process to kill had exited (%v):\n%s", ps[1].err, tail(ps[1].stderr.String(), 3000))
+	default:
 	}
-	ps[0].wait(t, 3*time.Minute)
-	ps[2].wait(t, 3*time.Minute)
-	if n := committedTotal(t, admin, "wc-"+in, in); n != int64(len(lines)) {
-		t.Errorf("group committed %d offsets, want %d", n, len(lines))
+	ps[1].kill()
+	if c := committedTotal(t, admin, "wc-"+in, in); midSource && c >= int64(len(lines)) {
+		t.Fatalf("the run had finished (%d offsets committed) before the kill", c)
 	}
-	if diff := sameCounts(wordTotals(t, readCommitted(t, brokers, out)), want); diff != "" {
+	survivors := append([]*proc{ps[0]}, ps[2:]...)
+	for _, p := range survivors {
+		p.wait(t, 4*time.Minute)
+	}
+	if c := committedTotal(t, admin, "wc-"+in, in); c != int64(len(lines)) {
+		t.Errorf("group committed %d offsets, want %d", c, len(lines))
+	}
+	return readCommitted(t, brokers, out), want, survivors
+}
+
+// Scale-out: three processes share six partitions; one is killed with
+// SIGKILL mid-run, the others take its partitions over from the group's
+// committed offsets and finish; the totals are exact.
+func TestKafkaScaleOutKill(t *testing.T) {
+	out, want, _ := killRun(t, 9000, 3, 1500, true, func(dir, brokers, in, out string) string {
+		return wordcountPipeline(t, dir, brokers, in, out, "")
+	})
+	if diff := sameCounts(wordTotals(t, out), want); diff != "" {
 		t.Errorf("read_committed counts differ: %s", diff)
 	}
 }
@@ -346,25 +368,10 @@ func TestKafkaScaleOutKill(t *testing.T) {
 // count is lost (a replayed batch may count some words twice), and the
 // group ends with every offset committed.
 func TestKafkaAtLeastOnceKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills wstream binaries")
-	}
-	brokers := kafkaBrokers(t)
-	dir := t.TempDir()
-	bin := goBuild(t, dir, "cmd/wstream")
-	admin := kafkaClient(t, brokers)
-	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
-	lines, want := wordLines(6000)
-	produceValues(t, brokers, in, lines)
-	pipe := wordcountPipeline(t, dir, brokers, in, out, "&exactlyOnce=false")
-	a, b := startProc(t, bin, "run", "--pipeline", pipe), startProc(t, bin, "run", "--pipeline", pipe)
-	waitCommitted(t, admin, in, 1000, a, b)
-	b.kill()
-	a.wait(t, 3*time.Minute)
-	if n := committedTotal(t, admin, "wc-"+in, in); n != int64(len(lines)) {
-		t.Errorf("group committed %d offsets, want %d\n%s", n, len(lines), a.stderr.String())
-	}
-	got := wordTotals(t, readCommitted(t, brokers, out))
+	out, want, _ := killRun(t, 6000, 2, 1000, false, func(dir, brokers, in, out string) string {
+		return wordcountPipeline(t, dir, brokers, in, out, "&exactlyOnce=false")
+	})
+	got := wordTotals(t, out)
 	for w, n := range want {
 		if got[w] < n {
 			t.Errorf("%s: counted %d, want at least %d", w, got[w], n)
@@ -428,31 +435,10 @@ func lastPerKey(recs []*kgo.Record) map[string]string {
 // the changelog topic, so the last committed count of every word is its
 // exact total: no count lost with the dead process, none applied twice.
 func TestKafkaScaleOutStateKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills wstream binaries")
-	}
-	brokers := kafkaBrokers(t)
-	dir := t.TempDir()
-	bin := goBuild(t, dir, "cmd/wstream")
-	admin := kafkaClient(t, brokers)
-	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
-	lines, want := wordLines(9000)
-	produceValues(t, brokers, in, lines)
-	pipe := runningCountPipeline(t, dir, brokers, in, out, true)
-
-	var ps []*proc
-	for i := 0; i < 3; i++ {
-		ps = append(ps, startProc(t, bin, "run", "--pipeline", pipe))
-	}
-	waitCommitted(t, admin, in, 1500, ps...)
-	victim := ps[1]
-	victim.kill()
-	if n := committedTotal(t, admin, "wc-"+in, in); n >= int64(len(lines)) {
-		t.Fatalf("the run had finished (%d offsets committed) before the kill", n)
-	}
-	ps[0].wait(t, 4*time.Minute)
-	ps[2].wait(t, 4*time.Minute)
-	last := lastPerKey(readCommitted(t, brokers, out))
+	out, want, survivors := killRun(t, 9000, 3, 1500, true, func(dir, brokers, in, out string) string {
+		return runningCountPipeline(t, dir, brokers, in, out, true)
+	})
+	last := lastPerKey(out)
 	for w, n := range want {
 		if last[w] != fmt.Sprint(n) {
 			t.Errorf("%s: last committed count %q, want %d", w, last[w], n)
@@ -462,8 +448,8 @@ func TestKafkaScaleOutStateKill(t *testing.T) {
 		t.Errorf("%d words in the output, want %d", len(last), len(want))
 	}
 	restored := false
-	for _, p := range []*proc{ps[0], ps[2]} {
-		restored = restored || strings.Contains(p.stderr.String(), "state restored from wstream-wc-"+in+"-changelog")
+	for _, p := range survivors {
+		restored = restored || regexp.MustCompile(`state restored from wstream-wc-in-[0-9a-f]+-changelog`).MatchString(p.stderr.String())
 	}
 	if !restored {
 		t.Error("no survivor restored a partition's state from the changelog")
@@ -473,22 +459,10 @@ func TestKafkaScaleOutStateKill(t *testing.T) {
 // The same at-least-once (the default), two processes, one killed: no
 // count is lost (a replayed batch may count words twice).
 func TestKafkaScaleOutStateAtLeastOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills wstream binaries")
-	}
-	brokers := kafkaBrokers(t)
-	dir := t.TempDir()
-	bin := goBuild(t, dir, "cmd/wstream")
-	admin := kafkaClient(t, brokers)
-	in, out := createTopic(t, admin, "in", 6), createTopic(t, admin, "out", 6)
-	lines, want := wordLines(6000)
-	produceValues(t, brokers, in, lines)
-	pipe := runningCountPipeline(t, dir, brokers, in, out, false)
-	a, b := startProc(t, bin, "run", "--pipeline", pipe), startProc(t, bin, "run", "--pipeline", pipe)
-	waitCommitted(t, admin, in, 1000, a, b)
-	b.kill()
-	a.wait(t, 4*time.Minute)
-	last := lastPerKey(readCommitted(t, brokers, out))
+	out, want, _ := killRun(t, 6000, 2, 1000, false, func(dir, brokers, in, out string) string {
+		return runningCountPipeline(t, dir, brokers, in, out, false)
+	})
+	last := lastPerKey(out)
 	for w, n := range want {
 		var got int64
 		if _, err := fmt.Sscan(last[w], &got); err != nil || got < n {
