@@ -52,13 +52,16 @@ toolchains:
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./cmd/wstream
 	$(GO) mod tidy -diff
 
 test: toolchains check plugins
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-# bench: the benchmark suite (bench/README.md). It builds its own guests and
+# bench: the benchmark suite (bench/README.md), in a binary built with the
+# bench tag (the suite is not linked into the plain build). It builds its own guests and
 # the Benthos peer (bench/benthos, a separate module) and prints a Markdown
 # report; BENCH_FLAGS=--short is the quick smoke run.
-bench: build plugins
+bench: plugins
+	$(GO) build -tags bench -o bin/wstream ./cmd/wstream
 	bin/wstream bench $(BENCH_FLAGS)

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 	"github.com/wstream/wstream/operators"
 )
 
@@ -42,7 +42,7 @@ func BenchmarkFlatMapHost(b *testing.B) {
 		}
 	}
 	resp = abi.AppendRecordErrors(resp, nil)
-	spec, err := host.ParseSpec([]byte("stages:\n  - {op: flatMap, fn: split-words}\n"))
+	spec, err := pipeline.Parse([]byte("stages:\n  - {op: flatMap, fn: split-words}\n"))
 	if err != nil {
 		b.Fatal(err)
 	}

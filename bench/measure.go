@@ -15,7 +15,9 @@ import (
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/bench/logic"
 	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 	"github.com/wstream/wstream/operators"
+	"github.com/wstream/wstream/operators/job"
 	"github.com/wstream/wstream/runtime"
 	"github.com/wstream/wstream/runtime/wazero"
 )
@@ -79,39 +81,21 @@ func RunJob(ctx context.Context, j Job) (Result, error) {
 
 // ---- the graph, built as `wstream run` builds it ----
 
-// resolver loads plugins once, like cmd/wstream's plugin set.
-type resolver struct {
+// loaded is a workload's engine and plugins, loaded as `wstream run`
+// loads them.
+type loaded struct {
 	engine  runtime.Engine
-	cfg     runtime.Config
-	plugins map[string]*runtime.Plugin
-	def     string
+	plugins *job.Plugins
 }
 
-func (r *resolver) Func(plugin, name string) (operators.Func, error) {
-	if plugin == "" {
-		plugin = r.def
-	}
-	p, ok := r.plugins[plugin]
-	if !ok {
-		var err error
-		if p, err = runtime.LoadFile(context.Background(), r.engine, plugin, r.cfg); err != nil {
-			return nil, err
-		}
-		r.plugins[plugin] = p
-	}
-	return p.Func(name)
-}
-
-func (r *resolver) close() {
-	for _, p := range r.plugins {
-		p.Close(context.Background())
-	}
-	r.engine.Close(context.Background())
+func (l *loaded) close() {
+	l.plugins.Close()
+	l.engine.Close(context.Background())
 }
 
 // build makes the workload's graph over the wazero engine.
-func build(ctx context.Context, w *workload, j Job) (*operators.Graph, *resolver, error) {
-	spec, err := host.ParseSpec([]byte(w.pipeline(j.Plugin)))
+func build(ctx context.Context, w *workload, j Job) (*operators.Graph, *loaded, error) {
+	spec, err := pipeline.Parse([]byte(w.pipeline(j.Plugin)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,8 +103,10 @@ func build(ctx context.Context, w *workload, j Job) (*operators.Graph, *resolver
 	if w.initial != nil {
 		spec.Stages[len(spec.Stages)-1].Initial = w.initial(j.Keys)
 	}
-	r := &resolver{engine: wazero.New(ctx), cfg: runtime.Config{Workers: j.Workers}, plugins: map[string]*runtime.Plugin{}, def: j.Plugin}
-	g, err := operators.Build(spec, r)
+	engine := wazero.New(ctx)
+	r := &loaded{engine: engine, plugins: job.NewPlugins(engine, runtime.Config{Workers: j.Workers})}
+	r.plugins.For(spec)
+	g, err := operators.Build(spec, r.plugins)
 	if err != nil {
 		r.close()
 		return nil, nil, err

@@ -1,4 +1,4 @@
-package host
+package host_test
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	. "github.com/wstream/wstream/host"
 )
 
 func sampleCheckpoint(t int64) *Checkpoint {

@@ -82,3 +82,17 @@ type Processor interface {
 	// produces nothing at this time (a windowed stream between slides).
 	Process(ctx context.Context, t int64, inputs map[string][]abi.Raw) (out Batch, emit bool, err error)
 }
+
+// ProgressSink is a sink that can say how far its output has got: the
+// hook for exactly-once restart. A checkpoint records Progress after the
+// sink accepted a batch; on restart the output is truncated back to the
+// committed length before the first Write, so a batch that was written but
+// not committed is not duplicated. jsonl: sinks implement it.
+type ProgressSink interface {
+	Sink
+	// Progress is the number of bytes written so far.
+	Progress() int64
+	// Resume cuts the output back to a committed Progress before the first
+	// Write. Without a Resume, output starts empty.
+	Resume(progress int64) error
+}

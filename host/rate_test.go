@@ -1,4 +1,4 @@
-package host
+package host_test
 
 import (
 	"context"
@@ -7,193 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wstream/wstream/abi"
+	. "github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/internal/hosttest"
 )
-
-// fakeNow is a limiter clock the test moves by hand.
-type fakeNow struct{ t time.Time }
-
-func (f *fakeNow) now() time.Time      { return f.t }
-func (f *fakeNow) add(d time.Duration) { f.t = f.t.Add(d) }
-func limiterAt(f *fakeNow, max float64) *limiter {
-	l := newLimiter(max)
-	l.now = f.now
-	return l
-}
-
-// A limiter lets maxRate records a second through, whatever the unit
-// sizes: a reader that waits as told reads rate × seconds records, plus at
-// most one second's burst.
-func TestLimiterRate(t *testing.T) {
-	for _, unit := range []int{1, 7, 250, 5000} {
-		clk := &fakeNow{t: time.Unix(1000, 0)}
-		l := limiterAt(clk, 1000)
-		read := 0
-		for clk.t.Before(time.Unix(1010, 0)) {
-			clk.add(l.take(unit))
-			read += unit
-		}
-		// 10 s at 1000/s; the wait for the last unit taken falls on the next.
-		if read < 10000 || read > 10000+unit+1000 {
-			t.Errorf("unit %d: %d records in 10s at 1000/s", unit, read)
-		}
-	}
-}
-
-func TestLimiterPaysLater(t *testing.T) {
-	clk := &fakeNow{t: time.Unix(1000, 0)}
-	l := limiterAt(clk, 100)
-	if d := l.take(500); d != 0 {
-		t.Fatalf("first unit waits %v, want 0", d)
-	}
-	if d := l.take(1); d != 5*time.Second {
-		t.Fatalf("after 500 records at 100/s the next waits %v, want 5s", d)
-	}
-	clk.add(time.Hour) // idle: the bucket refills, but only to one second's worth
-	if d := l.take(100); d != 0 {
-		t.Fatalf("after an idle hour: wait %v", d)
-	}
-	if d := l.take(100); d != 0 {
-		t.Fatalf("the burst is one second: wait %v", d)
-	}
-	if d := l.take(1); d != time.Second {
-		t.Fatalf("past the burst: wait %v, want 1s", d)
-	}
-}
-
-func TestLimiterEstimate(t *testing.T) {
-	clk := &fakeNow{t: time.Unix(1000, 0)}
-	for _, c := range []struct{ max, est, want float64 }{{0, 0, 0}, {100, 0, 100}, {0, 50, 50}, {100, 50, 50}, {100, 500, 100}} {
-		l := limiterAt(clk, c.max)
-		l.setEstimate(c.est)
-		if got := l.current(); got != c.want {
-			t.Errorf("max %v, estimate %v: rate %v, want %v", c.max, c.est, got, c.want)
-		}
-	}
-	// A rate change wakes a waiting reader, which then waits by the new rate.
-	l := newLimiter(1) // real time: one record a second
-	l.take(10)         // ten seconds of debt
-	done := make(chan error, 1)
-	go func() { done <- l.wait(context.Background(), 1) }()
-	for !l.sawThrottle() {
-		time.Sleep(time.Millisecond) // until the reader sleeps
-	}
-	l.mu.Lock()
-	l.max = 0 // unlimited
-	l.mu.Unlock()
-	l.setEstimate(0)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiting reader was not woken by the rate change")
-	}
-	// Cancelling ends a wait.
-	l = newLimiter(1)
-	l.take(100)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := l.wait(ctx, 1); err != context.Canceled {
-		t.Fatalf("wait after cancel: %v", err)
-	}
-}
-
-// The PID estimator behaves as Spark's (PIDRateEstimatorSuite).
-func TestPIDEstimator(t *testing.T) {
-	pid := func(intervalMs int64, p, i, d, minRate float64) *pidEstimator {
-		e := newPID(time.Duration(intervalMs) * time.Millisecond)
-		e.proportional, e.integral, e.deriv, e.minRate = p, i, d, minRate
-		return e
-	}
-	e := pid(20, 1, 0, 0, 10)
-	if _, ok := e.compute(0, 10, 10, 0); ok {
-		t.Error("the first batch gave a rate")
-	}
-	if r, ok := e.compute(10, 10, 10, 0); !ok || r != 1000 {
-		t.Errorf("second batch: %v %v, want 1000 records/s", r, ok)
-	}
-	for _, c := range []struct {
-		t, n, proc int64
-		why        string
-	}{{10, 10, 10, "same time"}, {20, 0, 10, "no records"}, {30, 10, 0, "no processing time"}} {
-		if _, ok := e.compute(c.t, int(c.n), c.proc, 0); ok {
-			t.Errorf("%s gave a rate", c.why)
-		}
-	}
-
-	// Never below the minimum rate, with errors piling up.
-	e = pid(20, 1, 1, 0, 5)
-	for k := int64(0); k < 50; k++ {
-		r, ok := e.compute(k*20, 1, 20, 100)
-		if k > 0 && (!ok || r != 5) {
-			t.Fatalf("batch %d: %v %v, want the minimum 5", k, r, ok)
-		}
-	}
-	// Without scheduling delay, the rate follows the processing speed, up
-	// and down.
-	for _, dir := range []int64{1, -1} {
-		e = pid(20, 1, 1, 0, 10)
-		for k := int64(0); k < 50; k++ {
-			n := (k + 1) * 20
-			if dir < 0 {
-				n = (50 - k) * 20
-			}
-			r, ok := e.compute(k*20, int(n), 20, 0)
-			if k > 0 && (!ok || r != float64(n)*50) {
-				t.Fatalf("dir %d batch %d: %v %v, want %d", dir, k, r, ok, n*50)
-			}
-		}
-	}
-	// With scheduling delay, it stays below the processing speed.
-	e = pid(20, 1, 0.01, 0, 10)
-	for k := int64(0); k < 50; k++ {
-		n, sched := 37*k%1000+1, 7*k%19
-		r, ok := e.compute(k*20, int(n), 20, sched)
-		if speed := float64(n) / 20 * 1000; k > 0 && sched > 0 && r > 10 && r >= speed {
-			t.Fatalf("batch %d: rate %v not below the processing speed %v", k, r, speed)
-		}
-		if k > 0 && !ok {
-			t.Fatalf("batch %d: no rate", k)
-		}
-	}
-}
-
-// Backpressure engages on a late batch, limits only while engaged, and
-// lets go after calmBatches batches that keep up, logging both.
-func TestPacerEngagesAndLetsGo(t *testing.T) {
-	var log strings.Builder
-	p := newPacer(RunConfig{Sources: map[string]Source{"in": nil}, Interval: 100 * time.Millisecond, Backpressure: true}, &log)
-	l := p.limiter("in")
-	recs := func(n int) map[string][]abi.Raw { return map[string][]abi.Raw{"in": make([]abi.Raw, n)} }
-	at := func(ms int64) time.Time { return time.UnixMilli(ms) }
-	p.observe(100, recs(1000), at(100), at(150)) // first batch: no rate yet
-	p.observe(200, recs(1000), at(200), at(250)) // keeps up: not engaged
-	if r := l.current(); r != 0 || log.Len() > 0 {
-		t.Fatalf("engaged while batches keep up: rate %v, log %q", r, log.String())
-	}
-	p.observe(300, recs(1000), at(300), at(800)) // 500ms for a 100ms interval
-	if r := l.current(); r < 100 || r > 2500 || !strings.Contains(log.String(), `backpressure: batch 300 ms took 500ms, longer than the 100ms interval: source "in" is slowed to`) {
-		t.Fatalf("after a late batch: rate %v, log %q", r, log.String())
-	}
-	log.Reset()
-	for k := int64(0); k < calmBatches; k++ {
-		bt := 900 + 100*k
-		if l.current() == 0 {
-			t.Fatalf("let go after %d calm batches, want %d", k, calmBatches)
-		}
-		p.observe(bt, recs(200), at(bt), at(bt+50))
-	}
-	if r := l.current(); r != 0 || !strings.Contains(log.String(), `backpressure: batches keep up again (batch 1800 ms took 50ms): source "in" is no longer slowed`) {
-		t.Fatalf("after calm batches: rate %v, log %q", r, log.String())
-	}
-	var nilPacer *pacer
-	nilPacer.observe(1, nil, at(0), at(1)) // no rate control: a no-op
-	if nilPacer.limiter("in") != nil {
-		t.Fatal("a nil pacer has a limiter")
-	}
-}
 
 // maxRate holds a run's source to its rate: a lower bound on the time a
 // run takes, which a busy machine can only lengthen.
@@ -202,12 +18,12 @@ func TestRunMaxRate(t *testing.T) {
 	for i := range 300 {
 		fmt.Fprintf(&lines, "l%d\n", i)
 	}
-	sink := newTestSink()
+	sink := hosttest.NewTestSink()
 	start := time.Now()
-	err := Run(testCtx(t), RunConfig{
-		Sources:   map[string]Source{"in": mustSource(t, "file:"+writeFile(t, t.TempDir(), "in.txt", lines.String()))},
+	err := Run(hosttest.Ctx(t), RunConfig{
+		Sources:   map[string]Source{"in": hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, t.TempDir(), "in.txt", lines.String()))},
 		Sink:      sink,
-		Processor: passProc{},
+		Processor: hosttest.Pass{},
 		Interval:  10 * time.Millisecond,
 		MaxRate:   map[string]float64{"in": 1000},
 	})
@@ -215,7 +31,7 @@ func TestRunMaxRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
-	got, _ := sink.result()
+	got, _ := sink.Result()
 	n := 0
 	for _, b := range got {
 		n += strings.Count(b, `"l`)
@@ -227,8 +43,8 @@ func TestRunMaxRate(t *testing.T) {
 		t.Fatalf("300 records at 1000/s took %v", took)
 	}
 	t.Logf("300 records at maxRate 1000/s: %v, %d batches", took, len(got))
-	if err := (&RunConfig{Sources: map[string]Source{"in": &chanSource{}}, Sink: sink, Processor: passProc{}, Interval: time.Second,
-		MaxRate: map[string]float64{"other": 5}}).check(); err == nil || !strings.Contains(err.Error(), `source "other"`) {
+	if err := CheckRunConfig(&RunConfig{Sources: map[string]Source{"in": &hosttest.ChanSource{}}, Sink: sink, Processor: hosttest.Pass{}, Interval: time.Second,
+		MaxRate: map[string]float64{"other": 5}}); err == nil || !strings.Contains(err.Error(), `source "other"`) {
 		t.Fatalf("a rate for an unknown source: %v", err)
 	}
 }
@@ -238,74 +54,42 @@ func TestRunMaxRate(t *testing.T) {
 func TestRunBackpressureLogs(t *testing.T) {
 	const start = 1700000000000
 	dir := t.TempDir()
-	a := gated(mustSource(t, "file:"+writeFile(t, dir, "a.txt", strings.Repeat("x\n", 20))))
-	clk := newFakeClock(start)
-	sink := newTestSink()
-	var log syncBuffer
-	ctx, cancel := context.WithCancel(testCtx(t))
+	a := hosttest.Gated(hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, dir, "a.txt", strings.Repeat("x\n", 20))))
+	clk := hosttest.NewFakeClock(start)
+	sink := hosttest.NewTestSink()
+	var log hosttest.SyncBuffer
+	ctx, cancel := context.WithCancel(hosttest.Ctx(t))
 	defer cancel()
-	done := runAsync(ctx, RunConfig{
+	done := hosttest.RunAsync(ctx, RunConfig{
 		Sources: map[string]Source{"in": a},
 		Sink:    sink,
-		Processor: passProc{hook: func(ctx context.Context, t int64) error {
+		Processor: hosttest.Pass{Hook: func(ctx context.Context, t int64) error {
 			switch t {
 			case start + 1000:
-				a.allow(5)            // records for the next batch
-				clk.set(start + 3500) // 2.5 intervals: late, but the first batch sets no rate
+				a.Allow(5)            // records for the next batch
+				clk.Set(start + 3500) // 2.5 intervals: late, but the first batch sets no rate
 			case start + 2000:
-				clk.set(start + 5000) // late again: engage
+				clk.Set(start + 5000) // late again: engage
 			}
 			return nil
 		}},
 		Interval:     time.Second,
-		Clock:        clk,
+		Wall:         clk,
 		Log:          &log,
 		Backpressure: true,
 	})
-	a.ready()
-	a.allow(5)
-	<-clk.afterCalled
-	clk.set(start + 1000)
-	sink.expect(t, fmt.Sprintf(`%d "x","x","x","x","x"`, start+1000))
-	sink.expect(t, fmt.Sprintf(`%d "x","x","x","x","x"`, start+2000))
+	a.Ready()
+	a.Allow(5)
+	<-clk.Slept
+	clk.Set(start + 1000)
+	sink.Expect(t, fmt.Sprintf(`%d "x","x","x","x","x"`, start+1000))
+	sink.Expect(t, fmt.Sprintf(`%d "x","x","x","x","x"`, start+2000))
 	cancel()
-	if err := wait(t, done); err != nil {
+	if err := hosttest.Wait(t, done); err != nil {
 		t.Fatal(err)
 	}
 	if want := `backpressure: batch 1700000002000 ms took 1.5s, longer than the 1s interval: source "in" is slowed to 100 records/s`; !strings.Contains(log.String(), want) {
 		t.Fatalf("log %q\nwant %q", log.String(), want)
-	}
-}
-
-func TestByteBudget(t *testing.T) {
-	b := newByteBudget(100)
-	ctx := testCtx(t)
-	if err := b.acquire(ctx, 500); err != nil { // larger than the budget, but alone
-		t.Fatal(err)
-	}
-	got := make(chan error, 1)
-	go func() { got <- b.acquire(ctx, 10) }()
-	select {
-	case err := <-got:
-		t.Fatalf("acquired over the budget: %v", err)
-	default:
-	}
-	b.release(500)
-	if err := <-got; err != nil {
-		t.Fatal(err)
-	}
-	if err := b.acquire(ctx, 90); err != nil { // 10 + 90 fits
-		t.Fatal(err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := b.acquire(cctx, 1); err != context.Canceled {
-		t.Fatalf("acquire when full and cancelled: %v", err)
-	}
-	var none *byteBudget
-	none.release(5)
-	if none.acquire(ctx, 5) != nil {
-		t.Fatal("a nil budget refused")
 	}
 }
 
@@ -316,18 +100,18 @@ func TestRunBufferBytes(t *testing.T) {
 	for i := range 50 {
 		fmt.Fprintf(&in, "%d%s\n", i, strings.Repeat("x", 1000))
 	}
-	sink := newTestSink()
-	err := Run(testCtx(t), RunConfig{
-		Sources:     map[string]Source{"in": mustSource(t, "file:"+writeFile(t, t.TempDir(), "in.txt", in.String()))},
+	sink := hosttest.NewTestSink()
+	err := Run(hosttest.Ctx(t), RunConfig{
+		Sources:     map[string]Source{"in": hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, t.TempDir(), "in.txt", in.String()))},
 		Sink:        sink,
-		Processor:   passProc{},
+		Processor:   hosttest.Pass{},
 		Interval:    time.Millisecond,
 		BufferBytes: 2500, // two lines
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := sink.result()
+	got, _ := sink.Result()
 	all := strings.Join(got, ",")
 	for i := range 50 {
 		if n := strings.Count(all, fmt.Sprintf(`"%dxxx`, i)); n != 1 {

@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
-// Clock is wall time as the scheduler sees it, so tests can drive batches
-// with a fake clock instead of sleeping.
-type Clock interface {
+// WallClock is wall time as the scheduler sees it, so tests can drive
+// batches with a fake clock instead of sleeping.
+type WallClock interface {
 	Now() time.Time
 	// After delivers once d has passed, like time.After.
 	After(d time.Duration) <-chan time.Time
@@ -48,12 +49,13 @@ type RunConfig struct {
 	// Interval is the batch interval, a whole number of milliseconds, 1ms
 	// or more.
 	Interval time.Duration
-	// Manual selects the manual clock: batch k has time k × Interval and
-	// takes exactly one unit from each source, as fast as possible; the run
+	// Clock is what drives batches: pipeline.ClockSystem (the default) or
+	// pipeline.ClockManual, where batch k has time k × Interval and takes
+	// exactly one unit from each source, as fast as possible, and the run
 	// ends when every source is drained.
-	Manual bool
-	// Clock is the system clock; nil is real time. Unused when Manual.
-	Clock Clock
+	Clock pipeline.Clock
+	// Wall is the system clock's time; nil is real time.
+	Wall WallClock
 	// Log receives warnings (falling behind); nil is os.Stderr.
 	Log io.Writer
 	// Buffer is how many units each source may get ahead of the batches
@@ -91,7 +93,7 @@ type RunConfig struct {
 	// or "once" (one batch with everything available, then stop). Under the
 	// manual clock each input line is one trigger whatever the mode; once
 	// only turns no-data batches off.
-	Trigger string
+	Trigger pipeline.Trigger
 }
 
 // BatchCommitter is a sink whose output commits together with its input's
@@ -150,7 +152,7 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 		iv:   cfg.Interval.Milliseconds(),
 		pctx: context.WithoutCancel(ctx),
 		log:  cfg.Log,
-		clk:  cfg.Clock,
+		clk:  cfg.Wall,
 	}
 	if r.log == nil {
 		r.log = os.Stderr
@@ -203,7 +205,7 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 			}
 		}
 	}()
-	if cfg.Manual {
+	if cfg.Clock == pipeline.ClockManual {
 		err = r.manual(ctx)
 	} else {
 		err = r.system(ctx)
@@ -344,7 +346,7 @@ type runner struct {
 	iv    int64    // interval in ms
 	pctx  context.Context
 	log   io.Writer
-	clk   Clock
+	clk   WallClock
 
 	// checkpointing
 	snap        Snapshotter
@@ -573,7 +575,7 @@ func (r *runner) system(ctx context.Context) error {
 	left.Store(int32(len(r.names)))
 	recv := make([]*receiver, len(r.names))
 	pace := newPacer(r.cfg, r.log)
-	if r.cfg.Trigger != "" && r.cfg.Trigger != "processing-time" {
+	if r.cfg.Trigger != "" && r.cfg.Trigger != pipeline.TriggerProcessingTime {
 		pace.noBackpressure() // batches do not follow the interval
 	}
 	for i, n := range r.names {
@@ -594,12 +596,12 @@ func (r *runner) system(ctx context.Context) error {
 	if next <= r.last { // resumed from a checkpoint with a later time: keep times increasing
 		next = r.last + r.iv
 	}
-	if r.cfg.Trigger == "once" {
+	if r.cfg.Trigger == pipeline.TriggerOnce {
 		return r.once(ctx, next, recv, allDrained)
 	}
 	drained, behind := false, false
 	for {
-		if !drained && r.cfg.Trigger == "available-now" {
+		if !drained && r.cfg.Trigger == pipeline.TriggerAvailableNow {
 			// No clock: a batch as soon as data is there, until drained.
 			if buffered(recv) == 0 {
 				select {

@@ -1,4 +1,4 @@
-package host
+package host_test
 
 import (
 	"context"
@@ -6,211 +6,35 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/wstream/wstream/abi"
+	. "github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/internal/hosttest"
+	"github.com/wstream/wstream/host/pipeline"
+	_ "github.com/wstream/wstream/host/textio" // registers the file:, batches:, stdin and socket:// sources
 )
-
-// passProc passes its inputs through, concatenated in source-name order.
-type passProc struct {
-	// hook, if set, runs inside Process (to block it or move the clock).
-	hook func(ctx context.Context, t int64) error
-}
-
-func (p passProc) Process(ctx context.Context, t int64, inputs map[string][]abi.Raw) (Batch, bool, error) {
-	if p.hook != nil {
-		if err := p.hook(ctx, t); err != nil {
-			return Batch{}, false, err
-		}
-	}
-	names := make([]string, 0, len(inputs))
-	for n := range inputs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := Batch{Time: t}
-	for _, n := range names {
-		out.Records = append(out.Records, inputs[n]...)
-	}
-	return out, true, nil
-}
-
-// testSink records batches and hands each to the test as it arrives.
-type testSink struct {
-	mu      sync.Mutex
-	batches []string
-	got     chan string
-	closed  bool
-}
-
-func newTestSink() *testSink { return &testSink{got: make(chan string, 1000)} }
-
-func (s *testSink) URI() string { return "test-sink" }
-
-func (s *testSink) Write(b Batch) error {
-	var recs []string
-	for _, r := range b.Records {
-		j, err := abi.AppendJSON(nil, r)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, string(j))
-	}
-	line := fmt.Sprintf("%d %s", b.Time, strings.Join(recs, ","))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("write after close")
-	}
-	s.batches = append(s.batches, line)
-	s.got <- line
-	return nil
-}
-
-func (s *testSink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return nil
-}
-
-func (s *testSink) result() ([]string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.batches...), s.closed
-}
-
-// expect reads the next batch the sink got.
-func (s *testSink) expect(t *testing.T, want string) {
-	t.Helper()
-	select {
-	case got := <-s.got:
-		if got != want {
-			t.Fatalf("batch %q, want %q", got, want)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no batch; want %q", want)
-	}
-}
-
-// gatedSource lets the test decide when each Next may proceed, and tells it
-// when the receiver is back for more, i.e. the previous unit is buffered.
-type gatedSource struct {
-	Source
-	gate     chan struct{}
-	calls    chan struct{}
-	returned chan struct{}
-}
-
-func gated(s Source) *gatedSource {
-	return &gatedSource{Source: s, gate: make(chan struct{}), calls: make(chan struct{}), returned: make(chan struct{}, 100)}
-}
-
-func (g *gatedSource) Next(ctx context.Context) (Unit, error) {
-	select {
-	case g.calls <- struct{}{}:
-	case <-ctx.Done():
-		return Unit{}, ctx.Err()
-	}
-	select {
-	case <-g.gate:
-	case <-ctx.Done():
-		return Unit{}, ctx.Err()
-	}
-	u, err := g.Source.Next(ctx)
-	g.returned <- struct{}{}
-	return u, err
-}
-
-// ready waits for the receiver's first Next.
-func (g *gatedSource) ready() { <-g.calls }
-
-// allow lets n units through and waits until the receiver has buffered
-// them and asked for the next.
-func (g *gatedSource) allow(n int) {
-	for range n {
-		g.gate <- struct{}{}
-		<-g.returned
-		<-g.calls
-	}
-}
-
-// release lets the next Next through (the one that returns io.EOF).
-func (g *gatedSource) release() {
-	g.gate <- struct{}{}
-	<-g.returned
-}
-
-// chanSource is an unbounded source fed by the test.
-type chanSource struct {
-	ch  chan string
-	err error
-}
-
-func (s *chanSource) URI() string                              { return "chan" }
-func (s *chanSource) Open(ctx context.Context, p []byte) error { return nil }
-func (s *chanSource) Close() error                             { return nil }
-func (s *chanSource) Next(ctx context.Context) (Unit, error) {
-	if s.err != nil {
-		return Unit{}, s.err
-	}
-	select {
-	case <-ctx.Done():
-		return Unit{}, ctx.Err()
-	case line := <-s.ch:
-		return Unit{Records: []abi.Raw{str(line)}}, nil
-	}
-}
-
-func mustSource(t *testing.T, uri string, opts ...Option) Source {
-	t.Helper()
-	s, err := OpenSource(uri, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func runAsync(ctx context.Context, cfg RunConfig) chan error {
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
-	return done
-}
-
-func wait(t *testing.T, done chan error) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
-		return nil
-	}
-}
 
 // Manual clock: batch k at k × interval takes one unit of each source; a
 // drained source contributes nothing; the run ends when all are drained.
 func TestRunManual(t *testing.T) {
 	dir := t.TempDir()
-	sink := newTestSink()
-	err := Run(testCtx(t), RunConfig{
+	sink := hosttest.NewTestSink()
+	err := Run(hosttest.Ctx(t), RunConfig{
 		Sources: map[string]Source{
-			"a": mustSource(t, "file:"+writeFile(t, dir, "a.txt", "a1\na2\r\na3\n")),
-			"b": mustSource(t, "batches:"+writeFile(t, dir, "b.jsonl", "[\"x\", 1]\nnull\n")),
+			"a": hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, dir, "a.txt", "a1\na2\r\na3\n")),
+			"b": hosttest.MustSource(t, "batches:"+hosttest.WriteFile(t, dir, "b.jsonl", "[\"x\", 1]\nnull\n")),
 		},
 		Sink:      sink,
-		Processor: passProc{},
+		Processor: hosttest.Pass{},
 		Interval:  time.Second,
-		Manual:    true,
+		Clock:     pipeline.ClockManual,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, closed := sink.result()
+	got, closed := sink.Result()
 	want := []string{`1000 "a1","x",1`, `2000 "a2"`, `3000 "a3"`}
 	if fmt.Sprint(got) != fmt.Sprint(want) || !closed {
 		t.Fatalf("batches %q (closed %v), want %q", got, closed, want)
@@ -218,15 +42,15 @@ func TestRunManual(t *testing.T) {
 }
 
 func TestRunManual10ms(t *testing.T) {
-	sink := newTestSink()
-	err := Run(testCtx(t), RunConfig{
-		Sources:   map[string]Source{"in": mustSource(t, "stdin", WithStdin(strings.NewReader("p\nq\n")))},
+	sink := hosttest.NewTestSink()
+	err := Run(hosttest.Ctx(t), RunConfig{
+		Sources:   map[string]Source{"in": hosttest.MustSource(t, "stdin", WithStdin(strings.NewReader("p\nq\n")))},
 		Sink:      sink,
-		Processor: passProc{},
+		Processor: hosttest.Pass{},
 		Interval:  10 * time.Millisecond,
-		Manual:    true,
+		Clock:     pipeline.ClockManual,
 	})
-	got, _ := sink.result()
+	got, _ := sink.Result()
 	if err != nil || fmt.Sprint(got) != fmt.Sprint([]string{`10 "p"`, `20 "q"`}) {
 		t.Fatalf("%q %v", got, err)
 	}
@@ -240,47 +64,47 @@ func TestRunSystemClock(t *testing.T) {
 	for _, iv := range []time.Duration{time.Second, 10 * time.Millisecond} {
 		t.Run(iv.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			a := gated(mustSource(t, "file:"+writeFile(t, dir, "a.txt", "l1\nl2\nl3\nl4\nl5\n")))
-			b := gated(mustSource(t, "batches:"+writeFile(t, dir, "b.jsonl", "[\"w1\"]\nnull\n[\"w3\"]\n")))
+			a := hosttest.Gated(hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, dir, "a.txt", "l1\nl2\nl3\nl4\nl5\n")))
+			b := hosttest.Gated(hosttest.MustSource(t, "batches:"+hosttest.WriteFile(t, dir, "b.jsonl", "[\"w1\"]\nnull\n[\"w3\"]\n")))
 			const start = 1700000000123
-			clk := newFakeClock(start)
-			sink := newTestSink()
-			var log syncBuffer
-			done := runAsync(testCtx(t), RunConfig{
+			clk := hosttest.NewFakeClock(start)
+			sink := hosttest.NewTestSink()
+			var log hosttest.SyncBuffer
+			done := hosttest.RunAsync(hosttest.Ctx(t), RunConfig{
 				Sources:   map[string]Source{"a": a, "b": b},
 				Sink:      sink,
-				Processor: passProc{},
+				Processor: hosttest.Pass{},
 				Interval:  iv,
-				Clock:     clk,
+				Wall:      clk,
 				Log:       &log,
 			})
 			ms := iv.Milliseconds()
 			first := (start/ms + 1) * ms // the first multiple after the start
 			tick := func(k int64) {
-				<-clk.afterCalled
-				clk.set(first + k*ms)
+				<-clk.Slept
+				clk.Set(first + k*ms)
 			}
-			a.ready()
-			b.ready()
-			a.allow(2)
-			b.allow(3)
+			a.Ready()
+			b.Ready()
+			a.Allow(2)
+			b.Allow(3)
 			tick(0)
-			sink.expect(t, fmt.Sprintf(`%d "l1","l2","w1"`, first))
-			a.allow(1)
+			sink.Expect(t, fmt.Sprintf(`%d "l1","l2","w1"`, first))
+			a.Allow(1)
 			tick(1)
-			sink.expect(t, fmt.Sprintf(`%d "l3"`, first+ms))
+			sink.Expect(t, fmt.Sprintf(`%d "l3"`, first+ms))
 			tick(2)
-			sink.expect(t, fmt.Sprintf(`%d "w3"`, first+2*ms))
+			sink.Expect(t, fmt.Sprintf(`%d "w3"`, first+2*ms))
 			tick(3)
-			sink.expect(t, fmt.Sprintf(`%d `, first+3*ms))
-			b.release() // drained
-			a.allow(2)
-			a.release() // drained: the rest runs at once, the clock stays
-			sink.expect(t, fmt.Sprintf(`%d "l4","l5"`, first+4*ms))
-			if err := wait(t, done); err != nil {
+			sink.Expect(t, fmt.Sprintf(`%d `, first+3*ms))
+			b.Release() // drained
+			a.Allow(2)
+			a.Release() // drained: the rest runs at once, the clock stays
+			sink.Expect(t, fmt.Sprintf(`%d "l4","l5"`, first+4*ms))
+			if err := hosttest.Wait(t, done); err != nil {
 				t.Fatal(err)
 			}
-			if got, closed := sink.result(); len(got) != 5 || !closed {
+			if got, closed := sink.Result(); len(got) != 5 || !closed {
 				t.Fatalf("batches %q, closed %v", got, closed)
 			}
 			if log.String() != "" {
@@ -294,35 +118,35 @@ func TestRunSystemClock(t *testing.T) {
 // back: no batch time is skipped, and falling behind is logged once.
 func TestRunFallsBehind(t *testing.T) {
 	const start = 1700000000000
-	clk := newFakeClock(start)
-	src := &chanSource{ch: make(chan string)}
-	sink := newTestSink()
-	var log syncBuffer
-	ctx, cancel := context.WithCancel(testCtx(t))
+	clk := hosttest.NewFakeClock(start)
+	src := &hosttest.ChanSource{Ch: make(chan string)}
+	sink := hosttest.NewTestSink()
+	var log hosttest.SyncBuffer
+	ctx, cancel := context.WithCancel(hosttest.Ctx(t))
 	defer cancel()
-	done := runAsync(ctx, RunConfig{
+	done := hosttest.RunAsync(ctx, RunConfig{
 		Sources: map[string]Source{"in": src},
 		Sink:    sink,
-		Processor: passProc{hook: func(ctx context.Context, t int64) error {
+		Processor: hosttest.Pass{Hook: func(ctx context.Context, t int64) error {
 			if t == start+1000 {
-				clk.set(start + 3500) // the first batch takes 2.5 intervals
+				clk.Set(start + 3500) // the first batch takes 2.5 intervals
 			}
 			return nil
 		}},
 		Interval: time.Second,
-		Clock:    clk,
+		Wall:     clk,
 		Log:      &log,
 	})
-	<-clk.afterCalled
-	clk.set(start + 1000)
+	<-clk.Slept
+	clk.Set(start + 1000)
 	for _, want := range []string{"1700000001000 ", "1700000002000 ", "1700000003000 "} {
-		sink.expect(t, want)
+		sink.Expect(t, want)
 	}
-	if d := <-clk.afterCalled; d != 500*time.Millisecond {
+	if d := <-clk.Slept; d != 500*time.Millisecond {
 		t.Fatalf("caught up: waits %v, want 500ms", d)
 	}
 	cancel()
-	if err := wait(t, done); err != nil {
+	if err := hosttest.Wait(t, done); err != nil {
 		t.Fatal(err)
 	}
 	want := "falling behind: batch 1700000001000 ms ended at 1700000003500 ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)\n"
@@ -336,18 +160,18 @@ func TestRunFallsBehind(t *testing.T) {
 // final batch, the sink is closed, and Run returns nil.
 func TestRunCancelFinishesBatch(t *testing.T) {
 	dir := t.TempDir()
-	a := gated(mustSource(t, "file:"+writeFile(t, dir, "a.txt", "l1\nl2\nl3\nl4\nl5\n")))
+	a := hosttest.Gated(hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, dir, "a.txt", "l1\nl2\nl3\nl4\nl5\n")))
 	const start = 1700000000000
-	clk := newFakeClock(start)
-	sink := newTestSink()
-	ctx, cancel := context.WithCancel(testCtx(t))
+	clk := hosttest.NewFakeClock(start)
+	sink := hosttest.NewTestSink()
+	ctx, cancel := context.WithCancel(hosttest.Ctx(t))
 	defer cancel()
 	inProcess, release := make(chan struct{}), make(chan struct{})
 	procErr := make(chan error, 10)
-	done := runAsync(ctx, RunConfig{
+	done := hosttest.RunAsync(ctx, RunConfig{
 		Sources: map[string]Source{"a": a},
 		Sink:    sink,
-		Processor: passProc{hook: func(pctx context.Context, t int64) error {
+		Processor: hosttest.Pass{Hook: func(pctx context.Context, t int64) error {
 			if t == start+1000 {
 				inProcess <- struct{}{}
 				<-release
@@ -356,20 +180,20 @@ func TestRunCancelFinishesBatch(t *testing.T) {
 			return nil
 		}},
 		Interval: time.Second,
-		Clock:    clk,
+		Wall:     clk,
 	})
-	a.ready()
-	a.allow(2)
-	<-clk.afterCalled
-	clk.set(start + 1000)
+	a.Ready()
+	a.Allow(2)
+	<-clk.Slept
+	clk.Set(start + 1000)
 	<-inProcess
-	a.allow(2) // received during the batch
+	a.Allow(2) // received during the batch
 	cancel()
 	close(release)
-	if err := wait(t, done); err != nil {
+	if err := hosttest.Wait(t, done); err != nil {
 		t.Fatal(err)
 	}
-	got, closed := sink.result()
+	got, closed := sink.Result()
 	want := []string{`1700000001000 "l1","l2"`, `1700000002000 "l3","l4"`}
 	if fmt.Sprint(got) != fmt.Sprint(want) || !closed {
 		t.Fatalf("batches %q (closed %v), want %q", got, closed, want)
@@ -381,60 +205,60 @@ func TestRunCancelFinishesBatch(t *testing.T) {
 
 // A unit read but stuck behind a full buffer at cancel is not lost.
 func TestRunCancelKeepsBlockedUnit(t *testing.T) {
-	a := gated(mustSource(t, "file:"+writeFile(t, t.TempDir(), "a.txt", "l1\nl2\nl3\n")))
-	clk := newFakeClock(0)
-	sink := newTestSink()
-	ctx, cancel := context.WithCancel(testCtx(t))
+	a := hosttest.Gated(hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, t.TempDir(), "a.txt", "l1\nl2\nl3\n")))
+	clk := hosttest.NewFakeClock(0)
+	sink := hosttest.NewTestSink()
+	ctx, cancel := context.WithCancel(hosttest.Ctx(t))
 	defer cancel()
-	done := runAsync(ctx, RunConfig{
+	done := hosttest.RunAsync(ctx, RunConfig{
 		Sources:   map[string]Source{"a": a},
 		Sink:      sink,
-		Processor: passProc{},
+		Processor: hosttest.Pass{},
 		Interval:  time.Second,
-		Clock:     clk,
+		Wall:      clk,
 		Buffer:    1,
 	})
-	a.ready()
-	a.allow(1)  // l1 fills the buffer
-	a.release() // l2 is read; its send blocks
+	a.Ready()
+	a.Allow(1)  // l1 fills the buffer
+	a.Release() // l2 is read; its send blocks
 	cancel()
-	if err := wait(t, done); err != nil {
+	if err := hosttest.Wait(t, done); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := sink.result(); fmt.Sprint(got) != fmt.Sprint([]string{`1000 "l1","l2"`}) {
+	if got, _ := sink.Result(); fmt.Sprint(got) != fmt.Sprint([]string{`1000 "l1","l2"`}) {
 		t.Fatalf("batches %q", got)
 	}
 }
 
 // Real time, 10 ms batches: it runs and produces consecutive batch times.
 func TestRunRealTime10ms(t *testing.T) {
-	src := &chanSource{ch: make(chan string)}
-	sink := newTestSink()
-	ctx, cancel := context.WithCancel(testCtx(t))
+	src := &hosttest.ChanSource{Ch: make(chan string)}
+	sink := hosttest.NewTestSink()
+	ctx, cancel := context.WithCancel(hosttest.Ctx(t))
 	defer cancel()
-	done := runAsync(ctx, RunConfig{
+	done := hosttest.RunAsync(ctx, RunConfig{
 		Sources:   map[string]Source{"in": src},
 		Sink:      sink,
-		Processor: passProc{},
+		Processor: hosttest.Pass{},
 		Interval:  10 * time.Millisecond,
 		Log:       io.Discard,
 	})
 	for _, l := range []string{"a", "b", "c"} {
-		src.ch <- l
+		src.Ch <- l
 	}
 	var times []int64
 	records := 0
 	for len(times) < 3 || records < 3 {
 		var tm int64
 		var rest string
-		fmt.Sscanf(<-sink.got, "%d %s", &tm, &rest)
+		fmt.Sscanf(<-sink.Got(), "%d %s", &tm, &rest)
 		times = append(times, tm)
 		if rest != "" {
 			records += strings.Count(rest, ",") + 1
 		}
 	}
 	cancel()
-	if err := wait(t, done); err != nil {
+	if err := hosttest.Wait(t, done); err != nil {
 		t.Fatal(err)
 	}
 	for i, tm := range times {
@@ -447,34 +271,34 @@ func TestRunRealTime10ms(t *testing.T) {
 func TestRunErrors(t *testing.T) {
 	dir := t.TempDir()
 	errBoom := errors.New("boom")
-	bad := writeFile(t, dir, "bad.jsonl", "[1]\n[2,\n")
+	bad := hosttest.WriteFile(t, dir, "bad.jsonl", "[1]\n[2,\n")
 
 	run := func(cfg RunConfig) error {
 		if cfg.Sink == nil {
-			cfg.Sink = newTestSink()
+			cfg.Sink = hosttest.NewTestSink()
 		}
 		if cfg.Processor == nil {
-			cfg.Processor = passProc{}
+			cfg.Processor = hosttest.Pass{}
 		}
 		if cfg.Interval == 0 {
 			cfg.Interval = time.Second
 		}
-		return Run(testCtx(t), cfg)
+		return Run(hosttest.Ctx(t), cfg)
 	}
-	lines := func() Source { return mustSource(t, "stdin", WithStdin(strings.NewReader("x\ny\n"))) }
+	lines := func() Source { return hosttest.MustSource(t, "stdin", WithStdin(strings.NewReader("x\ny\n"))) }
 
-	err := run(RunConfig{Manual: true, Sources: map[string]Source{"b": mustSource(t, "batches:"+bad)}})
+	err := run(RunConfig{Clock: pipeline.ClockManual, Sources: map[string]Source{"b": hosttest.MustSource(t, "batches:"+bad)}})
 	if want := `batch 2000 ms: source "b": batches:` + bad + ` line 2: invalid JSON at byte 3: unexpected end of input; each line must be a JSON array or null`; err == nil || err.Error() != want {
 		t.Errorf("source error:\n got %v\nwant %s", err, want)
 	}
 
-	err = run(RunConfig{Manual: true, Sources: map[string]Source{"x": &chanSource{err: errors.New("kaput")}}})
+	err = run(RunConfig{Clock: pipeline.ClockManual, Sources: map[string]Source{"x": &hosttest.ChanSource{Err: errors.New("kaput")}}})
 	if want := `batch 1000 ms: source "x" (chan): kaput`; err == nil || err.Error() != want {
 		t.Errorf("source error without its URI: %v", err)
 	}
 
-	err = run(RunConfig{Manual: true, Sources: map[string]Source{"in": lines()},
-		Processor: passProc{hook: func(ctx context.Context, t int64) error {
+	err = run(RunConfig{Clock: pipeline.ClockManual, Sources: map[string]Source{"in": lines()},
+		Processor: hosttest.Pass{Hook: func(ctx context.Context, t int64) error {
 			if t == 2000 {
 				return errBoom
 			}
@@ -485,21 +309,21 @@ func TestRunErrors(t *testing.T) {
 	}
 
 	if sink, oerr := OpenSink("jsonl:/dev/full"); oerr == nil {
-		err = run(RunConfig{Manual: true, Sources: map[string]Source{"in": lines()}, Sink: sink})
+		err = run(RunConfig{Clock: pipeline.ClockManual, Sources: map[string]Source{"in": lines()}, Sink: sink})
 		if want := "batch 1000 ms: sink jsonl:/dev/full: write /dev/full: no space left on device"; err == nil || err.Error() != want {
 			t.Errorf("sink error: %v", err)
 		}
 	}
 
 	// A source error under the system clock surfaces at a batch time.
-	clk := newFakeClock(0)
-	done := runAsync(testCtx(t), RunConfig{Sources: map[string]Source{"b": mustSource(t, "batches:"+bad)},
-		Sink: newTestSink(), Processor: passProc{}, Interval: time.Second, Clock: clk})
+	clk := hosttest.NewFakeClock(0)
+	done := hosttest.RunAsync(hosttest.Ctx(t), RunConfig{Sources: map[string]Source{"b": hosttest.MustSource(t, "batches:"+bad)},
+		Sink: hosttest.NewTestSink(), Processor: hosttest.Pass{}, Interval: time.Second, Wall: clk})
 	for ms := int64(1000); ; ms += 1000 {
 		select {
 		case err = <-done:
-		case <-clk.afterCalled:
-			clk.set(ms)
+		case <-clk.Slept:
+			clk.Set(ms)
 			continue
 		}
 		break
@@ -513,9 +337,9 @@ func TestRunErrors(t *testing.T) {
 		500 * time.Microsecond:  "batch interval 500µs is too short: the smallest is 1ms",
 		1500 * time.Microsecond: "batch interval 1.5ms is not a whole number of milliseconds",
 	} {
-		sink := newTestSink()
+		sink := hosttest.NewTestSink()
 		err := run(RunConfig{Sources: map[string]Source{"in": lines()}, Interval: iv, Sink: sink})
-		if _, closed := sink.result(); err == nil || err.Error() != want || !closed {
+		if _, closed := sink.Result(); err == nil || err.Error() != want || !closed {
 			t.Errorf("interval %v: %v (sink closed %v)", iv, err, closed)
 		}
 	}
@@ -523,12 +347,12 @@ func TestRunErrors(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	sink := newTestSink()
-	err = run(RunConfig{Sources: map[string]Source{"in": mustSource(t, "socket://"+addr)}, Sink: sink})
+	sink := hosttest.NewTestSink()
+	err = run(RunConfig{Sources: map[string]Source{"in": hosttest.MustSource(t, "socket://"+addr)}, Sink: sink})
 	if err == nil || !strings.HasPrefix(err.Error(), `source "in": cannot connect to socket://`+addr+": connection refused") {
 		t.Errorf("open error: %v", err)
 	}
-	if _, closed := sink.result(); !closed {
+	if _, closed := sink.Result(); !closed {
 		t.Error("sink not closed after an open error")
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // BenchmarkCheckpoint1e6Keys measures what a restart costs with a million
@@ -21,7 +22,7 @@ import (
 func BenchmarkCheckpoint1e6Keys(b *testing.B) {
 	const keys = 1_000_000
 	build := func() *Graph {
-		s, err := host.ParseSpec([]byte(`stages: [{op: aggregateByKey, fn: sum, outputMode: update}]`))
+		s, err := pipeline.Parse([]byte(`stages: [{op: aggregateByKey, fn: sum, outputMode: update}]`))
 		if err != nil {
 			b.Fatal(err)
 		}

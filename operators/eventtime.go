@@ -6,7 +6,7 @@ import (
 	"sort"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // Event time follows Structured Streaming. withWatermark tracks the largest
@@ -152,7 +152,7 @@ type watermarkStage struct {
 	lastTimes []int64
 }
 
-func buildWithWatermark(b *builder, s host.Stage, label string) (stage, error) {
+func buildWithWatermark(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "time", "delay", "plugin"); err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ type aggregateStage struct {
 	mark                  *watermarkStage // the withWatermark right before, for reuse
 }
 
-func (b *builder) aggregateReducer(s host.Stage, label string) (reducer, bool, error) {
+func (b *builder) aggregateReducer(s pipeline.Stage, label string) (reducer, bool, error) {
 	switch s.Fn {
 	case "":
 		return nil, false, fmt.Errorf("%s needs fn: (count, sum, min, max or a reduce function)", label)
@@ -347,7 +347,7 @@ func (b *builder) aggregateReducer(s host.Stage, label string) (reducer, bool, e
 // maxOverlap bounds how many sliding windows one row may fall in.
 const maxOverlap = 1000
 
-func buildAggregateByWindow(b *builder, s host.Stage, label string) (stage, error) {
+func buildAggregateByWindow(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "fn", "plugin", "window", "slide", "offset", "outputMode", "time"); err != nil {
 		return nil, err
 	}
@@ -400,7 +400,7 @@ func buildAggregateByWindow(b *builder, s host.Stage, label string) (stage, erro
 	return a, nil
 }
 
-func buildAggregateByKey(b *builder, s host.Stage, label string) (stage, error) {
+func buildAggregateByKey(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "fn", "plugin", "outputMode"); err != nil {
 		return nil, err
 	}

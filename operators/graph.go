@@ -13,6 +13,7 @@ import (
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // stage is one operator in a stream's chain.
@@ -63,7 +64,7 @@ type stateful interface {
 
 // builder carries what op constructors need.
 type builder struct {
-	spec     *host.Spec
+	spec     *pipeline.Spec
 	resolve  Resolver
 	byName   map[string]*stream
 	interval int64 // batch interval in ms
@@ -87,7 +88,7 @@ func (b *builder) events() *eventClock {
 
 // Build checks the spec and builds its graph. r resolves guest functions
 // (nil when the pipeline uses built-ins only).
-func Build(spec *host.Spec, r Resolver) (*Graph, error) {
+func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}, fails: &failures{log: os.Stderr}}
 	if b.interval < 1 {
 		return nil, fmt.Errorf("batch: %s is below the 1ms minimum", spec.Batch.D())
@@ -98,7 +99,7 @@ func Build(spec *host.Spec, r Resolver) (*Graph, error) {
 		if len(names) != 1 {
 			return nil, fmt.Errorf("stages: reads one source, but the pipeline has %d (%v); use streams: with from: to name each input", len(names), names)
 		}
-		streams = []host.Stream{{Name: "output", From: names[0], Stages: spec.Stages}}
+		streams = []pipeline.Stream{{Name: "output", From: names[0], Stages: spec.Stages}}
 	}
 	g := &Graph{byName: b.byName, clock: b.clock, interval: b.interval, fails: b.fails}
 	// Streams are built in the order they are listed; a stream may read
@@ -144,7 +145,7 @@ func Build(spec *host.Spec, r Resolver) (*Graph, error) {
 }
 
 // chain builds a list of stages.
-func (b *builder) chain(prefix string, specs []host.Stage) ([]stage, error) {
+func (b *builder) chain(prefix string, specs []pipeline.Stage) ([]stage, error) {
 	var out []stage
 	for i, s := range specs {
 		label := fmt.Sprintf("%sstage %d (%s", prefix, i+1, s.Op)
@@ -177,13 +178,9 @@ func (b *builder) chain(prefix string, specs []host.Stage) ([]stage, error) {
 		}
 		if sf, ok := st.(stateful); ok {
 			b.stateful = append(b.stateful, sf)
-			switch st.(type) {
-			case *watermarkStage, *aggregateStage:
-			default:
-				if b.dstream == "" {
-					b.dstream = label
-				}
-			}
+		}
+		if info, ok := opState[s.Op]; ok && !info.eventTime && b.dstream == "" {
+			b.dstream = label
 		}
 		b.shape = append(b.shape, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
 		out = append(out, st)

@@ -9,15 +9,16 @@ import (
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // These tests use only host built-ins (no guest), so they exercise the
 // graph, windows and state machinery directly; the conformance vectors run
 // the same operators with guests through the CLI.
 
-func spec(t *testing.T, yaml string) *host.Spec {
+func spec(t *testing.T, yaml string) *pipeline.Spec {
 	t.Helper()
-	s, err := host.ParseSpec([]byte(yaml))
+	s, err := pipeline.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

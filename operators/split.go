@@ -4,24 +4,35 @@ import (
 	"fmt"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
-// keyedOps are the stateful operators whose state is per key, so that it
-// can be split by key across processes; the value is how a record entering
-// the operator gives its key.
-var keyedOps = map[string]func(abi.Raw) (abi.Raw, error){
-	"updateStateByKey":      pairKey,
-	"reduceByKeyAndWindow":  pairKey,
-	"groupByKeyAndWindow":   pairKey,
-	"countByValueAndWindow": func(r abi.Raw) (abi.Raw, error) { return r, nil },
+// opState says which ops keep state from one batch to the next: the one
+// place that knows it, for the builder (DStream and event-time state do not
+// mix), for scale-out (where a pipeline can be split by key) and for
+// connectors (a group source warns when state does not move with its
+// partitions).
+var opState = map[string]stateInfo{
+	"updateStateByKey":      {keyOf: pairKey},
+	"reduceByKeyAndWindow":  {keyOf: pairKey},
+	"groupByKeyAndWindow":   {keyOf: pairKey},
+	"countByValueAndWindow": {keyOf: func(r abi.Raw) (abi.Raw, error) { return r, nil }},
+	"window":                {},
+	"countByWindow":         {},
+	"withWatermark":         {eventTime: true},
+	"aggregateByWindow":     {eventTime: true},
+	"aggregateByKey":        {eventTime: true},
 }
 
-// globalOps keep state over all records (a window of the whole stream, a
-// count, a watermark): they cannot be split by key.
-var globalOps = map[string]bool{
-	"window": true, "countByWindow": true, "withWatermark": true,
-	"aggregateByWindow": true, "aggregateByKey": true,
+// stateInfo is how an op keeps state.
+type stateInfo struct {
+	// keyOf gives the key of a record entering the op when its state is
+	// per key, so that it can be split by key across processes; nil when
+	// the state is over the whole stream (a window, a count, a watermark).
+	keyOf func(abi.Raw) (abi.Raw, error)
+	// eventTime marks Structured Streaming's state, which does not mix
+	// with DStream state in one pipeline.
+	eventTime bool
 }
 
 func pairKey(r abi.Raw) (abi.Raw, error) {
@@ -32,21 +43,37 @@ func pairKey(r abi.Raw) (abi.Raw, error) {
 	return k, nil
 }
 
+// Stateful reports whether any stage of the spec keeps state across
+// batches.
+func Stateful(spec *pipeline.Spec) bool {
+	if stateIn(spec.Stages) != "" {
+		return true
+	}
+	for _, s := range spec.Streams {
+		if stateIn(s.Stages) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // KeyedSplit finds where a chain of stages can be split so that its keyed
-// state is partitioned by key (host.RunScaleOut): at the first stateful
-// stage, when that stage keeps state per key and no stage after it keeps
-// state. ok is false otherwise, and for a chain with no state; why says
-// what prevents the split, when something keyed would have wanted it.
-func KeyedSplit(stages []host.Stage) (at int, keyOf func(abi.Raw) (abi.Raw, error), ok bool, why string) {
+// state is partitioned by key (scale-out on a consumer group): at the
+// first stateful stage, when that stage keeps state per key and no stage
+// after it keeps state. ok is false otherwise, and for a chain with no
+// state; why says what prevents the split, when something keyed would
+// have wanted it.
+func KeyedSplit(stages []pipeline.Stage) (at int, keyOf func(abi.Raw) (abi.Raw, error), ok bool, why string) {
 	at = -1
 	for i, s := range stages {
+		info, stateful := opState[s.Op]
 		nested := stateIn(s.Stages)
 		switch {
-		case at < 0 && keyedOps[s.Op] != nil:
-			at, keyOf = i, keyedOps[s.Op]
-		case at < 0 && (globalOps[s.Op] || nested != ""):
+		case at < 0 && info.keyOf != nil:
+			at, keyOf = i, info.keyOf
+		case at < 0 && (stateful || nested != ""):
 			return 0, nil, false, ""
-		case at >= 0 && (keyedOps[s.Op] != nil || globalOps[s.Op] || nested != ""):
+		case at >= 0 && (stateful || nested != ""):
 			op := s.Op
 			if nested != "" {
 				op = nested + " inside " + s.Op
@@ -57,10 +84,10 @@ func KeyedSplit(stages []host.Stage) (at int, keyOf func(abi.Raw) (abi.Raw, erro
 	return at, keyOf, at >= 0, ""
 }
 
-// stateIn names the first stateful op in nested stages, or "".
-func stateIn(stages []host.Stage) string {
+// stateIn names the first stateful op in stages, nested ones included, or "".
+func stateIn(stages []pipeline.Stage) string {
 	for _, s := range stages {
-		if keyedOps[s.Op] != nil || globalOps[s.Op] {
+		if _, ok := opState[s.Op]; ok {
 			return s.Op
 		}
 		if n := stateIn(s.Stages); n != "" {

@@ -4,19 +4,19 @@ import (
 	"testing"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 func TestKeyedSplit(t *testing.T) {
-	st := func(ops ...string) []host.Stage {
-		var out []host.Stage
+	st := func(ops ...string) []pipeline.Stage {
+		var out []pipeline.Stage
 		for _, op := range ops {
-			out = append(out, host.Stage{Op: op})
+			out = append(out, pipeline.Stage{Op: op})
 		}
 		return out
 	}
 	for _, c := range []struct {
-		stages []host.Stage
+		stages []pipeline.Stage
 		at     int
 		ok     bool
 		why    bool
@@ -27,7 +27,7 @@ func TestKeyedSplit(t *testing.T) {
 		{st("map", "reduceByKey"), 0, false, false},               // no state across batches
 		{st("window", "updateStateByKey"), 0, false, false},       // global state first
 		{st("updateStateByKey", "countByWindow"), 0, false, true}, // state after the split
-		{[]host.Stage{{Op: "transform", Stages: st("window")}, {Op: "updateStateByKey"}}, 0, false, false},
+		{[]pipeline.Stage{{Op: "transform", Stages: st("window")}, {Op: "updateStateByKey"}}, 0, false, false},
 	} {
 		at, keyOf, ok, why := KeyedSplit(c.stages)
 		if ok != c.ok || (ok && at != c.at) || (why != "") != c.why || (ok && keyOf == nil) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 func init() { ops["updateStateByKey"] = buildUpdateStateByKey }
@@ -23,7 +23,7 @@ type updateStage struct {
 	scratch []byte // the encoded entries, reused
 }
 
-func buildUpdateStateByKey(b *builder, s host.Stage, label string) (stage, error) {
+func buildUpdateStateByKey(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "fn", "plugin", "initial"); err != nil {
 		return nil, err
 	}

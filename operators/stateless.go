@@ -6,11 +6,11 @@ import (
 	"strings"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // opBuilder makes a stage from its spec; label names it in errors.
-type opBuilder func(b *builder, s host.Stage, label string) (stage, error)
+type opBuilder func(b *builder, s pipeline.Stage, label string) (stage, error)
 
 // ops maps each pipeline `op:` (Spark's DStream method name) to its builder.
 // Stateful and event-time operators register themselves in their own files.
@@ -39,7 +39,7 @@ func init() { ops["transform"] = buildTransform }
 
 // only rejects fields an op does not use, so a misplaced field is reported
 // instead of silently ignored.
-func only(s host.Stage, label string, allowed ...string) error {
+func only(s pipeline.Stage, label string, allowed ...string) error {
 	set := map[string]bool{}
 	for _, a := range allowed {
 		set[a] = true
@@ -69,7 +69,7 @@ type elementStage struct {
 }
 
 func elementOp(kind abi.Kind, values bool) opBuilder {
-	return func(b *builder, s host.Stage, label string) (stage, error) {
+	return func(b *builder, s pipeline.Stage, label string) (stage, error) {
 		if err := only(s, label, "fn", "plugin", "onError"); err != nil {
 			return nil, err
 		}
@@ -185,7 +185,7 @@ type reduceStage struct {
 	r reducer
 }
 
-func buildReduce(b *builder, s host.Stage, label string) (stage, error) {
+func buildReduce(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "fn", "plugin"); err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (r *reduceStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]abi
 
 type countStage struct{}
 
-func buildCount(_ *builder, s host.Stage, label string) (stage, error) {
+func buildCount(_ *builder, s pipeline.Stage, label string) (stage, error) {
 	return countStage{}, only(s, label)
 }
 
@@ -219,7 +219,7 @@ func (countStage) process(_ context.Context, _ int64, in []abi.Raw) ([]abi.Raw, 
 
 type countByValueStage struct{}
 
-func buildCountByValue(_ *builder, s host.Stage, label string) (stage, error) {
+func buildCountByValue(_ *builder, s pipeline.Stage, label string) (stage, error) {
 	return countByValueStage{}, only(s, label)
 }
 
@@ -282,7 +282,7 @@ type reduceByKeyStage struct {
 	fold  folder // for a built-in r
 }
 
-func buildReduceByKey(b *builder, s host.Stage, label string) (stage, error) {
+func buildReduceByKey(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "fn", "plugin"); err != nil {
 		return nil, err
 	}
@@ -330,7 +330,7 @@ func pairs(keys, vals []abi.Raw) []abi.Raw {
 
 type groupByKeyStage struct{ label string }
 
-func buildGroupByKey(_ *builder, s host.Stage, label string) (stage, error) {
+func buildGroupByKey(_ *builder, s pipeline.Stage, label string) (stage, error) {
 	return &groupByKeyStage{label: label}, only(s, label)
 }
 
@@ -352,7 +352,7 @@ type unionStage struct {
 	other *stream
 }
 
-func buildUnion(b *builder, s host.Stage, label string) (stage, error) {
+func buildUnion(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "other"); err != nil {
 		return nil, err
 	}
@@ -385,7 +385,7 @@ type joinStage struct {
 }
 
 func joinOp(kind joinKind) opBuilder {
-	return func(b *builder, s host.Stage, label string) (stage, error) {
+	return func(b *builder, s pipeline.Stage, label string) (stage, error) {
 		if err := only(s, label, "other"); err != nil {
 			return nil, err
 		}
@@ -464,7 +464,7 @@ type transformStage struct {
 	stages []stage
 }
 
-func buildTransform(b *builder, s host.Stage, label string) (stage, error) {
+func buildTransform(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "stages"); err != nil {
 		return nil, err
 	}

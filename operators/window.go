@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // Windowed operators follow Spark's WindowedDStream and
@@ -38,7 +38,7 @@ func (t timing) isSlideTime(bt int64) bool { return (bt-t.clock.zero)%t.slide ==
 
 // windowTiming validates window: and slide: against the parent's slide and
 // makes the new slide the chain's slide.
-func (b *builder) windowTiming(s host.Stage, label string) (timing, error) {
+func (b *builder) windowTiming(s pipeline.Stage, label string) (timing, error) {
 	w, sl := s.Window.D().Milliseconds(), s.Slide.D().Milliseconds()
 	if w == 0 {
 		return timing{}, fmt.Errorf("%s needs window: (a duration, a multiple of the batch interval)", label)
@@ -60,7 +60,7 @@ func (b *builder) windowTiming(s host.Stage, label string) (timing, error) {
 }
 
 // plainWindow checks a stage that takes only window: and slide:.
-func (b *builder) plainWindow(s host.Stage, label string) (timing, error) {
+func (b *builder) plainWindow(s pipeline.Stage, label string) (timing, error) {
 	if err := only(s, label, "window", "slide"); err != nil {
 		return timing{}, err
 	}
@@ -138,7 +138,7 @@ func (w *windowBuf) restore(b []byte) ([]byte, error) {
 
 type windowStage struct{ buf windowBuf }
 
-func buildWindow(b *builder, s host.Stage, label string) (stage, error) {
+func buildWindow(b *builder, s pipeline.Stage, label string) (stage, error) {
 	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err
@@ -168,7 +168,7 @@ type groupByKeyAndWindowStage struct {
 	label string
 }
 
-func buildGroupByKeyAndWindow(b *builder, s host.Stage, label string) (stage, error) {
+func buildGroupByKeyAndWindow(b *builder, s pipeline.Stage, label string) (stage, error) {
 	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err
@@ -230,7 +230,7 @@ type keyedWindowStage struct {
 	hasPrev  bool
 }
 
-func buildReduceByKeyAndWindow(b *builder, s host.Stage, label string) (stage, error) {
+func buildReduceByKeyAndWindow(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if err := only(s, label, "fn", "plugin", "inverse", "filter", "window", "slide"); err != nil {
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func buildReduceByKeyAndWindow(b *builder, s host.Stage, label string) (stage, e
 
 // countByWindow is Spark's map(_ => 1L).reduceByWindow(_ + _, _ - _): the
 // count of the window, which stays (possibly 0) once data has been seen.
-func buildCountByWindow(b *builder, s host.Stage, label string) (stage, error) {
+func buildCountByWindow(b *builder, s pipeline.Stage, label string) (stage, error) {
 	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err
@@ -295,7 +295,7 @@ func buildCountByWindow(b *builder, s host.Stage, label string) (stage, error) {
 
 // countByValueAndWindow is Spark's map((_, 1L)).reduceByKeyAndWindow(_ + _,
 // _ - _, ..., filter = count != 0).
-func buildCountByValueAndWindow(b *builder, s host.Stage, label string) (stage, error) {
+func buildCountByValueAndWindow(b *builder, s pipeline.Stage, label string) (stage, error) {
 	tm, err := b.plainWindow(s, label)
 	if err != nil {
 		return nil, err

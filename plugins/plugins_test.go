@@ -22,7 +22,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wstream/wstream/abi"
-	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 var (
@@ -227,7 +227,7 @@ func TestWordcount(t *testing.T) {
 	if got := toJSON(t, raw); got != want {
 		t.Errorf("manifest\n got %s\nwant %s", got, want)
 	}
-	if _, err := host.ParseSpec([]byte(m.Pipeline)); err != nil {
+	if _, err := pipeline.Parse([]byte(m.Pipeline)); err != nil {
 		t.Errorf("default pipeline does not parse: %v", err)
 	}
 	for _, tt := range []struct{ fn, in, want string }{

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wstream/wstream/operators/job"
 	"github.com/wstream/wstream/runtime"
 )
 
@@ -33,9 +34,9 @@ func inspectCommand() *cli.Command {
 				return err
 			}
 			defer engine.Close(ctx)
-			plugins := newPluginSet(engine, runtime.Config{Stderr: c.App.ErrWriter, Workers: 1})
-			defer plugins.close()
-			p, err := plugins.load(ctx, c.Args().First())
+			plugins := job.NewPlugins(engine, runtime.Config{Stderr: c.App.ErrWriter, Workers: 1})
+			defer plugins.Close()
+			p, err := plugins.Load(ctx, c.Args().First())
 			if err != nil {
 				return err
 			}

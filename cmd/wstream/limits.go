@@ -7,16 +7,15 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wstream/wstream/host"
-	"github.com/wstream/wstream/runtime"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // sandboxFlags applies --memory-limit, --call-timeout, --max-output,
 // --allow, --max-rate and --backpressure over the spec's fields.
-func sandboxFlags(c *cli.Context, spec *host.Spec) error {
-	size := func(flag string, dst *host.Size) error {
+func sandboxFlags(c *cli.Context, spec *pipeline.Spec) error {
+	size := func(flag string, dst *pipeline.Size) error {
 		if v := c.String(flag); v != "" {
-			z, err := host.ParseSize(v)
+			z, err := pipeline.ParseSize(v)
 			if err != nil {
 				return usagef("--%s: %v", flag, err)
 			}
@@ -35,14 +34,14 @@ func sandboxFlags(c *cli.Context, spec *host.Spec) error {
 		if err != nil || d <= 0 {
 			return usagef("--call-timeout %q is not a duration; write it like 500ms, 5s or 1m", v)
 		}
-		spec.Limits.Timeout = host.Duration(d)
+		spec.Limits.Timeout = pipeline.Duration(d)
 	}
 	if err := spec.Limits.Check("--memory-limit/--max-output:"); err != nil {
 		return usagef("%v", err)
 	}
 	if c.IsSet("allow") {
 		spec.Allow = c.StringSlice("allow")
-		if err := (&host.Spec{Allow: spec.Allow}).CheckSandbox(); err != nil {
+		if err := (&pipeline.Spec{Allow: spec.Allow}).CheckSandbox(); err != nil {
 			return usagef("--%v", err)
 		}
 	}
@@ -51,7 +50,7 @@ func sandboxFlags(c *cli.Context, spec *host.Spec) error {
 		if !(v > 0) {
 			return usagef("--max-rate %v: must be a positive number of records per second", v)
 		}
-		spec.MaxRate = host.Rates{host.AllSources: v}
+		spec.MaxRate = pipeline.Rates{pipeline.AllSources: v}
 	}
 	if c.Bool("backpressure") {
 		spec.Backpressure = true
@@ -59,28 +58,12 @@ func sandboxFlags(c *cli.Context, spec *host.Spec) error {
 	return nil
 }
 
-// pluginConfig is base with the spec's limits and capabilities.
-func pluginConfig(base runtime.Config, spec *host.Spec) (runtime.Config, error) {
-	cfg := base
-	if spec.Limits.Memory != 0 {
-		pages, err := spec.Limits.Memory.Pages()
-		if err != nil {
-			return cfg, usagef("%v", err)
-		}
-		cfg.MemoryLimitPages = pages
-	}
-	cfg.CallTimeout = spec.Limits.Timeout.D()
-	cfg.MaxOutput = int(spec.Limits.MaxOutput)
-	cfg.Allow = spec.Allow
-	return cfg, nil
-}
-
 // untrustedPipeline refuses what a plugin's own default pipeline may not
 // set: where wstream reads, writes and keeps checkpoints, other modules to
 // load, and the sandbox. A plugin is untrusted code; only the operator,
 // with a pipeline file or flags, decides those (runtime/THREATS.md). Flags
 // that replace a field make it harmless.
-func untrustedPipeline(c *cli.Context, s *host.Spec) error {
+func untrustedPipeline(c *cli.Context, s *pipeline.Spec) error {
 	var bad []string
 	set := func(field string, isSet bool, flag string) {
 		if isSet && (flag == "" || c.String(flag) == "") {
@@ -93,7 +76,7 @@ func untrustedPipeline(c *cli.Context, s *host.Spec) error {
 	set("late:", s.Late != "", "")
 	set("deadLetter:", s.DeadLetter != "", "")
 	set("plugin:", s.Plugin != "" || stagePlugins(s), "")
-	set("limits:", s.Limits != (host.Limits{}), "")
+	set("limits:", s.Limits != (pipeline.Limits{}), "")
 	set("allow:", len(s.Allow) > 0, "")
 	if len(bad) == 0 {
 		return nil
@@ -102,9 +85,9 @@ func untrustedPipeline(c *cli.Context, s *host.Spec) error {
 }
 
 // stagePlugins reports whether any stage names a plugin of its own.
-func stagePlugins(s *host.Spec) bool {
-	var walk func([]host.Stage) bool
-	walk = func(stages []host.Stage) bool {
+func stagePlugins(s *pipeline.Spec) bool {
+	var walk func([]pipeline.Stage) bool
+	walk = func(stages []pipeline.Stage) bool {
 		for _, st := range stages {
 			if st.Plugin != "" || walk(st.Stages) {
 				return true

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wstream/wstream/host"
-	"github.com/wstream/wstream/operators"
+	"github.com/wstream/wstream/host/pipeline"
+	"github.com/wstream/wstream/operators/job"
 	"github.com/wstream/wstream/runtime"
 )
 
@@ -33,9 +32,9 @@ Examples:
    # a pipeline file, output as JSON lines
    wstream run --pipeline pipeline.yaml --sink jsonl:out.jsonl
 
-Sources: stdin, socket://HOST:PORT, file:PATH, dir:PATH, batches:PATH,
-         kafka://BROKERS/TOPIC?group=G, nats://HOST:PORT/STREAM?durable=NAME.
-Sinks: stdout, jsonl:PATH, dir:PREFIX, kafka://BROKERS/TOPIC, nats://HOST:PORT/STREAM.
+Sources:
+` + job.SourceForms() + `Sinks:
+` + job.SinkForms() + `
 SIGINT or SIGTERM finishes the batch in flight, flushes the sink and exits 0.
 
 Guests run sandboxed: no files, network, environment or real clock unless
@@ -77,104 +76,40 @@ func runPipeline(c *cli.Context) error {
 		return err
 	}
 	defer engine.Close(context.Background())
-	plugins := newPluginSet(engine, runtime.Config{Stderr: c.App.ErrWriter})
-	defer plugins.close()
+	plugins := job.NewPlugins(engine, runtime.Config{Stderr: c.App.ErrWriter})
+	defer plugins.Close()
 
 	spec, err := loadSpec(ctx, c, plugins)
 	if err != nil {
 		return err
 	}
-	if at, keyOf, ok, err := keyedSplit(spec, c.App.ErrWriter); err != nil {
-		return err
-	} else if ok {
-		return runScaleOut(ctx, c, spec, plugins, at, keyOf)
-	}
-	graph, err := operators.Build(spec, plugins)
-	if err != nil {
-		return err
-	}
-	cfg := host.RunConfig{
-		Sources:         map[string]host.Source{},
-		Processor:       graph,
-		Interval:        spec.Batch.D(),
-		Manual:          spec.Clock == "manual",
-		Log:             c.App.ErrWriter,
-		CheckpointEvery: spec.CheckpointEvery,
-		Trigger:         spec.Trigger,
-		NoDataBatches:   (spec.NoDataBatches == nil || *spec.NoDataBatches) && spec.Trigger != "once",
-		MaxRate:         map[string]float64{},
-		Backpressure:    spec.Backpressure,
-	}
-	for name := range spec.Sources {
-		if r := spec.MaxRate.For(name); r > 0 {
-			cfg.MaxRate[name] = r
-		}
-	}
-	for name, uri := range spec.Sources {
-		src, err := host.OpenSource(spec.ResolveURI(uri), host.WithLog(c.App.ErrWriter), host.WithStdin(c.App.Reader))
-		if err != nil {
-			return err // names the URI
-		}
-		cfg.Sources[name] = src
-	}
-	if spec.Checkpoint != "" {
-		if cfg.Checkpoint, err = host.OpenCheckpoints(spec.Checkpoint, nil); err != nil {
-			return err
-		}
-	}
-	if cfg.Sink, err = host.OpenSink(spec.Sink, host.WithStdout(c.App.Writer)); err != nil {
-		return err
-	}
-	cfg.SideSinks = map[string]host.Sink{}
-	for name, uri := range map[string]string{"late": spec.Late, "deadLetter": spec.DeadLetter} {
-		if uri == "" {
-			continue
-		}
-		if cfg.SideSinks[name], err = host.OpenSink(uri, host.WithStdout(c.App.Writer)); err != nil {
-			return err
-		}
-	}
-	graph.SetLog(c.App.ErrWriter)
-	err = host.Run(ctx, cfg)
-	if n := graph.LateRows(); n > 0 {
-		where := "add late: jsonl:PATH to the pipeline to keep them"
-		if spec.Late != "" {
-			where = "written to " + spec.Late
-		}
-		rows := "rows"
-		if n == 1 {
-			rows = "row"
-		}
-		fmt.Fprintf(c.App.ErrWriter, "wstream: %d %s arrived after the watermark had closed all their windows and were dropped (%s)\n", n, rows, where)
-	}
-	return err
+	return job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: c.App.ErrWriter})
 }
 
 // loadSpec builds the spec from --pipeline, or the plugin's default
 // pipeline, then applies flags and defaults.
-func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Spec, error) {
+func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins) (*pipeline.Spec, error) {
 	// The sandbox flags hold for a plugin loaded to read its default
 	// pipeline, which may not change them.
-	var spec *host.Spec
+	var spec *pipeline.Spec
 	var err error
-	flagsOnly := &host.Spec{}
+	flagsOnly := &pipeline.Spec{}
 	if err := sandboxFlags(c, flagsOnly); err != nil {
 		return nil, err
 	}
-	base := plugins.cfg
-	if plugins.cfg, err = pluginConfig(base, flagsOnly); err != nil {
-		return nil, err
+	if err := plugins.Sandbox(flagsOnly); err != nil {
+		return nil, usagef("%v", err)
 	}
 	switch {
 	case c.String("pipeline") != "":
-		if spec, err = host.ReadSpec(c.String("pipeline")); err != nil {
+		if spec, err = pipeline.Read(c.String("pipeline")); err != nil {
 			return nil, err
 		}
 		if p := c.String("plugin"); p != "" {
 			spec.Plugin = p
 		}
 	case c.String("plugin") != "":
-		p, err := plugins.load(ctx, c.String("plugin"))
+		p, err := plugins.Load(ctx, c.String("plugin"))
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +117,7 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Sp
 		if text == "" {
 			return nil, usagef("plugin %s has no default pipeline; give one with --pipeline FILE", c.String("plugin"))
 		}
-		if spec, err = host.ParseSpec([]byte(text)); err != nil {
+		if spec, err = pipeline.Parse([]byte(text)); err != nil {
 			return nil, fmt.Errorf("plugin %s: its default pipeline: %w", c.String("plugin"), err)
 		}
 		if err := untrustedPipeline(c, spec); err != nil {
@@ -200,16 +135,20 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Sp
 	}
 	if v := c.String("batch"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
+		if err != nil {
 			return nil, usagef("--batch %q is not a duration; write it like 10ms, 500ms or 1s", v)
 		}
-		spec.Batch = host.Duration(d)
+		if err := pipeline.CheckInterval(d); err != nil {
+			return nil, usagef("--batch: %v", err)
+		}
+		spec.Batch = pipeline.Duration(d)
 	}
 	if v := c.String("clock"); v != "" {
-		if v != "system" && v != "manual" {
-			return nil, usagef("--clock %q: use system or manual", v)
+		clock, err := pipeline.ParseClock(v)
+		if err != nil {
+			return nil, usagef("--clock: %v", err)
 		}
-		spec.Clock = v
+		spec.Clock = clock
 	}
 	if v := c.String("checkpoint"); v != "" {
 		spec.Checkpoint = v
@@ -217,18 +156,10 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *pluginSet) (*host.Sp
 	if err := sandboxFlags(c, spec); err != nil {
 		return nil, err
 	}
-	if plugins.cfg, err = pluginConfig(base, spec); err != nil {
-		return nil, err
-	}
 	spec.ApplyDefaults()
 	if err := spec.CheckSandbox(); err != nil {
 		return nil, err
 	}
-	if err := spec.CheckExactlyOnce(); err != nil {
-		return nil, err
-	}
-	plugins.defaultPath = spec.ResolvePath(spec.Plugin)
-	plugins.resolvePath = spec.ResolvePath
 	return spec, nil
 }
 
@@ -254,54 +185,4 @@ func signalContext(parent context.Context) (context.Context, func()) {
 		}
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
-}
-
-// pluginSet loads each plugin file once and resolves stage functions.
-type pluginSet struct {
-	engine      runtime.Engine
-	cfg         runtime.Config
-	byPath      map[string]*runtime.Plugin
-	defaultPath string
-	resolvePath func(string) string
-}
-
-func newPluginSet(e runtime.Engine, cfg runtime.Config) *pluginSet {
-	return &pluginSet{engine: e, cfg: cfg, byPath: map[string]*runtime.Plugin{}, resolvePath: func(p string) string { return p }}
-}
-
-func (s *pluginSet) load(ctx context.Context, path string) (*runtime.Plugin, error) {
-	if p, ok := s.byPath[path]; ok {
-		return p, nil
-	}
-	p, err := runtime.LoadFile(ctx, s.engine, path, s.cfg)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("plugin %s not found; build the bundled plugins with `make plugins`, or check the path", path)
-		}
-		return nil, err
-	}
-	s.byPath[path] = p
-	return p, nil
-}
-
-// Func implements operators.Resolver.
-func (s *pluginSet) Func(plugin, name string) (operators.Func, error) {
-	path := s.defaultPath
-	if plugin != "" {
-		path = s.resolvePath(plugin)
-	}
-	if path == "" {
-		return nil, fmt.Errorf("fn %q needs a plugin: set plugin: in the pipeline or pass --plugin FILE.wasm", name)
-	}
-	p, err := s.load(context.Background(), path)
-	if err != nil {
-		return nil, err
-	}
-	return p.Func(name)
-}
-
-func (s *pluginSet) close() {
-	for _, p := range s.byPath {
-		p.Close(context.Background())
-	}
 }

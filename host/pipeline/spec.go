@@ -1,0 +1,434 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// Spec is a pipeline file (DESIGN.md, "Pipeline file"). Parse it with
+// Parse, which checks its shape; the operator graph checks op and
+// function names when it is built.
+type Spec struct {
+	Plugin          string            `yaml:"plugin"`
+	Batch           Duration          `yaml:"batch"`
+	Clock           Clock             `yaml:"clock"`
+	Checkpoint      string            `yaml:"checkpoint"`
+	CheckpointEvery int               `yaml:"checkpointEvery"`
+	Source          string            `yaml:"source"`
+	Sources         map[string]string `yaml:"sources"`
+	Stages          []Stage           `yaml:"stages"`
+	Streams         []Stream          `yaml:"streams"`
+	Sink            string            `yaml:"sink"`
+	Trigger         Trigger           `yaml:"trigger"`
+	NoDataBatches   *bool             `yaml:"noDataBatches"`
+	WatermarkPolicy string            `yaml:"watermarkPolicy"`
+	// Late is an optional sink URI for the rows event-time aggregates drop
+	// as late, so that nothing is dropped silently.
+	Late    string `yaml:"late"`
+	Runtime string `yaml:"runtime"`
+	// DeadLetter is the sink for records that stages with onError:
+	// deadletter failed on, with the error, the stage and the batch time.
+	DeadLetter string `yaml:"deadLetter"`
+	// ExactlyOnce makes a transactional sink (kafka) commit each batch's
+	// output and its input offsets in one transaction.
+	ExactlyOnce bool `yaml:"exactlyOnce"`
+	// Limits bound every plugin's guests: memory, time per call, bytes per
+	// response (the defaults are runtime.Config's).
+	Limits Limits `yaml:"limits"`
+	// Allow grants every guest capabilities it lacks by default: clock,
+	// env, fs:DIR (read-only). A plugin's own default pipeline cannot.
+	Allow []string `yaml:"allow"`
+	// MaxRate caps sources in records per second, like Spark's
+	// receiver.maxRate: a number for every source, or a map by source name.
+	MaxRate Rates `yaml:"maxRate"`
+	// Backpressure slows the sources down to what the pipeline processes
+	// when batches take longer than the interval (Spark's
+	// backpressure.enabled; off by default, as there).
+	Backpressure bool `yaml:"backpressure"`
+
+	// File is the path the spec was read from ("" when built in memory);
+	// relative paths in the spec that do not exist from the working
+	// directory are looked up beside it.
+	File string `yaml:"-"`
+}
+
+// Stage is one operator application.
+type Stage struct {
+	Op         string   `yaml:"op"`
+	Fn         string   `yaml:"fn"`
+	Plugin     string   `yaml:"plugin"`
+	Inverse    string   `yaml:"inverse"`
+	Filter     string   `yaml:"filter"`
+	Window     Duration `yaml:"window"`
+	Slide      Duration `yaml:"slide"`
+	Offset     Duration `yaml:"offset"`
+	Other      string   `yaml:"other"`
+	Stages     []Stage  `yaml:"stages"`
+	Initial    Values   `yaml:"initial"`
+	Time       string   `yaml:"time"`
+	Delay      Duration `yaml:"delay"`
+	OutputMode string   `yaml:"outputMode"`
+	OnError    string   `yaml:"onError"`
+
+	// Line is the line of the stage in the pipeline file, for messages.
+	Line int `yaml:"-"`
+}
+
+// Stream is a named chain of stages reading from a source or another stream.
+type Stream struct {
+	Name   string  `yaml:"name"`
+	From   string  `yaml:"from"`
+	Stages []Stage `yaml:"stages"`
+}
+
+// Duration is a Go duration in a pipeline file ("500ms", "1s").
+type Duration time.Duration
+
+// UnmarshalYAML accepts Go duration strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as 500ms or 1s", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (write it like 500ms, 1s or 2m)", n.Line, s)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q is negative", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D is the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Values is a list of arbitrary YAML/JSON values, kept encoded as msgpack.
+type Values []abi.Raw
+
+// UnmarshalYAML encodes each element of a YAML sequence as msgpack.
+func (v *Values) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("line %d: want a list", n.Line)
+	}
+	for _, e := range n.Content {
+		raw, err := YAMLToMsgpack(nil, e)
+		if err != nil {
+			return err
+		}
+		*v = append(*v, raw)
+	}
+	return nil
+}
+
+// YAMLToMsgpack encodes a YAML value as msgpack, with JSON's typing: plain
+// integers are ints, other numbers floats.
+func YAMLToMsgpack(dst []byte, n *yaml.Node) ([]byte, error) {
+	switch n.Kind {
+	case yaml.AliasNode:
+		return YAMLToMsgpack(dst, n.Alias)
+	case yaml.DocumentNode:
+		if len(n.Content) == 1 {
+			return YAMLToMsgpack(dst, n.Content[0])
+		}
+	case yaml.SequenceNode:
+		var err error
+		dst = abi.AppendArrayHeader(dst, len(n.Content))
+		for _, e := range n.Content {
+			if dst, err = YAMLToMsgpack(dst, e); err != nil {
+				return dst, err
+			}
+		}
+		return dst, nil
+	case yaml.MappingNode:
+		var err error
+		dst = abi.AppendMapHeader(dst, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			dst = abi.AppendString(dst, n.Content[i].Value)
+			if dst, err = YAMLToMsgpack(dst, n.Content[i+1]); err != nil {
+				return dst, err
+			}
+		}
+		return dst, nil
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return abi.AppendNil(dst), nil
+		case "!!bool":
+			return abi.AppendBool(dst, n.Value == "true" || n.Value == "True" || n.Value == "TRUE"), nil
+		case "!!int":
+			if v, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+				return abi.AppendInt(dst, v), nil
+			}
+			f, _ := strconv.ParseFloat(n.Value, 64)
+			return abi.AppendFloat(dst, f), nil
+		case "!!float":
+			f, err := strconv.ParseFloat(n.Value, 64)
+			if err != nil {
+				switch strings.ToLower(n.Value) {
+				case ".nan":
+					f = math.NaN()
+				case ".inf", "+.inf":
+					f = math.Inf(1)
+				case "-.inf":
+					f = math.Inf(-1)
+				}
+			}
+			return abi.AppendFloat(dst, f), nil
+		default:
+			return abi.AppendString(dst, n.Value), nil
+		}
+	}
+	return dst, fmt.Errorf("line %d: unsupported YAML value", n.Line)
+}
+
+// Read reads and parses a pipeline file.
+func Read(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline file: %w", err)
+	}
+	s, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline file %s: %w", path, err)
+	}
+	s.File = path
+	return s, nil
+}
+
+// Parse parses pipeline YAML (or JSON) and checks its shape. Unknown
+// fields are errors, so a typo never silently changes a pipeline.
+func Parse(data []byte) (*Spec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// Record stage lines for messages.
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		setLines(&s, &root)
+	}
+	return &s, s.check()
+}
+
+func setLines(s *Spec, root *yaml.Node) {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return
+	}
+	top := root.Content[0]
+	var stagesLines func(stages []Stage, seq *yaml.Node)
+	stagesLines = func(stages []Stage, seq *yaml.Node) {
+		if seq == nil || seq.Kind != yaml.SequenceNode {
+			return
+		}
+		for i := range stages {
+			if i < len(seq.Content) {
+				stages[i].Line = seq.Content[i].Line
+				stagesLines(stages[i].Stages, field(seq.Content[i], "stages"))
+			}
+		}
+	}
+	stagesLines(s.Stages, field(top, "stages"))
+	if streams := field(top, "streams"); streams != nil && streams.Kind == yaml.SequenceNode {
+		for i := range s.Streams {
+			if i < len(streams.Content) {
+				stagesLines(s.Streams[i].Stages, field(streams.Content[i], "stages"))
+			}
+		}
+	}
+}
+
+func field(m *yaml.Node, name string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == name {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// Defaults for a spec's optional fields.
+const (
+	DefaultBatch  = time.Second
+	DefaultSource = "stdin"
+	DefaultSink   = "stdout"
+)
+
+func (s *Spec) check() error {
+	if s.Source != "" {
+		if len(s.Sources) > 0 {
+			return errors.New("give either source: or sources:, not both")
+		}
+		s.Sources = map[string]string{"input": s.Source}
+		s.Source = ""
+	}
+	if len(s.Stages) > 0 && len(s.Streams) > 0 {
+		return errors.New("give either stages: (one chain) or streams: (named streams), not both")
+	}
+	if err := CheckInterval(s.Batch.D()); err != nil && s.Batch != 0 {
+		return fmt.Errorf("batch: %w", err)
+	}
+	switch s.WatermarkPolicy {
+	case "", "min", "max":
+	default:
+		return fmt.Errorf("watermarkPolicy: %q is not a policy (use min or max)", s.WatermarkPolicy)
+	}
+	if s.CheckpointEvery < 0 {
+		return errors.New("checkpointEvery: must be 1 or more")
+	}
+	return s.checkLimits()
+}
+
+// CheckInterval checks a batch interval: a whole number of milliseconds,
+// 1ms or more, since batch times are milliseconds.
+func CheckInterval(d time.Duration) error {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Errorf("batch interval %v is too short: the smallest is 1ms", d)
+	case d%time.Millisecond != 0:
+		return fmt.Errorf("batch interval %v is not a whole number of milliseconds", d)
+	}
+	return nil
+}
+
+// Clock says what drives batch times.
+type Clock string
+
+const (
+	// ClockSystem cuts a batch every interval of real time.
+	ClockSystem Clock = "system"
+	// ClockManual makes one input line (one unit of each source) one batch,
+	// at time k × interval, run as fast as possible: for tests and replays.
+	ClockManual Clock = "manual"
+)
+
+// UnmarshalYAML accepts system or manual.
+func (c *Clock) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseClock(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: clock: %v", n.Line, err)
+	}
+	*c = v
+	return nil
+}
+
+// ParseClock reads a clock name.
+func ParseClock(s string) (Clock, error) {
+	switch c := Clock(s); c {
+	case ClockSystem, ClockManual:
+		return c, nil
+	}
+	return "", fmt.Errorf("%q is not a clock (use system or manual)", s)
+}
+
+// Trigger says when a batch runs under the system clock (Structured
+// Streaming's triggers).
+type Trigger string
+
+const (
+	// TriggerProcessingTime runs a batch every interval (the default).
+	TriggerProcessingTime Trigger = "processing-time"
+	// TriggerOnce runs one batch with everything available, then stops.
+	TriggerOnce Trigger = "once"
+	// TriggerAvailableNow runs batches back to back until the sources are
+	// drained.
+	TriggerAvailableNow Trigger = "available-now"
+)
+
+// UnmarshalYAML accepts processing-time, once or available-now.
+func (t *Trigger) UnmarshalYAML(n *yaml.Node) error {
+	switch v := Trigger(n.Value); v {
+	case TriggerProcessingTime, TriggerOnce, TriggerAvailableNow:
+		*t = v
+		return nil
+	}
+	return fmt.Errorf("line %d: trigger: %q is not a trigger (use processing-time, once or available-now)", n.Line, n.Value)
+}
+
+// ApplyDefaults fills fields the user left out, after flags have been applied.
+func (s *Spec) ApplyDefaults() {
+	if s.Batch == 0 {
+		s.Batch = Duration(DefaultBatch)
+	}
+	if s.Clock == "" {
+		s.Clock = ClockSystem
+	}
+	if s.Trigger == "" {
+		s.Trigger = TriggerProcessingTime
+	}
+	if len(s.Sources) == 0 {
+		s.Sources = map[string]string{"input": DefaultSource}
+	}
+	if s.Sink == "" {
+		s.Sink = DefaultSink
+	}
+	if s.CheckpointEvery == 0 {
+		s.CheckpointEvery = 1
+	}
+	if s.WatermarkPolicy == "" {
+		s.WatermarkPolicy = "min"
+	}
+}
+
+// NoData reports whether a trigger that moved the watermark is followed at
+// once by one without data (Spark's default; never with trigger: once).
+func (s *Spec) NoData() bool {
+	return (s.NoDataBatches == nil || *s.NoDataBatches) && s.Trigger != TriggerOnce
+}
+
+// SourceNames returns the source names in sorted order.
+func (s *Spec) SourceNames() []string {
+	names := make([]string, 0, len(s.Sources))
+	for n := range s.Sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ResolvePath finds a relative path from the working directory, or else
+// beside the pipeline file; it returns p unchanged when neither exists.
+func (s *Spec) ResolvePath(p string) string {
+	if p == "" || strings.HasPrefix(p, "/") || s.File == "" {
+		return p
+	}
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	dir := s.File[:strings.LastIndex(s.File, "/")+1]
+	if dir == "" {
+		return p
+	}
+	if _, err := os.Stat(dir + p); err == nil {
+		return dir + p
+	}
+	return p
+}
+
+// ResolveURI applies ResolvePath to the path of a file:, dir: or batches:
+// source URI.
+func (s *Spec) ResolveURI(uri string) string {
+	for _, scheme := range []string{"file:", "dir:", "batches:"} {
+		if strings.HasPrefix(uri, scheme) {
+			return scheme + s.ResolvePath(uri[len(scheme):])
+		}
+	}
+	return uri
+}

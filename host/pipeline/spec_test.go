@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wstream/wstream/abi"
+)
+
+// The pipeline examples from DESIGN.md parse as written.
+func TestParseSpecDesignExamples(t *testing.T) {
+	s, err := Parse([]byte(`
+plugin: plugins/conformance/conformance.wasm   # default module for ` + "`fn`" + ` names
+batch: 1s                                      # micro-batch interval
+clock: system                                  # or ` + "`manual`" + `
+checkpoint: ./ckpt                             # optional
+sources: {input: "socket://127.0.0.1:7777"}    # or ` + "`source: URI`" + `
+stages:                                        # a linear chain from the single source
+  - {op: flatMap, fn: split-words}
+  - {op: map, fn: pair-with-one}
+  - {op: reduceByKeyAndWindow, fn: sum, inverse: subtract, filter: value-nonzero, window: 3s, slide: 1s}
+sink: stdout
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Plugin != "plugins/conformance/conformance.wasm" || s.Batch.D() != time.Second || s.Clock != "system" ||
+		s.Checkpoint != "./ckpt" || s.Sources["input"] != "socket://127.0.0.1:7777" || s.Sink != "stdout" {
+		t.Errorf("spec %+v", s)
+	}
+	if len(s.Stages) != 3 {
+		t.Fatalf("stages %+v", s.Stages)
+	}
+	w := s.Stages[2]
+	if w.Op != "reduceByKeyAndWindow" || w.Fn != "sum" || w.Inverse != "subtract" || w.Filter != "value-nonzero" ||
+		w.Window.D() != 3*time.Second || w.Slide.D() != time.Second || w.Line != 10 {
+		t.Errorf("window stage %+v", w)
+	}
+
+	s, err = Parse([]byte(`
+sources: {input1: "batches:a.jsonl", input2: "batches:b.jsonl"}
+streams:
+  - {name: l,   from: input1, stages: [{op: map, fn: pair-with-one}]}
+  - {name: r,   from: input2, stages: [{op: map, fn: pair-with-x}]}
+  - {name: out, from: l,      stages: [{op: leftOuterJoin, other: r}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.SourceNames(); len(got) != 2 || got[0] != "input1" || got[1] != "input2" {
+		t.Errorf("source names %v", got)
+	}
+	if len(s.Streams) != 3 || s.Streams[2].From != "l" || s.Streams[2].Stages[0].Other != "r" || s.Streams[2].Stages[0].Line != 6 {
+		t.Errorf("streams %+v", s.Streams)
+	}
+
+	// source: URI is the source named input; defaults fill the rest.
+	s, err = Parse([]byte("source: file:in.txt\nstages: [{op: updateStateByKey, fn: sum-into-state, initial: [[a, 1]]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ApplyDefaults()
+	if s.Sources["input"] != "file:in.txt" || s.Batch.D() != DefaultBatch || s.Sink != DefaultSink || s.Clock != "system" {
+		t.Errorf("defaults %+v", s)
+	}
+	if got, err := abi.AppendJSON(nil, s.Stages[0].Initial[0]); len(s.Stages[0].Initial) != 1 || err != nil || string(got) != `["a",1]` {
+		t.Errorf("initial %q", got)
+	}
+}
+
+func TestParseSpecErrors(t *testing.T) {
+	for input, want := range map[string]string{
+		"batch: 1s\nbacth: 2s\n":                    "field bacth not found",
+		"stages: [{op: map, fnn: x}]\n":             "field fnn not found",
+		"batch: fast\n":                             `line 1: "fast" is not a duration (write it like 500ms, 1s or 2m)`,
+		"stages: [{op: window, window: -1s}]\n":     `duration "-1s" is negative`,
+		"clock: wall\n":                             `clock: "wall" is not a clock (use system or manual)`,
+		"source: stdin\nsources: {a: stdin}\n":      "give either source: or sources:, not both",
+		"stages: [{op: map}]\nstreams: [{name: x}]": "give either stages: (one chain) or streams: (named streams), not both",
+	} {
+		_, err := Parse([]byte(input))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", input, err, want)
+		}
+	}
+}

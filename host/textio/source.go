@@ -1,0 +1,357 @@
+package textio
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/host"
+)
+
+func init() {
+	host.Register(host.Connector{Scheme: "stdin", SourceForm: "stdin  lines from standard input (the default source)",
+		Source: func(uri string, env host.Env) (host.Source, error) {
+			return &stdinSource{r: env.Stdin, max: env.MaxLine}, nil
+		}})
+	host.Register(host.Connector{Scheme: "socket", SourceForm: "socket://HOST:PORT  lines from a TCP server, reconnecting (socketTextStream)",
+		Source: openSocket})
+	host.Register(host.Connector{Scheme: "file", SourceForm: "file:PATH  a bounded file, read once",
+		Source: func(uri string, env host.Env) (host.Source, error) {
+			p, err := uriPath(uri, "file:")
+			if err != nil {
+				return nil, err
+			}
+			return &fileSource{uri: uri, path: p, max: env.MaxLine}, nil
+		}})
+	host.Register(host.Connector{Scheme: "dir",
+		SourceForm: "dir:PATH  each new file's lines, once (textFileStream)",
+		SinkForm:   "dir:PREFIX  one file PREFIX-<time_ms> per batch (saveAsTextFiles)",
+		Source: func(uri string, env host.Env) (host.Source, error) {
+			p, err := uriPath(uri, "dir:")
+			if err != nil {
+				return nil, err
+			}
+			return &dirSource{uri: uri, dir: p, max: env.MaxLine, poll: env.Poll, log: env.Log}, nil
+		},
+		Sink: openDirSink})
+	host.Register(host.Connector{Scheme: "batches", SourceForm: "batches:PATH  JSON lines, line k is batch k (queueStream); null = no data",
+		Source: func(uri string, env host.Env) (host.Source, error) {
+			p, err := uriPath(uri, "batches:")
+			if err != nil {
+				return nil, err
+			}
+			return &batchesSource{uri: uri, path: p, max: max(env.MaxLine, maxBatchLine)}, nil
+		}})
+}
+
+// maxBatchLine caps a batches: line, which holds a whole batch, so it is
+// far larger than a text line's cap.
+const maxBatchLine = 256 << 20
+
+// uriPath returns the path after scheme. "file:///tmp/x" is accepted as
+// well as "file:/tmp/x", since people write both.
+func uriPath(uri, scheme string) (string, error) {
+	p := strings.TrimPrefix(uri, scheme)
+	p = strings.TrimPrefix(p, "//")
+	if p == "" {
+		return "", fmt.Errorf("%s: missing path (write %sPATH)", uri, scheme)
+	}
+	return p, nil
+}
+
+// lineUnit is one text line as a unit.
+func lineUnit(rec abi.Raw, pos []byte) host.Unit {
+	return host.Unit{Records: []abi.Raw{rec}, Pos: pos}
+}
+
+// readErr names the source in a read error, unless the line reader already
+// did (an oversized line).
+func readErr(uri string, err error) error {
+	if errors.Is(err, errLineTooLong) {
+		return err
+	}
+	return fmt.Errorf("%s: read: %w", uri, err)
+}
+
+// ---- stdin ----
+
+// stdinSource reads os.Stdin in a goroutine of its own, because a read from
+// a terminal or pipe cannot be interrupted: Next stays cancellable, and the
+// goroutine, if blocked at exit, dies with the process. It reads at most one
+// line ahead of Next.
+type stdinSource struct {
+	r    io.Reader
+	max  int
+	res  chan lineResult
+	done chan struct{}
+	once sync.Once
+	err  error // sticky end: io.EOF or a read error
+}
+
+type lineResult struct {
+	u   host.Unit
+	err error
+}
+
+func (s *stdinSource) URI() string { return "stdin" }
+
+func (s *stdinSource) Open(ctx context.Context, pos []byte) error {
+	if pos != nil {
+		return errors.New("stdin cannot resume from a position (it cannot be replayed)")
+	}
+	if s.res != nil {
+		return errors.New("stdin: already open")
+	}
+	s.res = make(chan lineResult)
+	s.done = make(chan struct{})
+	go s.read()
+	return nil
+}
+
+func (s *stdinSource) read() {
+	lr := newLineReader(s.r, "stdin", s.max)
+	var a arena
+	for {
+		line, err := lr.next()
+		var r lineResult
+		if err != nil {
+			r.err = err
+			if err != io.EOF {
+				r.err = readErr("stdin", err)
+			}
+		} else {
+			r.u = lineUnit(a.str(line), nil)
+		}
+		select {
+		case s.res <- r:
+		case <-s.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *stdinSource) Next(ctx context.Context) (host.Unit, error) {
+	if s.err != nil {
+		return host.Unit{}, s.err
+	}
+	if s.res == nil {
+		return host.Unit{}, errors.New("stdin: Next before Open")
+	}
+	select {
+	case <-ctx.Done():
+		return host.Unit{}, ctx.Err()
+	case r := <-s.res:
+		if r.err != nil {
+			s.err = r.err
+		}
+		return r.u, r.err
+	}
+}
+
+func (s *stdinSource) Close() error {
+	if s.done != nil {
+		s.once.Do(func() { close(s.done) })
+	}
+	return nil
+}
+
+// ---- file: ----
+
+// fileSource reads a file once. Reads from a regular file do not block, so
+// it needs no goroutine; Next checks ctx between lines.
+type fileSource struct {
+	uri, path string
+	max       int
+	f         *os.File
+	lr        *lineReader
+	a         arena
+}
+
+// filePos is a file: position: the byte offset after the last line read,
+// and that line's number, so messages keep counting lines after a resume.
+type filePos struct {
+	Offset int64 `json:"offset"`
+	Line   int64 `json:"line"`
+}
+
+func appendFilePos(dst []byte, off, line int64) []byte {
+	dst = append(dst, `{"offset":`...)
+	dst = strconv.AppendInt(dst, off, 10)
+	dst = append(dst, `,"line":`...)
+	dst = strconv.AppendInt(dst, line, 10)
+	return append(dst, '}')
+}
+
+func (s *fileSource) URI() string { return s.uri }
+
+func (s *fileSource) Open(ctx context.Context, pos []byte) error {
+	if s.f != nil {
+		return fmt.Errorf("%s: already open", s.uri)
+	}
+	var p filePos
+	if pos != nil {
+		if err := json.Unmarshal(pos, &p); err != nil || p.Offset < 0 || p.Line < 0 {
+			return fmt.Errorf("%s: bad position %q", s.uri, pos)
+		}
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.uri, err)
+	}
+	if p.Offset > 0 {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() < p.Offset {
+			f.Close()
+			return fmt.Errorf("%s: cannot resume at byte %d: the file has only %d bytes (was it replaced?)", s.uri, p.Offset, st.Size())
+		}
+		if _, err := f.Seek(p.Offset, io.SeekStart); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: resume at byte %d: %w", s.uri, p.Offset, err)
+		}
+	}
+	s.f = f
+	s.lr = newLineReader(f, s.uri, s.max)
+	s.lr.off, s.lr.line = p.Offset, p.Line
+	return nil
+}
+
+func (s *fileSource) Next(ctx context.Context) (host.Unit, error) {
+	if err := ctx.Err(); err != nil {
+		return host.Unit{}, err
+	}
+	if s.lr == nil {
+		return host.Unit{}, fmt.Errorf("%s: Next before Open", s.uri)
+	}
+	line, err := s.lr.next()
+	if err == io.EOF {
+		return host.Unit{}, io.EOF
+	}
+	if err != nil {
+		return host.Unit{}, readErr(s.uri, err)
+	}
+	return lineUnit(s.a.str(line), appendFilePos(nil, s.lr.off, s.lr.line)), nil
+}
+
+func (s *fileSource) Close() error {
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f, s.lr = nil, nil
+	return err
+}
+
+// ---- batches: ----
+
+// batchesSource is Spark's queueStream as a file: each line is one whole
+// batch, a JSON array of records, or null for an interval with no data. Its
+// position is the number of lines consumed.
+type batchesSource struct {
+	uri, path string
+	max       int
+	f         *os.File
+	lr        *lineReader
+}
+
+const batchesHint = "each line must be a JSON array or null"
+
+func (s *batchesSource) URI() string { return s.uri }
+
+func (s *batchesSource) Open(ctx context.Context, pos []byte) error {
+	if s.f != nil {
+		return fmt.Errorf("%s: already open", s.uri)
+	}
+	var skip int64
+	if pos != nil {
+		n, err := strconv.ParseInt(string(pos), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s: bad position %q", s.uri, pos)
+		}
+		skip = n
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.uri, err)
+	}
+	lr := newLineReader(f, s.uri, s.max)
+	for lr.line < skip {
+		if _, err := lr.next(); err != nil {
+			f.Close()
+			if err == io.EOF {
+				return fmt.Errorf("%s: cannot resume after line %d: the file has only %d lines (was it replaced?)", s.uri, skip, lr.line)
+			}
+			return readErr(s.uri, err)
+		}
+	}
+	s.f, s.lr = f, lr
+	return nil
+}
+
+func (s *batchesSource) Next(ctx context.Context) (host.Unit, error) {
+	if err := ctx.Err(); err != nil {
+		return host.Unit{}, err
+	}
+	if s.lr == nil {
+		return host.Unit{}, fmt.Errorf("%s: Next before Open", s.uri)
+	}
+	line, err := s.lr.next()
+	if err == io.EOF {
+		return host.Unit{}, io.EOF
+	}
+	if err != nil {
+		return host.Unit{}, readErr(s.uri, err)
+	}
+	n := s.lr.line
+	if len(bytes.TrimSpace(line)) == 0 {
+		return host.Unit{}, fmt.Errorf("%s line %d: the line is empty; write null for an interval with no data (%s)", s.uri, n, batchesHint)
+	}
+	msg, err := abi.FromJSON(nil, line)
+	if err != nil {
+		return host.Unit{}, fmt.Errorf("%s line %d: %w; %s", s.uri, n, err, batchesHint)
+	}
+	u := host.Unit{Whole: true, Pos: strconv.AppendInt(nil, n, 10)}
+	switch abi.TypeOf(msg) {
+	case abi.TypeNil:
+		return u, nil
+	case abi.TypeArray:
+		if u.Records, _, err = abi.SplitArray(nil, msg); err != nil {
+			return host.Unit{}, fmt.Errorf("%s line %d: %w", s.uri, n, err)
+		}
+		return u, nil
+	}
+	return host.Unit{}, fmt.Errorf("%s line %d: got a JSON %s; %s", s.uri, n, jsonKind(msg), batchesHint)
+}
+
+// jsonKind names the JSON type a msgpack value came from.
+func jsonKind(msg []byte) string {
+	switch abi.TypeOf(msg) {
+	case abi.TypeMap:
+		return "object"
+	case abi.TypeString:
+		return "string"
+	case abi.TypeInt, abi.TypeFloat:
+		return "number"
+	case abi.TypeBool:
+		return "boolean"
+	}
+	return abi.TypeOf(msg).String()
+}
+
+func (s *batchesSource) Close() error {
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f, s.lr = nil, nil
+	return err
+}
