@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +23,7 @@ import (
 // process on loopback, or the brokers WSTREAM_KAFKA_BROKERS names (a real
 // Kafka or Redpanda), with topics unique to each test.
 
-// repoRoot is the module root, for building the tools the tests run.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
-}
+func repoRoot(t *testing.T) string { return hosttest.ModuleRoot(t) }
 
 // goBuild builds a package of this module into dir and returns the binary.
 func goBuild(t *testing.T, dir, pkg string, env ...string) string {

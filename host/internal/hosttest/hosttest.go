@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -139,6 +140,17 @@ func (c *FakeClock) Set(ms int64) {
 		}
 	}
 	c.waiters = kept
+}
+
+// ModuleRoot is the repository's root folder, for building the tools
+// and plugins a test runs.
+func ModuleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(string(bytes.TrimSpace(out)))
 }
 
 // Pass passes its inputs through, concatenated in source-name order.
