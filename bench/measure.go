@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
 	"os"
 	"sort"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/bench/logic"
 	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/logs"
 	"github.com/wstream/wstream/host/pipeline"
 	"github.com/wstream/wstream/operators"
 	"github.com/wstream/wstream/operators/job"
@@ -355,7 +357,7 @@ func latency(ctx context.Context, w *workload, j Job) (Result, error) {
 		Sink:      sink,
 		Processor: tg,
 		Interval:  j.Interval,
-		Log:       io.Discard,
+		Log:       logs.Discard(),
 		// 100 ms of input: a pipeline that falls behind takes batches of at
 		// most 100 ms of records rather than ever larger ones.
 		Buffer: 100,

@@ -3,6 +3,7 @@ package host
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -130,7 +131,7 @@ func OpenSink(uri string, opts ...Option) (Sink, error) {
 // options of OpenSource and OpenSink, validated.
 type Env struct {
 	// Log receives operational messages (a socket's reconnects).
-	Log io.Writer
+	Log *slog.Logger
 	// MaxLine caps one input line in bytes, so that a source without
 	// newlines cannot exhaust memory.
 	MaxLine int
@@ -161,8 +162,8 @@ const (
 	DefaultPoll    = 100 * time.Millisecond
 )
 
-// WithLog sets where sources write operational messages. Default os.Stderr.
-func WithLog(w io.Writer) Option { return optionFunc(func(e *Env) { e.Log = w }) }
+// WithLog sets the logger of operational messages. Default slog.Default().
+func WithLog(l *slog.Logger) Option { return optionFunc(func(e *Env) { e.Log = l }) }
 
 // WithMaxLine caps the length of one input line in bytes. Default 1 MiB.
 func WithMaxLine(n int) Option { return optionFunc(func(e *Env) { e.MaxLine = n }) }
@@ -186,7 +187,7 @@ func WithStdout(w io.Writer) Option { return optionFunc(func(e *Env) { e.Stdout 
 // newEnv applies opts over the defaults and validates them once.
 func newEnv(opts []Option) (Env, error) {
 	e := Env{
-		Log:     os.Stderr,
+		Log:     slog.Default(),
 		MaxLine: DefaultMaxLine,
 		Poll:    DefaultPoll,
 		Stdin:   os.Stdin,
@@ -196,7 +197,7 @@ func newEnv(opts []Option) (Env, error) {
 		opt.apply(&e)
 	}
 	if e.Log == nil {
-		e.Log = io.Discard
+		e.Log = slog.New(slog.DiscardHandler)
 	}
 	switch {
 	case e.MaxLine < 1:

@@ -3,7 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -190,7 +190,7 @@ func (p *pidEstimator) compute(t int64, n int, procMs, schedMs int64) (float64, 
 // estimators. It runs on the scheduler's goroutine, except for the
 // limiters' waits.
 type pacer struct {
-	log      io.Writer
+	log      *slog.Logger
 	interval time.Duration
 	limiters map[string]*limiter
 	pid      map[string]*pidEstimator // nil without backpressure
@@ -204,7 +204,7 @@ type pacer struct {
 const calmBatches = 10
 
 // newPacer returns nil when no source is rate-controlled.
-func newPacer(cfg RunConfig, log io.Writer) *pacer {
+func newPacer(cfg RunConfig, log *slog.Logger) *pacer {
 	if len(cfg.MaxRate) == 0 && !cfg.Backpressure {
 		return nil
 	}
@@ -260,8 +260,7 @@ func (p *pacer) observe(t int64, inputs map[string][]abi.Raw, start, end time.Ti
 			if late && ok {
 				p.engaged[name], p.calm[name] = true, 0
 				l.setEstimate(r)
-				fmt.Fprintf(p.log, "backpressure: batch %d ms took %v, longer than the %v interval: source %q is slowed to %.0f records/s\n",
-					t, proc.Round(time.Millisecond), p.interval, name, l.current())
+				p.log.Warn(fmt.Sprintf("backpressure: batch %d ms took %v, longer than the %v interval: source %q is slowed to %.0f records/s", t, proc.Round(time.Millisecond), p.interval, name, l.current()))
 			}
 		case late || throttled:
 			p.calm[name] = 0
@@ -275,8 +274,7 @@ func (p *pacer) observe(t int64, inputs map[string][]abi.Raw, start, end time.Ti
 			if p.calm[name]++; p.calm[name] >= calmBatches {
 				p.engaged[name] = false
 				l.setEstimate(0)
-				fmt.Fprintf(p.log, "backpressure: batches keep up again (batch %d ms took %v): source %q is no longer slowed\n",
-					t, proc.Round(time.Millisecond), name)
+				p.log.Info(fmt.Sprintf("backpressure: batches keep up again (batch %d ms took %v): source %q is no longer slowed", t, proc.Round(time.Millisecond), name))
 			}
 		}
 	}

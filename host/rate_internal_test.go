@@ -2,11 +2,13 @@ package host
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/host/logs"
 )
 
 // testCtx is a context that ends the test rather than hang it.
@@ -171,7 +173,7 @@ func TestPIDEstimator(t *testing.T) {
 // lets go after calmBatches batches that keep up, logging both.
 func TestPacerEngagesAndLetsGo(t *testing.T) {
 	var log strings.Builder
-	p := newPacer(RunConfig{Sources: map[string]Source{"in": nil}, Interval: 100 * time.Millisecond, Backpressure: true}, &log)
+	p := newPacer(RunConfig{Sources: map[string]Source{"in": nil}, Interval: 100 * time.Millisecond, Backpressure: true}, slog.New(logs.NewText(&log, slog.LevelDebug)))
 	l := p.limiter("in")
 	recs := func(n int) map[string][]abi.Raw { return map[string][]abi.Raw{"in": make([]abi.Raw, n)} }
 	at := func(ms int64) time.Time { return time.UnixMilli(ms) }

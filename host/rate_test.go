@@ -75,7 +75,7 @@ func TestRunBackpressureLogs(t *testing.T) {
 		}},
 		Interval:     time.Second,
 		Wall:         clk,
-		Log:          &log,
+		Log:          hosttest.Logger(&log),
 		Backpressure: true,
 	})
 	a.Ready()

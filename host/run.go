@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -56,8 +56,9 @@ type RunConfig struct {
 	Clock pipeline.Clock
 	// Wall is the system clock's time; nil is real time.
 	Wall WallClock
-	// Log receives warnings (falling behind); nil is os.Stderr.
-	Log io.Writer
+	// Log receives operational messages (falling behind, resuming); nil
+	// is slog.Default().
+	Log *slog.Logger
 	// Buffer is how many units each source may get ahead of the batches
 	// under the system clock before its reads block; 0 is DefaultBuffer.
 	Buffer int
@@ -155,7 +156,7 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 		clk:  cfg.Wall,
 	}
 	if r.log == nil {
-		r.log = os.Stderr
+		r.log = slog.Default()
 	}
 	if r.clk == nil {
 		r.clk = realClock{}
@@ -255,7 +256,7 @@ func (r *runner) resume() (map[string][]byte, error) {
 	}
 	r.batches, r.last = ck.Batches, ck.Time
 	r.pos = ck.Sources
-	fmt.Fprintf(r.log, "resuming from checkpoint %s: batch %d ms, %d batches done\n", store.Path(), ck.Time, ck.Batches)
+	r.log.Info(fmt.Sprintf("resuming from checkpoint %s: batch %d ms, %d batches done", store.Path(), ck.Time, ck.Batches))
 	return ck.Sources, nil
 }
 
@@ -345,7 +346,7 @@ type runner struct {
 	names []string // source names, sorted
 	iv    int64    // interval in ms
 	pctx  context.Context
-	log   io.Writer
+	log   *slog.Logger
 	clk   WallClock
 
 	// checkpointing
@@ -668,7 +669,7 @@ func (r *runner) system(ctx context.Context) error {
 		next += r.iv
 		if now := r.clk.Now(); !drained && !behind && now.UnixMilli() > next {
 			behind = true
-			fmt.Fprintf(r.log, "falling behind: batch %d ms ended at %d ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)\n", t, now.UnixMilli())
+			r.log.Warn(fmt.Sprintf("falling behind: batch %d ms ended at %d ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)", t, now.UnixMilli()))
 		}
 	}
 }

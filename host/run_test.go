@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	. "github.com/wstream/wstream/host"
 	"github.com/wstream/wstream/host/internal/hosttest"
+	"github.com/wstream/wstream/host/logs"
 	"github.com/wstream/wstream/host/pipeline"
 	_ "github.com/wstream/wstream/host/textio" // registers the file:, batches:, stdin and socket:// sources
 )
@@ -76,7 +76,7 @@ func TestRunSystemClock(t *testing.T) {
 				Processor: hosttest.Pass{},
 				Interval:  iv,
 				Wall:      clk,
-				Log:       &log,
+				Log:       hosttest.Logger(&log),
 			})
 			ms := iv.Milliseconds()
 			first := (start/ms + 1) * ms // the first multiple after the start
@@ -135,7 +135,7 @@ func TestRunFallsBehind(t *testing.T) {
 		}},
 		Interval: time.Second,
 		Wall:     clk,
-		Log:      &log,
+		Log:      hosttest.Logger(&log),
 	})
 	<-clk.Slept
 	clk.Set(start + 1000)
@@ -241,7 +241,7 @@ func TestRunRealTime10ms(t *testing.T) {
 		Sink:      sink,
 		Processor: hosttest.Pass{},
 		Interval:  10 * time.Millisecond,
-		Log:       io.Discard,
+		Log:       logs.Discard(),
 	})
 	for _, l := range []string{"a", "b", "c"} {
 		src.Ch <- l

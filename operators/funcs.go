@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	goruntime "runtime"
 	"sync"
 
@@ -60,13 +60,11 @@ type failures struct {
 	mu   sync.Mutex // chunks of a batch run concurrently
 	t    int64
 	dead []abi.Raw // dead-letter entries {time, stage, error, record}
-	log  io.Writer
+	log  *slog.Logger
 }
 
-func (f *failures) logf(format string, args ...any) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fmt.Fprintf(f.log, format, args...)
+func (f *failures) warnf(format string, args ...any) {
+	f.log.Warn(fmt.Sprintf(format, args...))
 }
 
 func (f *failures) deadLetter(stage, msg string, rec abi.Raw) {
@@ -202,7 +200,7 @@ func (c *caller) callChunk(ctx context.Context, input []byte, items []abi.Raw, d
 			c.setAside(it, err.Error())
 		}
 		if c.policy == onErrorSkip {
-			c.fails.logf("wstream: %s: batch %d ms: skipped %d records: %v\n", c.stage, c.fails.t, len(items), err)
+			c.fails.warnf("%s: batch %d ms: skipped %d records: %v", c.stage, c.fails.t, len(items), err)
 		}
 		return make([]abi.Raw, len(items)), nil
 	}
@@ -219,7 +217,7 @@ func (c *caller) callChunk(ctx context.Context, input []byte, items []abi.Raw, d
 			c.setAside(items[e.Index], e.Message)
 		}
 		if c.policy == onErrorSkip {
-			c.fails.logf("wstream: %s: batch %d ms: skipped %d records (first: %s: %s)\n", c.stage, c.fails.t, len(resp.Errors), abi.Describe(items[resp.Errors[0].Index]), resp.Errors[0].Message)
+			c.fails.warnf("%s: batch %d ms: skipped %d records (first: %s: %s)", c.stage, c.fails.t, len(resp.Errors), abi.Describe(items[resp.Errors[0].Index]), resp.Errors[0].Message)
 		}
 	}
 	return resp.Results, nil

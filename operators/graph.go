@@ -6,8 +6,7 @@ package operators
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
+	"log/slog"
 	"sort"
 	"strings"
 
@@ -52,9 +51,9 @@ type Graph struct {
 	fails    *failures
 }
 
-// SetLog sets where failure policies write their log lines (default
-// os.Stderr).
-func (g *Graph) SetLog(w io.Writer) { g.fails.log = w }
+// SetLog sets the logger of failure policies' lines (default
+// slog.Default()).
+func (g *Graph) SetLog(l *slog.Logger) { g.fails.log = l }
 
 // stateful is a stage whose state goes into checkpoints.
 type stateful interface {
@@ -89,7 +88,7 @@ func (b *builder) events() *eventClock {
 // Build checks the spec and builds its graph. r resolves guest functions
 // (nil when the pipeline uses built-ins only).
 func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
-	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}, fails: &failures{log: os.Stderr}}
+	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}, fails: &failures{log: slog.Default()}}
 	if b.interval < 1 {
 		return nil, fmt.Errorf("batch: %s is below the 1ms minimum", spec.Batch.D())
 	}

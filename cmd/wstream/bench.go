@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -37,7 +38,7 @@ Prints a Markdown report: records/s, ratio to native Go, p50/p99 latency at
 			&cli.StringFlag{Name: "child", Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
-			ctx, stop := signalContext(context.Background())
+			ctx, stop := signalContext(context.Background(), slog.Default())
 			defer stop()
 			if j := c.String("child"); j != "" {
 				return bench.Child(ctx, j, c.App.Writer)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -57,6 +58,8 @@ what a plugin can and cannot do.`,
 			&cli.StringSliceFlag{Name: "allow", Usage: "grant guests a `CAPABILITY`: clock, env or fs:DIR (read-only); repeatable, replaces the file's allow:"},
 			&cli.Float64Flag{Name: "max-rate", Usage: "cap every source at `N` records per second (maxRate)"},
 			&cli.BoolFlag{Name: "backpressure", Usage: "slow sources down when batches take longer than the interval (backpressure: true)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL` of the messages logged: debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT` of log lines on stderr: text (one line for people) or json"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -68,7 +71,11 @@ what a plugin can and cannot do.`,
 }
 
 func runPipeline(c *cli.Context) error {
-	ctx, stop := signalContext(context.Background())
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(context.Background(), log)
 	defer stop()
 
 	engine, err := newEngine(ctx, c.String("runtime"))
@@ -83,7 +90,7 @@ func runPipeline(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: c.App.ErrWriter})
+	return job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: log})
 }
 
 // loadSpec builds the spec from --pipeline, or the plugin's default
@@ -164,25 +171,29 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins) (*pipel
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, which lets the
-// run finish the batch in flight; a second signal exits at once. The first
-// is acknowledged on stderr: a batch in flight may take up to the plugins'
-// time limit, and signals sent together arrive as one.
-func signalContext(parent context.Context) (context.Context, func()) {
+// run finish the batch in flight; a signal after that exits at once. The
+// first is acknowledged in the log (a batch in flight may take up to the
+// plugins' time limit), and signals already waiting by then are part of
+// the same stop: coreutils timeout signals the process and then its whole
+// process group, so a run under it receives two at once.
+func signalContext(parent context.Context, log *slog.Logger) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(parent)
-	ch := make(chan os.Signal, 2)
+	ch := make(chan os.Signal, 8)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		n := 0
-		for range ch {
-			n++
-			if n == 1 {
-				cancel()
-				fmt.Fprintln(os.Stderr, "wstream: stopping after the batch in flight (a second signal exits at once)")
-				continue
+		<-ch
+		cancel()
+		log.Info("stopping after the batch in flight (a second signal exits at once)")
+		for drained := false; !drained; {
+			select {
+			case <-ch:
+			default:
+				drained = true
 			}
-			fmt.Fprintln(os.Stderr, "wstream: second signal, exiting now")
-			os.Exit(130)
 		}
+		<-ch
+		log.Warn("second signal, exiting now")
+		os.Exit(130)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
 }

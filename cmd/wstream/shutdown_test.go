@@ -172,3 +172,30 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatalf("output after the restart:\n%s", got)
 	}
 }
+
+// TestTwoSignalsTogetherAreOneStop: coreutils timeout sends SIGTERM to
+// the run and then to its whole process group, so two arrive together;
+// they are one graceful stop (exit 0), not a stop and an abort.
+func TestTwoSignalsTogetherAreOneStop(t *testing.T) {
+	bin := buildBinary(t)
+	plugin := wordcountPlugin(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	cmd := exec.Command("timeout", "--preserve-status", "-s", "TERM", "1", bin, "run",
+		"--plugin", plugin, "--batch", "100ms")
+	cmd.Stdin = pr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	pw.Write([]byte("a b a\n")) // the input stays open: only the signals end the run
+	code, _ := waitExit(t, cmd, 60*time.Second)
+	if code != 0 || !strings.Contains(stderr.String(), "stopping after the batch in flight") || strings.Contains(stderr.String(), "exiting now") {
+		t.Fatalf("exit %d, stderr %q; want 0 and one graceful stop", code, stderr.String())
+	}
+}

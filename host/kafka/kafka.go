@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"maps"
 	"net/url"
 	"slices"
@@ -156,10 +156,10 @@ func parseKafkaURI(uri string) (*kafkaURI, error) {
 
 // clientOpts are the options every client of this URI shares: brokers, a
 // logger that writes franz-go's warnings (failed dials, retries) to log.
-func (k *kafkaURI) clientOpts(log io.Writer) []kgo.Opt {
+func (k *kafkaURI) clientOpts(log *slog.Logger) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(k.brokers...),
-		kgo.WithLogger(&quietLogger{w: log, prefix: "wstream " + k.uri + ": kafka client: ", last: map[string]time.Time{}}),
+		kgo.WithLogger(&quietLogger{log: log, prefix: k.uri + ": kafka client: ", last: map[string]time.Time{}}),
 		kgo.DialTimeout(5 * time.Second),
 	}
 }
@@ -168,7 +168,7 @@ func (k *kafkaURI) clientOpts(log io.Writer) []kgo.Opt {
 // at most once per quietEvery: while a broker is down, the client retries
 // several connections with backoff and would otherwise repeat itself.
 type quietLogger struct {
-	w      io.Writer
+	log    *slog.Logger
 	prefix string
 	mu     sync.Mutex
 	last   map[string]time.Time
@@ -203,15 +203,18 @@ func (l *quietLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		fmt.Fprintf(&b, " (and %d more like it)", n)
 		delete(l.quiet, msg)
 	}
-	b.WriteByte('\n')
-	io.WriteString(l.w, b.String())
+	if level <= kgo.LogLevelError {
+		l.log.Error(b.String())
+	} else {
+		l.log.Warn(b.String())
+	}
 }
 
 // waitReachable lists the topic's partitions and end offsets, retrying with
 // backoff while no broker answers, one log line per attempt, for at most
 // k.connect (0: until ctx ends). A topic that does not exist is an error at
 // once.
-func (k *kafkaURI) waitReachable(ctx context.Context, cl *kgo.Client, log io.Writer) (map[int32]int64, error) {
+func (k *kafkaURI) waitReachable(ctx context.Context, cl *kgo.Client, log *slog.Logger) (map[int32]int64, error) {
 	adm := kadm.NewClient(cl)
 	start := time.Now()
 	backoff := 250 * time.Millisecond
@@ -243,7 +246,7 @@ func (k *kafkaURI) waitReachable(ctx context.Context, cl *kgo.Client, log io.Wri
 		if k.connect > 0 && time.Since(start)+backoff > k.connect {
 			return nil, fmt.Errorf("%s: no Kafka broker answered at %s within %v (last error: %v); is the broker running and the address right? Add ?connectTimeout=0 to wait forever", k.uri, strings.Join(k.brokers, ","), k.connect, err)
 		}
-		fmt.Fprintf(log, "wstream %s: cannot reach Kafka at %s (attempt %d: %v); retrying in %v\n", k.uri, strings.Join(k.brokers, ","), attempt, err, backoff)
+		log.Warn(fmt.Sprintf("%s: cannot reach Kafka at %s (attempt %d: %v); retrying in %v", k.uri, strings.Join(k.brokers, ","), attempt, err, backoff))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -3,7 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -31,7 +31,7 @@ import (
 // A read_committed consumer sees each batch's output exactly once.
 type kafkaSink struct {
 	k   *kafkaURI
-	log io.Writer
+	log *slog.Logger
 	cl  *kgo.Client // at-least-once producer
 
 	src     *kafkaSource // exactly-once: the bound source
@@ -232,7 +232,7 @@ func (s *kafkaSink) CommitBatch(pos map[string][]byte) error {
 		return fmt.Errorf("sink %s: ending the transaction: %w", s.k.uri, err)
 	case !committed:
 		src.rewound()
-		fmt.Fprintf(s.log, "wstream %s: the group rebalanced during the batch, so its transaction was aborted; its input is read again\n", s.k.uri)
+		s.log.Warn(fmt.Sprintf("%s: the group rebalanced during the batch, so its transaction was aborted; its input is read again", s.k.uri))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ const kafkaPollSlice = 200 * time.Millisecond
 // offsets and the records are read again).
 type kafkaSource struct {
 	k   *kafkaURI
-	log io.Writer
+	log *slog.Logger
 
 	eos        bool          // set by the sink's Bind
 	txnID      string        // eos: transactional id
@@ -219,8 +220,7 @@ func (s *kafkaSource) assigned(ps []int32, total int) {
 	}
 	if s.k.stateful && len(s.owned) < total && !s.warnShared {
 		s.warnShared = true
-		fmt.Fprintf(s.log, "wstream %s: this process owns %d of %d partitions in group %q, and the pipeline keeps state that is not split by key (a window, a count or an event-time stage, or state in two stages). That state is per process and does not move with a partition: it is right only if all the records it needs reach this process. Run one process, or see host/kafka.md, \"Scale-out and state\"\n",
-			s.k.uri, len(s.owned), total, s.k.group)
+		s.log.Warn(fmt.Sprintf("%s: this process owns %d of %d partitions in group %q, and the pipeline keeps state that is not split by key (a window, a count or an event-time stage, or state in two stages). That state is per process and does not move with a partition: it is right only if all the records it needs reach this process. Run one process, or see host/kafka.md, \"Scale-out and state\"", s.k.uri, len(s.owned), total, s.k.group))
 	}
 }
 
@@ -327,7 +327,7 @@ func (s *kafkaSource) poll(ctx context.Context) (host.Unit, bool, error) {
 			if t != "" {
 				where = fmt.Sprintf("topic %s partition %d: ", t, p)
 			}
-			fmt.Fprintf(s.log, "wstream %s: %s%v (retrying)\n", s.k.uri, where, err)
+			s.log.Warn(fmt.Sprintf("%s: %s%v (retrying)", s.k.uri, where, err))
 		}
 	})
 	var buf []byte
@@ -399,7 +399,7 @@ func (s *kafkaSource) undecodable(ctx context.Context, r *kgo.Record, err error)
 	if perr := s.dlq.ProduceSync(pctx, dr).FirstErr(); perr != nil {
 		return fmt.Errorf("%s: %s: undecodable (%v), and writing it to dead-letter topic %s failed: %w", s.k.uri, where, err, s.k.deadLetter, perr)
 	}
-	fmt.Fprintf(s.log, "wstream %s: %s: the value is not %s (%v); sent to dead-letter topic %s\n", s.k.uri, where, s.k.format, err, s.k.deadLetter)
+	s.log.Warn(fmt.Sprintf("%s: %s: the value is not %s (%v); sent to dead-letter topic %s", s.k.uri, where, s.k.format, err, s.k.deadLetter))
 	return nil
 }
 
@@ -488,7 +488,7 @@ func (s *kafkaSource) Ack(pos []byte) error {
 		// flight is the usual cause; the next batch commits again, and
 		// until=end retries while it waits.
 		s.failedAck = pos
-		fmt.Fprintf(s.log, "wstream %s: committing offsets to group %q: %v (the checkpoint has them; retrying with the next batch)\n", s.k.uri, s.k.group, cerr)
+		s.log.Warn(fmt.Sprintf("%s: committing offsets to group %q: %v (the checkpoint has them; retrying with the next batch)", s.k.uri, s.k.group, cerr))
 	}
 	s.ackMu.Unlock()
 	return nil

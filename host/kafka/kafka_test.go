@@ -116,17 +116,17 @@ func TestKafkaEnvPassesSettings(t *testing.T) {
 // runKafka runs source → identity → sink until the source ends.
 func runKafka(t *testing.T, src, sink string, log *hosttest.SyncBuffer) error {
 	t.Helper()
-	s, err := host.OpenSource(src, host.WithLog(log))
+	s, err := host.OpenSource(src, host.WithLog(hosttest.Logger(log)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := host.OpenSink(sink, host.WithLog(log))
+	k, err := host.OpenSink(sink, host.WithLog(hosttest.Logger(log)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return host.Run(ctx, host.RunConfig{Sources: map[string]host.Source{"input": s}, Sink: k, Processor: hosttest.Pass{}, Interval: 20 * time.Millisecond, Log: log})
+	return host.Run(ctx, host.RunConfig{Sources: map[string]host.Source{"input": s}, Sink: k, Processor: hosttest.Pass{}, Interval: 20 * time.Millisecond, Log: hosttest.Logger(log)})
 }
 
 func sortedValues(recs []*kgo.Record) []string {
@@ -236,7 +236,7 @@ func TestKafkaUndecodable(t *testing.T) {
 
 func TestKafkaUnreachable(t *testing.T) {
 	var log hosttest.SyncBuffer
-	src, err := host.OpenSource("kafka://127.0.0.1:1/t?group=g&connectTimeout=1500ms", host.WithLog(&log))
+	src, err := host.OpenSource("kafka://127.0.0.1:1/t?group=g&connectTimeout=1500ms", host.WithLog(hosttest.Logger(&log)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestKafkaAtLeastOnceKill(t *testing.T) {
 func TestKafkaWarnsSharedState(t *testing.T) {
 	var log hosttest.SyncBuffer
 	k, _ := parseKafkaURI("kafka://a/t?group=g&stateful=true")
-	s := &kafkaSource{k: k, log: &log, owned: map[int32]bool{}}
+	s := &kafkaSource{k: k, log: hosttest.Logger(&log), owned: map[int32]bool{}}
 	s.assigned([]int32{0, 1, 2, 3, 4, 5}, 6)
 	if log.String() != "" {
 		t.Errorf("warned while owning every partition: %s", log.String())
@@ -415,7 +415,7 @@ func TestKafkaWarnsSharedState(t *testing.T) {
 	}
 	k.stateful = false
 	log = hosttest.SyncBuffer{}
-	s = &kafkaSource{k: k, log: &log, owned: map[int32]bool{}}
+	s = &kafkaSource{k: k, log: hosttest.Logger(&log), owned: map[int32]bool{}}
 	s.assigned([]int32{0}, 6)
 	if log.String() != "" {
 		t.Errorf("a stateless pipeline was warned: %s", log.String())

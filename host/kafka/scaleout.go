@@ -7,8 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +45,7 @@ type ScaleOut struct {
 	ExactlyOnce  bool
 	MaxRate      float64 // records/s on Source; 0 is no cap
 	Backpressure bool
-	Log          io.Writer
+	Log          *slog.Logger
 }
 
 // PartitionProcessor is the keyed half of a pipeline for one partition.
@@ -89,7 +88,7 @@ func ScaleOutTopics(group string) (repartition, changelog string) {
 func RunScaleOut(ctx context.Context, so ScaleOut) (err error) {
 	log := so.Log
 	if log == nil {
-		log = os.Stderr
+		log = slog.Default()
 	}
 	closeAll := func() {
 		so.Sink.Close()
@@ -111,7 +110,7 @@ func RunScaleOut(ctx context.Context, so ScaleOut) (err error) {
 		closeAll()
 		return err
 	}
-	fmt.Fprintf(log, "wstream: keyed state is partitioned across group %q: records are routed by key through topic %s (%d partitions), state is kept in %s\n", k.group, rep, n, clog)
+	log.Info(fmt.Sprintf("keyed state is partitioned across group %q: records are routed by key through topic %s (%d partitions), state is kept in %s", k.group, rep, n, clog))
 
 	brokers := strings.Join(k.brokers, ",")
 	txn := ""
@@ -226,7 +225,7 @@ func RunScaleOut(ctx context.Context, so ScaleOut) (err error) {
 // createScaleOutTopics creates the repartition and changelog topics with as
 // many partitions as the source topic, unless they exist, and checks that
 // the two have the same number of partitions. It returns that number.
-func createScaleOutTopics(ctx context.Context, k *kafkaURI, rep, clog string, log io.Writer) (int, error) {
+func createScaleOutTopics(ctx context.Context, k *kafkaURI, rep, clog string, log *slog.Logger) (int, error) {
 	cl, err := kgo.NewClient(k.clientOpts(log)...)
 	if err != nil {
 		return 0, fmt.Errorf("source %s: %w", k.uri, err)
@@ -279,7 +278,7 @@ type keyedPartitions struct {
 	parts    map[int32]*partitionState
 	aborts   int64
 	pending  []*kgo.Record // changelog records of the batch, for keyedSink
-	log      io.Writer
+	log      *slog.Logger
 	ignored  int // records of partitions no longer owned, since the last log line
 }
 
@@ -335,7 +334,7 @@ func (kp *keyedPartitions) Process(ctx context.Context, t int64, inputs map[stri
 		}
 	}
 	if kp.ignored > 0 {
-		fmt.Fprintf(kp.log, "wstream: %d records of partitions that moved to another process were left to it\n", kp.ignored)
+		kp.log.Info(fmt.Sprintf("%d records of partitions that moved to another process were left to it", kp.ignored))
 		kp.ignored = 0
 	}
 	out := host.Batch{Time: t}
@@ -387,7 +386,7 @@ func (kp *keyedPartitions) restore(ctx context.Context, p int32) (*partitionStat
 	}
 	// written stays nil: the first batch writes the state again, so a
 	// snapshot a former owner wrote after this one's never comes last.
-	fmt.Fprintf(kp.log, "wstream: partition %d: state restored from %s (%d bytes)\n", p, kp.cl.topic, len(snap))
+	kp.log.Info(fmt.Sprintf("partition %d: state restored from %s (%d bytes)", p, kp.cl.topic, len(snap)))
 	return st, nil
 }
 
@@ -442,7 +441,7 @@ func (s *sharedSink) Close() error { return nil }
 type changelog struct {
 	topic string
 	k     *kafkaURI
-	log   io.Writer
+	log   *slog.Logger
 	id    string      // this process, in snapshot ids
 	seq   int64       // snapshots written
 	prod  *kgo.Client // at-least-once producer; nil when the sink's transaction carries the records
@@ -536,7 +535,7 @@ func (c *changelog) latest(ctx context.Context, p int32, shape string) ([]byte, 
 		}
 		if start == 0 {
 			if len(recs) > 0 {
-				fmt.Fprintf(c.log, "wstream: changelog %s partition %d holds no complete snapshot; the partition starts with empty state\n", c.topic, p)
+				c.log.Warn(fmt.Sprintf("changelog %s partition %d holds no complete snapshot; the partition starts with empty state", c.topic, p))
 			}
 			return nil, nil
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/wstream/wstream/host"
 
 	"github.com/wstream/wstream/host/internal/hosttest"
+	"github.com/wstream/wstream/host/logs"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -132,7 +132,7 @@ func TestRunScaleOutInProcess(t *testing.T) {
 	logs := make([]*hosttest.SyncBuffer, 2)
 	for i := range logs {
 		logs[i] = &hosttest.SyncBuffer{}
-		sink, err := host.OpenSink("kafka://"+brokers+"/"+out+"?exactlyOnce=true&transactionTimeout=10s", host.WithLog(logs[i]))
+		sink, err := host.OpenSink("kafka://"+brokers+"/"+out+"?exactlyOnce=true&transactionTimeout=10s", host.WithLog(hosttest.Logger(logs[i])))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestRunScaleOutInProcess(t *testing.T) {
 				NewKeyed:    func() (PartitionProcessor, error) { return &runningCount{counts: map[string]int64{}}, nil },
 				Interval:    20 * time.Millisecond,
 				ExactlyOnce: true,
-				Log:         logs[i],
+				Log:         hosttest.Logger(logs[i]),
 			})
 		}()
 	}
@@ -179,7 +179,7 @@ func TestChangelogRestoreSkipsAbortedTail(t *testing.T) {
 	admin := kafkaClient(t, brokers)
 	topic := createTopic(t, admin, "wstream-g-changelog", 2)
 	k, _ := parseKafkaURI("kafka://" + brokers + "/in")
-	c := &changelog{topic: topic, k: k, log: io.Discard, id: "t", admin: admin}
+	c := &changelog{topic: topic, k: k, log: logs.Discard(), id: "t", admin: admin}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if snap, err := c.latest(ctx, 1, "s"); err != nil || snap != nil {

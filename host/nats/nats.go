@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/url"
 	"slices"
@@ -103,17 +104,17 @@ func parseNATSURI(uri string) (*natsURI, error) {
 // connect dials the server, retrying with backoff and one log line per
 // attempt for at most n.connect (0: until ctx ends), and makes sure the
 // stream exists (creating it with the subject when it does not).
-func (n *natsURI) connectJS(ctx context.Context, log io.Writer) (*natsgo.Conn, natsgo.JetStreamContext, error) {
+func (n *natsURI) connectJS(ctx context.Context, log *slog.Logger) (*natsgo.Conn, natsgo.JetStreamContext, error) {
 	start := time.Now()
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		nc, err := natsgo.Connect("nats://"+n.server, natsgo.Timeout(5*time.Second), natsgo.MaxReconnects(-1),
 			natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
 				if err != nil {
-					fmt.Fprintf(log, "wstream %s: disconnected: %v; reconnecting\n", n.uri, err)
+					log.Warn(fmt.Sprintf("%s: disconnected: %v; reconnecting", n.uri, err))
 				}
 			}),
-			natsgo.ReconnectHandler(func(*natsgo.Conn) { fmt.Fprintf(log, "wstream %s: reconnected\n", n.uri) }))
+			natsgo.ReconnectHandler(func(*natsgo.Conn) { log.Info(fmt.Sprintf("%s: reconnected", n.uri)) }))
 		if err == nil {
 			js, err := nc.JetStream()
 			if err == nil {
@@ -131,7 +132,7 @@ func (n *natsURI) connectJS(ctx context.Context, log io.Writer) (*natsgo.Conn, n
 		if n.connect > 0 && time.Since(start)+backoff > n.connect {
 			return nil, nil, fmt.Errorf("%s: no NATS server answered at %s within %v (last error: %v); is nats-server running with -js? Add ?connectTimeout=0 to wait forever", n.uri, n.server, n.connect, err)
 		}
-		fmt.Fprintf(log, "wstream %s: cannot reach NATS at %s (attempt %d: %v); retrying in %v\n", n.uri, n.server, attempt, err, backoff)
+		log.Warn(fmt.Sprintf("%s: cannot reach NATS at %s (attempt %d: %v); retrying in %v", n.uri, n.server, attempt, err, backoff))
 		select {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -165,7 +166,7 @@ func (n *natsURI) ensureStream(js natsgo.JetStreamContext) error {
 // state is the position that counts; Pos is kept for the checkpoint.
 type natsSource struct {
 	n   *natsURI
-	log io.Writer
+	log *slog.Logger
 	nc  *natsgo.Conn
 	js  natsgo.JetStreamContext
 	sub *natsgo.Subscription
@@ -236,7 +237,7 @@ func (s *natsSource) Next(ctx context.Context) (host.Unit, error) {
 			if errors.Is(err, natsgo.ErrConnectionClosed) || errors.Is(err, natsgo.ErrBadSubscription) {
 				return host.Unit{}, fmt.Errorf("%s: %w", s.n.uri, err)
 			}
-			fmt.Fprintf(s.log, "wstream %s: fetch: %v (retrying)\n", s.n.uri, err)
+			s.log.Warn(fmt.Sprintf("%s: fetch: %v (retrying)", s.n.uri, err))
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -335,7 +336,7 @@ func (s *natsSource) Ack(pos []byte) error {
 	s.unlock()
 	for _, m := range done {
 		if err := m.Ack(); err != nil {
-			fmt.Fprintf(s.log, "wstream %s: ack: %v (the message will be redelivered)\n", s.n.uri, err)
+			s.log.Warn(fmt.Sprintf("%s: ack: %v (the message will be redelivered)", s.n.uri, err))
 			break
 		}
 	}
@@ -358,7 +359,7 @@ func (s *natsSource) Close() error {
 // server's acknowledgements before Write returns: at-least-once.
 type natsSink struct {
 	n   *natsURI
-	log io.Writer
+	log *slog.Logger
 	nc  *natsgo.Conn
 	js  natsgo.JetStreamContext
 }

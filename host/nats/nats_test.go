@@ -17,6 +17,7 @@ import (
 	"github.com/wstream/wstream/host"
 
 	"github.com/wstream/wstream/host/internal/hosttest"
+	"github.com/wstream/wstream/host/logs"
 
 	natsgo "github.com/nats-io/nats.go"
 
@@ -136,7 +137,7 @@ func TestNATSSourceSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := &collectSink{}
-	if err := host.Run(hosttest.Ctx(t), host.RunConfig{Sources: map[string]host.Source{"input": src}, Sink: sink, Processor: hosttest.Pass{}, Interval: 10 * time.Millisecond, Log: io.Discard}); err != nil {
+	if err := host.Run(hosttest.Ctx(t), host.RunConfig{Sources: map[string]host.Source{"input": src}, Sink: sink, Processor: hosttest.Pass{}, Interval: 10 * time.Millisecond, Log: logs.Discard()}); err != nil {
 		t.Fatal(err)
 	}
 	if got := sink.sorted(); strings.Join(got, "|") != strings.Join(want, "|") {
@@ -145,7 +146,7 @@ func TestNATSSourceSink(t *testing.T) {
 	// Everything was acked: the durable has nothing left.
 	src, _ = host.OpenSource("nats://" + addr + "/lines?durable=wc&until=end")
 	sink = &collectSink{}
-	if err := host.Run(hosttest.Ctx(t), host.RunConfig{Sources: map[string]host.Source{"input": src}, Sink: sink, Processor: hosttest.Pass{}, Interval: 10 * time.Millisecond, Log: io.Discard}); err != nil {
+	if err := host.Run(hosttest.Ctx(t), host.RunConfig{Sources: map[string]host.Source{"input": src}, Sink: sink, Processor: hosttest.Pass{}, Interval: 10 * time.Millisecond, Log: logs.Discard()}); err != nil {
 		t.Fatal(err)
 	}
 	if got := sink.sorted(); len(got) != 0 {
@@ -210,7 +211,7 @@ func TestNATSAckAfterBatch(t *testing.T) {
 
 func TestNATSBadInput(t *testing.T) {
 	var log hosttest.SyncBuffer
-	src, err := host.OpenSource("nats://127.0.0.1:1/s?durable=d&connectTimeout=1s", host.WithLog(&log))
+	src, err := host.OpenSource("nats://127.0.0.1:1/s?durable=d&connectTimeout=1s", host.WithLog(hosttest.Logger(&log)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func TestBadInputDiskFullMidCheckpoint(t *testing.T) {
 		}
 		proc := &countProc{}
 		err = host.Run(hosttest.Ctx(t), host.RunConfig{Sources: map[string]host.Source{"input": hosttest.MustSource(t, "batches:"+in)}, Sink: hosttest.NewTestSink(),
-			Processor: proc, Interval: time.Second, Clock: pipeline.ClockManual, Checkpoint: store, Log: &log})
+			Processor: proc, Interval: time.Second, Clock: pipeline.ClockManual, Checkpoint: store, Log: hosttest.Logger(&log)})
 		return proc, err
 	}
 	_, err := run()
@@ -170,7 +170,7 @@ func TestBadInputSourceDisconnects(t *testing.T) {
 	defer ln.Close()
 	var log hosttest.SyncBuffer
 	uri := "socket://" + ln.Addr().String()
-	src := hosttest.MustSource(t, uri, host.WithLog(&log))
+	src := hosttest.MustSource(t, uri, host.WithLog(hosttest.Logger(&log)))
 	src.(*socketSource).minBackoff = time.Millisecond
 	sink := hosttest.NewTestSink()
 	ctx, cancel := context.WithCancel(hosttest.Ctx(t))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,7 +34,7 @@ type dirSource struct {
 	uri, dir string
 	max      int
 	poll     time.Duration
-	log      io.Writer
+	log      *slog.Logger
 
 	opened bool
 	done   map[string]bool // read, or present at first start
@@ -147,7 +148,7 @@ func (s *dirSource) openFile(name string, off, line int64) error {
 	f, err := os.Open(filepath.Join(s.dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		if off > 0 {
-			fmt.Fprintf(s.log, "%s: %s vanished before it was fully read; skipping the rest\n", s.uri, name)
+			s.log.Warn(fmt.Sprintf("%s: %s vanished before it was fully read; skipping the rest", s.uri, name))
 		}
 		s.done[name] = true
 		return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -28,7 +29,7 @@ const (
 type socketSource struct {
 	uri, addr, port string
 	max             int
-	log             io.Writer
+	log             *slog.Logger
 
 	minBackoff, maxBackoff time.Duration
 
@@ -117,7 +118,7 @@ func (s *socketSource) Next(ctx context.Context) (host.Unit, error) {
 		if err == io.EOF {
 			why = "the server closed the connection"
 		}
-		fmt.Fprintf(s.log, "%s: disconnected (%s); reconnecting\n", s.uri, why)
+		s.log.Warn(fmt.Sprintf("%s: disconnected (%s); reconnecting", s.uri, why))
 		s.conn.Close()
 		s.conn = nil
 	}
@@ -162,7 +163,7 @@ func (s *socketSource) reconnect(ctx context.Context) error {
 		}
 		conn, err := s.dial(ctx)
 		if err == nil {
-			fmt.Fprintf(s.log, "%s: reconnected (attempt %d)\n", s.uri, attempt)
+			s.log.Info(fmt.Sprintf("%s: reconnected (attempt %d)", s.uri, attempt))
 			s.attach(conn)
 			return nil
 		}

@@ -47,7 +47,7 @@ func TestSocketSourceReconnects(t *testing.T) {
 
 	var log hosttest.SyncBuffer
 	uri := "socket://" + ln.Addr().String()
-	src, err := host.OpenSource(uri, host.WithLog(&log))
+	src, err := host.OpenSource(uri, host.WithLog(hosttest.Logger(&log)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +75,8 @@ func TestSocketSourceReconnects(t *testing.T) {
 	if g := <-got; g != "c" {
 		t.Fatalf("after reconnect: %q", g)
 	}
-	wantLog := uri + ": disconnected (the server closed the connection); reconnecting\n" +
-		uri + ": reconnected (attempt 1)\n"
+	wantLog := "wstream: warning: " + uri + ": disconnected (the server closed the connection); reconnecting\n" +
+		"wstream: " + uri + ": reconnected (attempt 1)\n"
 	if log.String() != wantLog {
 		t.Errorf("log:\n%s\nwant:\n%s", log.String(), wantLog)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -32,15 +33,15 @@ type Config struct {
 	// nil is the process's.
 	Stdin  io.Reader
 	Stdout io.Writer
-	// Log receives operational messages; nil is os.Stderr.
-	Log io.Writer
+	// Log receives operational messages; nil is slog.Default().
+	Log *slog.Logger
 }
 
 // Run runs spec, whose flags and defaults are applied, until its sources
 // are drained or ctx is cancelled (which finishes the batch in flight).
 func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 	if cfg.Log == nil {
-		cfg.Log = os.Stderr
+		cfg.Log = slog.Default()
 	}
 	if cfg.Stdin == nil {
 		cfg.Stdin = os.Stdin
@@ -117,7 +118,7 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 		if n == 1 {
 			rows = "row"
 		}
-		fmt.Fprintf(cfg.Log, "wstream: %d %s arrived after the watermark had closed all their windows and were dropped (%s)\n", n, rows, where)
+		cfg.Log.Warn(fmt.Sprintf("%d %s arrived after the watermark had closed all their windows and were dropped (%s)", n, rows, where))
 	}
 	return err
 }
@@ -144,7 +145,7 @@ func checkExactlyOnce(spec *pipeline.Spec) error {
 // keyedSplit reports whether spec runs with its keyed state partitioned
 // across a consumer group (kafka.RunScaleOut): its only source is a kafka
 // source with a group, and its chain has a keyed stateful stage.
-func keyedSplit(spec *pipeline.Spec, log io.Writer) (at int, keyOf func(abi.Raw) (abi.Raw, error), ok bool, err error) {
+func keyedSplit(spec *pipeline.Spec, log *slog.Logger) (at int, keyOf func(abi.Raw) (abi.Raw, error), ok bool, err error) {
 	if len(spec.Sources) != 1 || len(spec.Streams) > 0 {
 		return 0, nil, false, nil
 	}
@@ -156,7 +157,7 @@ func keyedSplit(spec *pipeline.Spec, log io.Writer) (at int, keyOf func(abi.Raw)
 	at, keyOf, ok, why := operators.KeyedSplit(spec.Stages)
 	if !ok {
 		if why != "" {
-			fmt.Fprintf(log, "wstream: %s: %s, so its state stays in this process (host/kafka/kafka.md, \"Scale-out and state\")\n", name, why)
+			log.Warn(fmt.Sprintf("%s: %s, so its state stays in this process (host/kafka/kafka.md, \"Scale-out and state\")", name, why))
 		}
 		return 0, nil, false, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/logs"
 )
 
 // WriteFile writes a test input file and returns its path.
@@ -141,6 +144,9 @@ func (c *FakeClock) Set(ms int64) {
 	}
 	c.waiters = kept
 }
+
+// Logger is a text logger on w, debug lines included.
+func Logger(w io.Writer) *slog.Logger { return slog.New(logs.NewText(w, slog.LevelDebug)) }
 
 // ModuleRoot is the repository's root folder, for building the tools
 // and plugins a test runs.

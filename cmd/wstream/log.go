@@ -1,0 +1,25 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wstream/wstream/host/logs"
+)
+
+// newLogger is the logger --log-level and --log-format ask for, on
+// stderr. It also becomes slog's default, which the runtime adapters log
+// their debug lines to.
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	level, err := logs.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, usagef("--log-level: %v", err)
+	}
+	log, err := logs.New(c.App.ErrWriter, c.String("log-format"), level)
+	if err != nil {
+		return nil, usagef("--log-format: %v", err)
+	}
+	slog.SetDefault(log)
+	return log, nil
+}
