@@ -380,7 +380,7 @@ func latency(ctx context.Context, w *workload, j Job) (Result, error) {
 	return res, nil
 }
 
-// nativeFile is issue 2's native word count as a whole program: read the
+// nativeFile is the native word count as a whole program: read the
 // file, cut 1024-line batches (what the CLI's bounded source buffer holds),
 // split, count, and print each batch pprint-style (the first 10 pairs).
 func nativeFile(j Job) (Result, error) {

@@ -417,7 +417,7 @@ func (s *suite) scaling() {
 	s.printf("\n")
 }
 
-// cli is issue 2's measurement: word count over a generated text of 1e6
+// cli measures whole processes: word count over a generated text of 1e6
 // lines with the real CLI (file source, system clock, pprint sink), against
 // a native Go program doing the same reading, splitting, counting and
 // printing, each timed as a whole process.
@@ -432,7 +432,7 @@ func (s *suite) cli() {
 		return
 	}
 	defer os.Remove(path)
-	s.printf("## Word count over a %d-line generated text, whole processes (issue 2)\n\n", lines)
+	s.printf("## Word count over a %d-line generated text, whole processes\n\n", lines)
 	s.printf("| impl | command | seconds | lines/s | × native | peak RSS MB |\n|---|---|---:|---:|---:|---:|\n")
 	nj := Job{Kind: "file", Workload: "wordcount", File: path}
 	arg, _ := json.Marshal(nj)
@@ -496,7 +496,7 @@ func (s *suite) timed(args []string) (string, float64, int64) {
 	return "", secs, rss
 }
 
-// cliLimit bounds one whole-process run of issue 2's word count.
+// cliLimit bounds one whole-process run of the word count.
 const cliLimit = 150 * time.Second
 
 func rel(args []string, root string) []string {
@@ -527,7 +527,7 @@ func writeLines(path string, n int) error {
 }
 
 func (s *suite) footer(d time.Duration) {
-	s.printf("## Targets (issue 8), from the rows above\n\n")
+	s.printf("## Targets, from the rows above\n\n")
 	find := func(section, workload, impl string) *Row {
 		for i := range s.rows {
 			r := &s.rows[i]

@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkTermination measures what wazero's WithCloseOnContextDone(true),
-// which DESIGN.md requires so that a runaway guest cannot freeze the host,
+// which the safety rules require so that a runaway guest cannot freeze the host,
 // costs inside guest code: with it, wazero (v1.12) compiles a call back into
 // Go at every loop header of the guest. It calls split-words of each word
 // count guest on 1000 100-byte lines, with the option off and on:

@@ -87,7 +87,7 @@ type RunConfig struct {
 	// Backpressure slows sources under the system clock down to the rate
 	// the pipeline processes when batches take longer than the interval
 	// (Spark's backpressure.enabled, with its PID rate estimator), and logs
-	// when it engages and lets go (host/rate.go).
+	// when it engages and lets go (rate.go).
 	Backpressure bool
 	// Trigger is "" or "processing-time" (batches at the interval),
 	// "available-now" (batches back to back until the sources are drained)

@@ -35,14 +35,15 @@ type Resolver interface {
 	Func(plugin, name string) (Func, error)
 }
 
-// RecordError is a record a function failed on.
-type RecordError struct {
+// StageError is a record a stage's function failed on, with the stage
+// (abi.RecordError is the same failure as the guest reports it, by index).
+type StageError struct {
 	Stage   string  // e.g. `stage 2 (map split-words)`
 	Record  abi.Raw // the input item the function failed on
 	Message string
 }
 
-func (e *RecordError) Error() string {
+func (e *StageError) Error() string {
 	// The message comes from the guest: made inert before it can reach a
 	// terminal.
 	return fmt.Sprintf("%s failed on record %s: %s", e.Stage, abi.Describe(e.Record), runtime.Inert(e.Message))
@@ -211,7 +212,7 @@ func (c *caller) callChunk(ctx context.Context, input []byte, items []abi.Raw, d
 			if n := len(resp.Errors) - 1; n > 0 {
 				more = fmt.Sprintf(" (and %d more records)", n)
 			}
-			return nil, fmt.Errorf("%w%s", &RecordError{Stage: c.stage, Record: items[e.Index], Message: e.Message}, more)
+			return nil, fmt.Errorf("%w%s", &StageError{Stage: c.stage, Record: items[e.Index], Message: e.Message}, more)
 		}
 		for _, e := range resp.Errors {
 			c.setAside(items[e.Index], e.Message)

@@ -309,7 +309,7 @@ func TestWordcountSample(t *testing.T) {
 	}
 }
 
-// conformanceCases covers every function of the vocabulary (DESIGN.md).
+// conformanceCases covers every function of the vocabulary (plugins/conformance/README.md).
 var conformanceCases = []struct{ fn, in, want string }{
 	{"identity", `[1,"a",null,[1,2],{"k":1.5},true]`, `[0,[1,"a",null,[1,2],{"k":1.5},true],[]]`},
 	{"to-string", `[1,-20,"s",2.5,["a",1]]`, `[0,["1","-20","s","2.5","(a,1)"],[]]`},

@@ -33,7 +33,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Commands: []*cli.Command{
 			runCommand(),
 			inspectCommand(),
-			conformanceCommand(),
+			checkCommand(),
 			newCommand(),
 			versionCommand(),
 			benchCommand(),

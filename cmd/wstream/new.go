@@ -13,7 +13,7 @@ import (
 
 // A new plugin starts as a copy of the bundled word count in its language
 // (split-words, pair-with-one, sum, and a default pipeline): small, complete
-// and known to pass `wstream conformance`. It builds against the SDK of a
+// and known to pass `wstream check`. It builds against the SDK of a
 // wstream checkout, found from --sdk, the working directory or the binary.
 
 // scaffold says how to make a plugin in one language from the word count.
@@ -58,14 +58,14 @@ func newCommand() *cli.Command {
 	sort.Strings(langs)
 	return &cli.Command{
 		Name:      "new",
-		Usage:     "create a plugin folder that builds with one command and passes wstream conformance",
+		Usage:     "create a plugin folder that builds with one command and passes wstream check",
 		ArgsUsage: "NAME",
 		Description: `Creates NAME/ with a starter plugin (a word count: split-words, pair-with-one,
 sum) in the chosen language, a Makefile, and a README. It builds against the
 SDK of this wstream checkout.
 
 Examples:
-   wstream new --lang go myplugin && make -C myplugin && wstream conformance myplugin/myplugin.wasm
+   wstream new --lang go myplugin && make -C myplugin && wstream check myplugin/myplugin.wasm
    wstream new --lang rust --dir /tmp myplugin`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "lang", Usage: "plugin language: " + strings.Join(langs, ", "), Value: "go"},
@@ -111,12 +111,12 @@ Examples:
 					return err
 				}
 			}
-			readme := fmt.Sprintf("# %s\n\nA wstream plugin in %s, started from the word count.\n\n    %s                                  # builds %s.wasm\n    wstream conformance %s.wasm     # checks it keeps the batch ABI\n    wstream run --plugin %s.wasm < input.txt\n\nIt builds against the SDK in %s.\n",
+			readme := fmt.Sprintf("# %s\n\nA wstream plugin in %s, started from the word count.\n\n    %s                                  # builds %s.wasm\n    wstream check %s.wasm     # checks it keeps the batch ABI\n    wstream run --plugin %s.wasm < input.txt\n\nIt builds against the SDK in %s.\n",
 				name, c.String("lang"), sc.build, name, name, name, root)
 			if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(readme), 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "created %s (%s)\nbuild it:  cd %s && %s\ncheck it:  wstream conformance %s\n", dir, c.String("lang"), dir, sc.build, filepath.Join(dir, name+".wasm"))
+			fmt.Fprintf(c.App.Writer, "created %s (%s)\nbuild it:  cd %s && %s\ncheck it:  wstream check %s\n", dir, c.String("lang"), dir, sc.build, filepath.Join(dir, name+".wasm"))
 			return nil
 		},
 	}

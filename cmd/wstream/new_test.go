@@ -8,7 +8,7 @@ import (
 )
 
 // TestNewPluginBuildsAndPassesConformance: what `wstream new` generates
-// builds with one command and passes `wstream conformance` unchanged, in
+// builds with one command and passes `wstream check` unchanged, in
 // every language.
 func TestNewPluginBuildsAndPassesConformance(t *testing.T) {
 	for _, lang := range []string{"go", "c", "rust", "assemblyscript"} {
@@ -22,7 +22,7 @@ func TestNewPluginBuildsAndPassesConformance(t *testing.T) {
 			if b, err := exec.Command("make", "-C", pdir).CombinedOutput(); err != nil {
 				t.Fatalf("make: %v\n%s", err, b)
 			}
-			code, out, stderr = wstreamCLI(t, "", "conformance", filepath.Join(pdir, "my-"+lang+".wasm"))
+			code, out, stderr = wstreamCLI(t, "", "check", filepath.Join(pdir, "my-"+lang+".wasm"))
 			if code != 0 || !strings.Contains(out, "0 checks failed") {
 				t.Fatalf("conformance: exit %d\n%s\n%s", code, out, stderr)
 			}

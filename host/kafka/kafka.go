@@ -24,7 +24,7 @@ import (
 	"github.com/wstream/wstream/host/format"
 )
 
-// kafkaURI is a parsed kafka://BROKER[,BROKER]/TOPIC?PARAMS (host/kafka.md).
+// kafkaURI is a parsed kafka://BROKER[,BROKER]/TOPIC?PARAMS (host/kafka/kafka.md).
 type kafkaURI struct {
 	uri     string
 	brokers []string
@@ -294,7 +294,7 @@ func decodeKafkaPos(uri, topic string, b []byte) (map[int32]int64, error) {
 	return out, nil
 }
 
-// recordValue maps a Kafka record to a wstream record (host/kafka.md): by
+// recordValue maps a Kafka record to a wstream record (host/kafka/kafka.md): by
 // default the value as a string, or parsed as JSON; with record=pair a
 // [key, value] pair (the key a string), which reads back what a kafka sink
 // wrote for pairs; with record=full a

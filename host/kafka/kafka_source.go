@@ -30,7 +30,7 @@ const kafkaPollSlice = 200 * time.Millisecond
 // in the wstream checkpoint and then calls Ack, which commits the offsets
 // of the partitions this process still owns to the group. A partition this
 // process is assigned starts at the later of its checkpointed offset and the
-// group's committed offset (host/kafka.md, "Which offsets win").
+// group's committed offset (host/kafka/kafka.md, "Which offsets win").
 //
 // Exactly-once (a kafka sink with exactlyOnce bound itself to this source
 // before Open): the client is a franz-go GroupTransactSession; the sink's
@@ -220,7 +220,7 @@ func (s *kafkaSource) assigned(ps []int32, total int) {
 	}
 	if s.k.stateful && len(s.owned) < total && !s.warnShared {
 		s.warnShared = true
-		s.log.Warn(fmt.Sprintf("%s: this process owns %d of %d partitions in group %q, and the pipeline keeps state that is not split by key (a window, a count or an event-time stage, or state in two stages). That state is per process and does not move with a partition: it is right only if all the records it needs reach this process. Run one process, or see host/kafka.md, \"Scale-out and state\"", s.k.uri, len(s.owned), total, s.k.group))
+		s.log.Warn(fmt.Sprintf("%s: this process owns %d of %d partitions in group %q, and the pipeline keeps state that is not split by key (a window, a count or an event-time stage, or state in two stages). That state is per process and does not move with a partition: it is right only if all the records it needs reach this process. Run one process, or see host/kafka/kafka.md, \"Scale-out and state\"", s.k.uri, len(s.owned), total, s.k.group))
 	}
 }
 

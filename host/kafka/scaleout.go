@@ -22,7 +22,7 @@ import (
 )
 
 // ScaleOut is a pipeline whose keyed state RunScaleOut partitions across the
-// processes of a consumer group, as Kafka Streams does (host/kafka.md,
+// processes of a consumer group, as Kafka Streams does (host/kafka/kafka.md,
 // "Scale-out and state").
 type ScaleOut struct {
 	// Source is the pipeline's only source, kafka://BROKERS/TOPIC?group=G.

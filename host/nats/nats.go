@@ -21,7 +21,7 @@ import (
 	"github.com/wstream/wstream/host/format"
 )
 
-// natsURI is a parsed nats://HOST:PORT/STREAM?PARAMS (host/kafka.md, "NATS").
+// natsURI is a parsed nats://HOST:PORT/STREAM?PARAMS (host/kafka/kafka.md, "NATS").
 type natsURI struct {
 	uri      string
 	server   string

@@ -16,7 +16,7 @@ import (
 	"github.com/wstream/wstream/abi"
 )
 
-// Spec is a pipeline file (DESIGN.md, "Pipeline file"). Parse it with
+// Spec is a pipeline file (the README's "Pipelines"). Parse it with
 // Parse, which checks its shape; the operator graph checks op and
 // function names when it is built.
 type Spec struct {

@@ -8,7 +8,7 @@ import (
 	"github.com/wstream/wstream/abi"
 )
 
-// The pipeline examples from DESIGN.md parse as written.
+// The pipeline examples of the README parse as written.
 func TestParseSpecDesignExamples(t *testing.T) {
 	s, err := Parse([]byte(`
 plugin: plugins/conformance/conformance.wasm   # default module for ` + "`fn`" + ` names

@@ -1,5 +1,5 @@
-// Command conformance is the wstream conformance vocabulary (DESIGN.md, "The
-// conformance vocabulary"): small functions with exact semantics that the
+// Command conformance is the wstream conformance vocabulary (README.md
+// beside it): small functions with exact semantics that the
 // data-driven vectors in conformance/testdata name. Every guest SDK ships
 // the same set, so one vector file tests every language and runtime.
 //

@@ -1,4 +1,4 @@
-// The wstream conformance vocabulary (DESIGN.md) in AssemblyScript, with
+// The wstream conformance vocabulary (plugins/conformance/README.md) in AssemblyScript, with
 // exactly the semantics — and the error messages — of the Go plugin in
 // plugins/conformance, so that one vector file tests every language.
 // Build it with `make` here; wrong types fail the record, never the batch.

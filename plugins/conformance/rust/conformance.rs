@@ -1,4 +1,4 @@
-//! The wstream conformance vocabulary (DESIGN.md) in Rust, with exactly the
+//! The wstream conformance vocabulary (plugins/conformance/README.md) in Rust, with exactly the
 //! semantics and messages of the Go plugin (plugins/conformance), so that
 //! one vector file tests every SDK. Type errors are record errors
 //! (`Err`), never panics.

@@ -12,7 +12,7 @@ func TestConformancePassesEveryBundledPlugin(t *testing.T) {
 	more, _ := filepath.Glob(filepath.Join(repoRoot(), "plugins/*/*/*.wasm"))
 	for _, p := range append(plugins, more...) {
 		t.Run(strings.TrimPrefix(p, repoRoot()+"/"), func(t *testing.T) {
-			code, out, stderr := wstreamCLI(t, "", "conformance", p)
+			code, out, stderr := wstreamCLI(t, "", "check", p)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 			}
@@ -29,7 +29,7 @@ func TestConformanceRejectsBrokenModules(t *testing.T) {
 		"not wasm":   {"#!/bin/sh\necho hi\n", "not a WebAssembly module"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, out, stderr := wstreamCLI(t, "", "conformance", write(t, "m.wasm", c.body))
+			code, out, stderr := wstreamCLI(t, "", "check", write(t, "m.wasm", c.body))
 			if code == 0 || !strings.Contains(out, "FAIL") || !strings.Contains(out, c.want) {
 				t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 			}

@@ -14,23 +14,23 @@ import (
 	"github.com/wstream/wstream/runtime"
 )
 
-func conformanceCommand() *cli.Command {
+func checkCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "conformance",
+		Name:      "check",
 		Usage:     "check that a plugin keeps the batch ABI: exports, manifest, empty, large and malformed batches, determinism",
 		ArgsUsage: "FILE.wasm",
 		Description: `Runs every function of the plugin through the checks a host relies on and
 prints PASS or FAIL with the reason for each. Exit status 0 when all pass.
 
 Examples:
-   wstream conformance plugins/wordcount/wordcount.wasm
-   wstream conformance myplugin/myplugin.wasm --runtime wasmtime`,
+   wstream check plugins/wordcount/wordcount.wasm
+   wstream check myplugin/myplugin.wasm --runtime wasmtime`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "runtime", Usage: "WebAssembly runtime: wazero or wasmtime", Value: "wazero"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return usagef("conformance takes one plugin file, e.g. wstream conformance plugins/wordcount/wordcount.wasm")
+				return usagef("check takes one plugin file, e.g. wstream check plugins/wordcount/wordcount.wasm")
 			}
 			ctx := context.Background()
 			engine, err := newEngine(ctx, c.String("runtime"))
@@ -40,7 +40,7 @@ Examples:
 			defer engine.Close(ctx)
 			failed := checkPlugin(ctx, engine, c.Args().First(), c.App.Writer, c.App.ErrWriter)
 			if failed > 0 {
-				return fmt.Errorf("%d conformance checks failed", failed)
+				return fmt.Errorf("%d checks failed", failed)
 			}
 			return nil
 		},
