@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestConformancePassesEveryBundledPlugin(t *testing.T) {
+func TestCheckPassesEveryBundledPlugin(t *testing.T) {
 	ensurePlugins(t)
 	plugins, _ := filepath.Glob(filepath.Join(repoRoot(), "plugins/*/*.wasm"))
 	more, _ := filepath.Glob(filepath.Join(repoRoot(), "plugins/*/*/*.wasm"))
@@ -23,7 +23,7 @@ func TestConformancePassesEveryBundledPlugin(t *testing.T) {
 	}
 }
 
-func TestConformanceRejectsBrokenModules(t *testing.T) {
+func TestCheckRejectsBrokenModules(t *testing.T) {
 	for name, c := range map[string]struct{ body, want string }{
 		"no exports": {"\x00asm\x01\x00\x00\x00", "lacks a required wstream export"},
 		"not wasm":   {"#!/bin/sh\necho hi\n", "not a WebAssembly module"},
