@@ -8,9 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,18 +48,29 @@ type kafkaURI struct {
 	internal bool
 }
 
-// kafkaParams are the query parameters a kafka URI may have; any other is
-// an error, so a typo never silently changes the semantics.
-var kafkaParams = map[string]bool{
-	"group": true, "format": true, "record": true, "until": true, "start": true,
-	"deadLetter": true, "exactlyOnce": true, "stateful": true, "transactionalId": true,
-	"sessionTimeout": true, "transactionTimeout": true, "connectTimeout": true, "maxPoll": true,
+// params are the query parameters a kafka URI may have (kafka.md).
+var params = []host.Param{
+	{Name: "group", Help: "source: the consumer group; offsets are committed after each batch"},
+	{Name: "format", Help: "source: text (a value is a string, the default) or json"},
+	{Name: "record", Help: "source: value (default), pair ([key, value]) or full (a map with key, value, timestamp, topic, partition, offset, headers)"},
+	{Name: "until", Help: "source: end stops the run at the end of the topic"},
+	{Name: "start", Help: "source: earliest (default) or latest, for a group with no committed offset"},
+	{Name: "deadLetter", Help: "source: a topic for values that do not decode in format"},
+	{Name: "exactlyOnce", Help: "sink: true commits each batch's output with its input offsets in one transaction"},
+	{Name: "stateful", Help: "source: true warns when the process shares the group's partitions (set by the pipeline)"},
+	{Name: "transactionalId", Help: "sink: the transactional id (default: a unique one per process)"},
+	{Name: "sessionTimeout", Help: "source: the group session timeout (default 10s)"},
+	{Name: "transactionTimeout", Help: "sink: the transaction timeout (default 30s)"},
+	{Name: "connectTimeout", Help: "how long to retry an unreachable broker at start (default 1m; 0 forever)"},
+	{Name: "maxPoll", Help: "source: the most records one read hands out"},
 }
 
 func parseKafkaURI(uri string) (*kafkaURI, error) {
-	rest := strings.TrimPrefix(uri, "kafka://")
-	rest, query, _ := strings.Cut(rest, "?")
-	hosts, topic, _ := strings.Cut(rest, "/")
+	base, q, err := host.ParseQuery(uri, params)
+	if err != nil {
+		return nil, err
+	}
+	hosts, topic, _ := strings.Cut(strings.TrimPrefix(base, "kafka://"), "/")
 	k := &kafkaURI{uri: uri, topic: topic, format: format.Text, session: 10 * time.Second,
 		txnTimeout: 30 * time.Second, connect: time.Minute}
 	for _, h := range strings.Split(hosts, ",") {
@@ -73,82 +81,49 @@ func parseKafkaURI(uri string) (*kafkaURI, error) {
 	if len(k.brokers) == 0 || topic == "" || strings.Contains(topic, "/") {
 		return nil, fmt.Errorf("%s: want kafka://BROKER[,BROKER]/TOPIC, for example kafka://127.0.0.1:9092/lines?group=wordcount", uri)
 	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", uri, err)
-	}
-	for name, vs := range q {
-		if !kafkaParams[name] {
-			return nil, fmt.Errorf("%s: unknown parameter %q (known: %s)", uri, name, strings.Join(slices.Sorted(maps.Keys(kafkaParams)), ", "))
-		}
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("%s: parameter %s is given %d times", uri, name, len(vs))
-		}
-		v := vs[0]
-		bad := func(want string) error { return fmt.Errorf("%s: %s=%q: want %s", uri, name, v, want) }
-		dur := func() (time.Duration, error) {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 {
-				return 0, bad("a duration such as 10s")
-			}
-			return d, nil
-		}
+	for _, name := range q.Names() {
+		v := q.Get(name)
 		switch name {
 		case "group":
 			k.group = v
 		case "format":
-			f, err := format.Parse(v)
-			if err != nil {
-				return nil, bad("text or json")
+			if k.format, err = format.Parse(v); err != nil {
+				return nil, q.Bad(name, "text or json")
 			}
-			k.format = f
 		case "record":
-			if v != "value" && v != "full" && v != "pair" {
-				return nil, bad("value, pair or full")
+			if v, err = q.OneOf(name, "value", "pair", "full"); err != nil {
+				return nil, err
 			}
 			k.full, k.pair = v == "full", v == "pair"
 		case "until":
-			if v != "end" {
-				return nil, bad("end")
+			if _, err = q.OneOf(name, "end"); err != nil {
+				return nil, err
 			}
 			k.untilEnd = true
 		case "start":
-			if v != "earliest" && v != "latest" {
-				return nil, bad("earliest or latest")
+			if v, err = q.OneOf(name, "earliest", "latest"); err != nil {
+				return nil, err
 			}
 			k.startLatest = v == "latest"
 		case "deadLetter":
 			k.deadLetter = v
-		case "exactlyOnce", "stateful":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, bad("true or false")
-			}
-			if name == "exactlyOnce" {
-				k.exactlyOnce = b
-			} else {
-				k.stateful = b
-			}
+		case "exactlyOnce":
+			k.exactlyOnce, err = q.Bool(name)
+		case "stateful":
+			k.stateful, err = q.Bool(name)
 		case "transactionalId":
 			k.txnID = v
 		case "sessionTimeout":
-			if k.session, err = dur(); err != nil {
-				return nil, err
-			}
+			k.session, err = q.Duration(name)
 		case "transactionTimeout":
-			if k.txnTimeout, err = dur(); err != nil {
-				return nil, err
-			}
+			k.txnTimeout, err = q.Duration(name)
 		case "connectTimeout":
-			if k.connect, err = dur(); err != nil {
-				return nil, err
-			}
+			k.connect, err = q.Duration(name)
 		case "maxPoll":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return nil, bad("a positive number of records")
-			}
-			k.maxPoll = n
+			k.maxPoll, err = q.Positive(name, "records")
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return k, nil
@@ -454,6 +429,7 @@ func init() {
 		SourceForm:    "kafka://BROKERS/TOPIC?group=G  a Kafka consumer group (at-least-once, or exactly-once with exactlyOnce: true)",
 		SinkForm:      "kafka://BROKERS/TOPIC  a Kafka topic (transactions with exactlyOnce: true)",
 		Transactional: true,
+		Params:        params,
 		Source:        func(uri string, env host.Env) (host.Source, error) { return openKafkaSource(uri, env) },
 		Sink:          func(uri string, env host.Env) (host.Sink, error) { return openKafkaSink(uri, env) },
 	})

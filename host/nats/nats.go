@@ -7,10 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,63 +32,58 @@ type natsURI struct {
 	connect  time.Duration
 }
 
-var natsParams = map[string]bool{"durable": true, "subject": true, "format": true, "record": true, "until": true, "ackWait": true, "maxPull": true, "connectTimeout": true}
+// params are the query parameters a nats URI may have (host/kafka/kafka.md, "NATS").
+var params = []host.Param{
+	{Name: "durable", Help: "source: the durable consumer, which remembers what was acked across restarts"},
+	{Name: "subject", Help: "the subject (default: the stream's name)"},
+	{Name: "format", Help: "source: text (default) or json"},
+	{Name: "record", Help: "source: value (default) or full (a map with subject, value, sequence, timestamp, headers)"},
+	{Name: "until", Help: "source: end stops the run when nothing is pending"},
+	{Name: "ackWait", Help: "source: how long JetStream waits for an ack before redelivering (default 30s)"},
+	{Name: "maxPull", Help: "source: the most messages one fetch asks for (default 1000)"},
+	{Name: "connectTimeout", Help: "how long to retry an unreachable server at start (default 1m; 0 forever)"},
+}
 
 func parseNATSURI(uri string) (*natsURI, error) {
-	rest := strings.TrimPrefix(uri, "nats://")
-	rest, query, _ := strings.Cut(rest, "?")
-	server, stream, _ := strings.Cut(rest, "/")
+	base, q, err := host.ParseQuery(uri, params)
+	if err != nil {
+		return nil, err
+	}
+	server, stream, _ := strings.Cut(strings.TrimPrefix(base, "nats://"), "/")
 	n := &natsURI{uri: uri, server: server, stream: stream, format: format.Text, ackWait: 30 * time.Second, maxPull: 1000, connect: time.Minute}
 	if server == "" || stream == "" || strings.ContainsAny(stream, "/.*> ") {
 		return nil, fmt.Errorf("%s: want nats://HOST:PORT/STREAM, for example nats://127.0.0.1:4222/lines?durable=wordcount", uri)
 	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", uri, err)
-	}
-	for name, vs := range q {
-		if !natsParams[name] {
-			return nil, fmt.Errorf("%s: unknown parameter %q (known: %s)", uri, name, strings.Join(slices.Sorted(maps.Keys(natsParams)), ", "))
-		}
-		v := vs[len(vs)-1]
-		bad := func(want string) error { return fmt.Errorf("%s: %s=%q: want %s", uri, name, v, want) }
+	for _, name := range q.Names() {
+		v := q.Get(name)
 		switch name {
 		case "durable":
 			n.durable = v
 		case "subject":
 			n.subject = v
 		case "format":
-			f, err := format.Parse(v)
-			if err != nil {
-				return nil, bad("text or json")
+			if n.format, err = format.Parse(v); err != nil {
+				return nil, q.Bad(name, "text or json")
 			}
-			n.format = f
 		case "record":
-			if v != "value" && v != "full" {
-				return nil, bad("value or full")
+			if v, err = q.OneOf(name, "value", "full"); err != nil {
+				return nil, err
 			}
 			n.full = v == "full"
 		case "until":
-			if v != "end" {
-				return nil, bad("end")
+			if _, err = q.OneOf(name, "end"); err != nil {
+				return nil, err
 			}
 			n.untilEnd = true
-		case "ackWait", "connectTimeout":
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 {
-				return nil, bad("a duration such as 30s")
-			}
-			if name == "ackWait" {
-				n.ackWait = d
-			} else {
-				n.connect = d
-			}
+		case "ackWait":
+			n.ackWait, err = q.Duration(name)
+		case "connectTimeout":
+			n.connect, err = q.Duration(name)
 		case "maxPull":
-			k, err := strconv.Atoi(v)
-			if err != nil || k < 1 {
-				return nil, bad("a positive number of messages")
-			}
-			n.maxPull = k
+			n.maxPull, err = q.Positive(name, "messages")
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if n.subject == "" {
@@ -434,6 +425,7 @@ func init() {
 	host.Register(host.Connector{Scheme: "nats",
 		SourceForm: "nats://HOST:PORT/STREAM?durable=NAME  a JetStream stream, acked after each commit",
 		SinkForm:   "nats://HOST:PORT/STREAM  publish to a JetStream stream",
+		Params:     params,
 		Source:     func(uri string, env host.Env) (host.Source, error) { return openNATSSource(uri, env) },
 		Sink:       func(uri string, env host.Env) (host.Sink, error) { return openNATSSink(uri, env) },
 	})
