@@ -315,8 +315,10 @@ type latencySink struct {
 	out     int64
 }
 
-func (s *latencySink) URI() string  { return "bench:latency" }
-func (s *latencySink) Close() error { return nil }
+func (s *latencySink) URI() string { return "bench:latency" }
+
+func (s *latencySink) Open(context.Context, int64) error { return nil }
+func (s *latencySink) Close() error                      { return nil }
 func (s *latencySink) Write(b host.Batch) error {
 	now := time.Now()
 	s.batches++

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/wstream/wstream/abi"
@@ -53,6 +55,14 @@ type Checkpoint struct {
 	Sides map[string]int64
 	// State is the operator graph's snapshot.
 	State []byte
+	// Interval is the batch interval in ms (0 in checkpoints of wstream
+	// versions that did not record it): a restart with another interval
+	// would cut windows differently, so it is refused.
+	Interval int64
+	// Plugins maps each plugin file to the sha256 of its contents; a
+	// changed plugin with the same functions is an upgrade of operator
+	// code, which keeps the state and is logged.
+	Plugins map[string]string
 }
 
 // FS is the file operations checkpoints use. The default is the real file
@@ -103,19 +113,20 @@ func (OSFS) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // CheckpointStore reads and commits the checkpoint of one directory.
 type CheckpointStore struct {
-	dir string
-	fs  FS
-	buf []byte
+	dir  string
+	fs   FS
+	buf  []byte
+	made bool // dir exists
 }
 
-// OpenCheckpoints prepares dir (creating it) for checkpoints; fs nil means
-// the real file system.
+// OpenCheckpoints returns the store of dir; fs nil means the real file
+// system. Nothing is created before the first commit.
 func OpenCheckpoints(dir string, fs FS) (*CheckpointStore, error) {
 	if fs == nil {
 		fs = OSFS{}
 	}
-	if err := fs.MkdirAll(dir); err != nil {
-		return nil, fmt.Errorf("checkpoint directory %s: %w", dir, err)
+	if dir == "" {
+		return nil, errors.New("checkpoint: no directory")
 	}
 	return &CheckpointStore{dir: dir, fs: fs}, nil
 }
@@ -142,6 +153,12 @@ func (c *CheckpointStore) Load() (*Checkpoint, error) {
 // Commit atomically replaces the checkpoint with ck. On error the previous
 // checkpoint is still in place and intact.
 func (c *CheckpointStore) Commit(ck *Checkpoint) error {
+	if !c.made {
+		if err := c.fs.MkdirAll(c.dir); err != nil {
+			return fmt.Errorf("checkpoint directory %s: %w", c.dir, err)
+		}
+		c.made = true
+	}
 	c.buf = encodeCheckpoint(c.buf[:0], ck)
 	tmp := c.Path() + ".tmp"
 	if err := c.fs.WriteFileSync(tmp, c.buf); err != nil {
@@ -160,7 +177,7 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	dst = append(dst, checkpointMagic...)
 	dst = append(dst, checkpointVersion, 0, 0, 0, 0)
 	start := len(dst)
-	dst = abi.AppendMapHeader(dst, 7)
+	dst = abi.AppendMapHeader(dst, 9)
 	dst = abi.AppendString(abi.AppendString(dst, "shape"), ck.Shape)
 	dst = abi.AppendInt(abi.AppendString(dst, "time"), ck.Time)
 	dst = abi.AppendInt(abi.AppendString(dst, "batches"), ck.Batches)
@@ -189,6 +206,12 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	dst = abi.AppendMapHeader(dst, len(sides))
 	for _, n := range sides {
 		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sides[n])
+	}
+	dst = abi.AppendInt(abi.AppendString(dst, "interval"), ck.Interval)
+	dst = abi.AppendString(dst, "plugins")
+	dst = abi.AppendMapHeader(dst, len(ck.Plugins))
+	for _, p := range slices.Sorted(maps.Keys(ck.Plugins)) {
+		dst = abi.AppendString(abi.AppendString(dst, p), ck.Plugins[p])
 	}
 	dst = abi.AppendBinary(abi.AppendString(dst, "state"), ck.State)
 	binary.BigEndian.PutUint32(dst[start-4:], crc32.ChecksumIEEE(dst[start:]))
@@ -237,6 +260,23 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 					var n int64
 					n, rest, err = abi.ReadInt(rest)
 					ck.Sides[name] = n
+				}
+			}
+		case "interval":
+			ck.Interval, rest, err = abi.ReadInt(rest)
+		case "plugins":
+			var m int
+			if m, rest, err = abi.MapHeader(rest); err != nil {
+				break
+			}
+			for j := 0; j < m && err == nil; j++ {
+				if ck.Plugins == nil {
+					ck.Plugins = map[string]string{}
+				}
+				var name, sum string
+				if name, rest, err = abi.ReadString(rest); err == nil {
+					sum, rest, err = abi.ReadString(rest)
+					ck.Plugins[name] = sum
 				}
 			}
 		case "state":

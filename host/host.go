@@ -59,10 +59,18 @@ type Batch struct {
 }
 
 // Sink consumes results, one Write per produced batch, in time order.
+// Opening a sink by URI only checks the URI: nothing is created,
+// truncated or connected before Open, so that a run refused or failed at
+// start (a damaged checkpoint, an unreachable source) changes no output.
 type Sink interface {
 	URI() string
+	// Open makes the sink ready to write. Run calls it once, after it has
+	// restored its checkpoint and opened its sources. resume is the output
+	// length a checkpoint committed for a ProgressSink, which cuts its
+	// output back to it, or -1 when there is none (the output starts over).
+	Open(ctx context.Context, resume int64) error
 	Write(b Batch) error
-	// Close flushes and closes.
+	// Close flushes and closes; it does nothing when Open was not called.
 	Close() error
 }
 
@@ -85,14 +93,11 @@ type Processor interface {
 
 // ProgressSink is a sink that can say how far its output has got: the
 // hook for exactly-once restart. A checkpoint records Progress after the
-// sink accepted a batch; on restart the output is truncated back to the
-// committed length before the first Write, so a batch that was written but
-// not committed is not duplicated. jsonl: sinks implement it.
+// sink accepted a batch; on restart Open cuts the output back to the
+// committed length, so a batch that was written but not committed is not
+// duplicated. jsonl: sinks implement it.
 type ProgressSink interface {
 	Sink
 	// Progress is the number of bytes written so far.
 	Progress() int64
-	// Resume cuts the output back to a committed Progress before the first
-	// Write. Without a Resume, output starts empty.
-	Resume(progress int64) error
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +79,10 @@ type RunConfig struct {
 	// NoDataBatches runs a trigger without input right after one that moved
 	// the watermark (a NoDataProcessor's), as Spark does by default.
 	NoDataBatches bool
+	// Plugins maps each plugin file to a digest of its contents, recorded
+	// in checkpoints: a restart with a changed plugin is logged, not
+	// refused.
+	Plugins map[string]string
 	// SideSinks receive side outputs (Batch.Side) by name, e.g. "late" and
 	// "deadLetter"; a side output without a sink is not written. Run closes
 	// them, and checkpoints their progress like the main sink's.
@@ -179,7 +186,7 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	if ctx.Err() != nil {
 		return nil
 	}
-	positions, err := r.resume()
+	positions, sinkAt, err := r.resume()
 	if err != nil {
 		return err
 	}
@@ -206,6 +213,19 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 			}
 		}
 	}()
+	// The sinks open last: every check that can refuse the run has passed.
+	if err := cfg.Sink.Open(ctx, sinkAt.main); err != nil {
+		return r.sinkErr(err)
+	}
+	for name, sink := range cfg.SideSinks {
+		at, ok := sinkAt.sides[name]
+		if !ok {
+			at = -1
+		}
+		if err := sink.Open(ctx, at); err != nil {
+			return fmt.Errorf("%s sink: %w", name, err)
+		}
+	}
 	if cfg.Clock == pipeline.ClockManual {
 		err = r.manual(ctx)
 	} else {
@@ -217,68 +237,176 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	return err
 }
 
-// resume loads the checkpoint, if any: it restores the processor and the
-// sink and returns the source positions to open at.
-func (r *runner) resume() (map[string][]byte, error) {
+// sinkProgress is where each sink resumes: the output length the
+// checkpoint committed, or -1.
+type sinkProgress struct {
+	main  int64
+	sides map[string]int64
+}
+
+// resume loads the checkpoint, if any: it restores the processor and
+// returns the source positions to open at and where the sinks resume.
+func (r *runner) resume() (map[string][]byte, sinkProgress, error) {
+	at := sinkProgress{main: -1}
 	store := r.cfg.Checkpoint
 	if store == nil {
-		return nil, nil
+		return nil, at, nil
 	}
 	snap, ok := r.cfg.Processor.(Snapshotter)
 	if !ok {
-		return nil, errors.New("checkpoint: this pipeline's processor cannot be checkpointed")
+		return nil, at, errors.New("checkpoint: this pipeline's processor cannot be checkpointed")
 	}
 	r.snap = snap
 	ck, err := store.Load()
 	if err != nil || ck == nil {
-		return nil, err
+		return nil, at, err
 	}
-	if ck.Shape != snap.Shape() {
-		return nil, fmt.Errorf("%w: %s was written by a pipeline whose operators differ: %s; use a new checkpoint directory for a changed pipeline (or undo the change)",
-			ErrCheckpointMismatch, store.Path(), shapeDiff(ck.Shape, snap.Shape()))
+	if err := r.compatible(store.Path(), ck); err != nil {
+		return nil, at, err
 	}
 	if err := snap.Restore(ck.State); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCheckpointCorrupt, store.Path(), err)
+		return nil, at, fmt.Errorf("%w: %s: %v", ErrCheckpointCorrupt, store.Path(), err)
 	}
-	if ps, ok := r.cfg.Sink.(ProgressSink); ok && ck.Sink >= 0 {
-		if err := ps.Resume(ck.Sink); err != nil {
-			return nil, err
-		}
+	if _, ok := r.cfg.Sink.(ProgressSink); ok {
+		at.main = ck.Sink
 	}
+	at.sides = map[string]int64{}
 	for name, sink := range r.cfg.SideSinks {
-		if ps, ok := sink.(ProgressSink); ok {
+		if _, ok := sink.(ProgressSink); ok {
 			if n, ok := ck.Sides[name]; ok {
-				if err := ps.Resume(n); err != nil {
-					return nil, err
-				}
+				at.sides[name] = n
 			}
 		}
 	}
 	r.batches, r.last = ck.Batches, ck.Time
 	r.pos = ck.Sources
 	r.log.Info(fmt.Sprintf("resuming from checkpoint %s: batch %d ms, %d batches done", store.Path(), ck.Time, ck.Batches))
-	return ck.Sources, nil
+	return ck.Sources, at, nil
 }
 
-// shapeDiff names the first operator that differs between two shapes.
+// compatible refuses a checkpoint written by another pipeline, or by this
+// one with a setting that changes results (an operator's window, key or
+// function, the batch interval), naming the old and the new value. A
+// plugin whose file changed but whose functions are the same is an upgrade
+// of operator code: the state is kept, and the change logged.
+func (r *runner) compatible(path string, ck *Checkpoint) error {
+	shape := r.snap.Shape()
+	fresh := "run with the same pipeline, or start fresh with a new checkpoint directory (state and source positions then start over)"
+	switch {
+	case ck.Shape == shape:
+	case ck.Interval == 0 && legacyShape(r.snap) == ck.Shape:
+		// Written by a wstream that did not record every setting.
+		r.log.Info(fmt.Sprintf("checkpoint %s comes from an older wstream, which did not record the batch interval and every stage setting; they are taken as unchanged", path))
+	default:
+		return fmt.Errorf("%w: %s was written by a pipeline whose operators differ: %s; %s", ErrCheckpointMismatch, path, shapeDiff(ck.Shape, shape), fresh)
+	}
+	if iv := r.cfg.Interval.Milliseconds(); ck.Interval != 0 && ck.Interval != iv {
+		was := time.Duration(ck.Interval) * time.Millisecond
+		return fmt.Errorf("%w: %s was written with batch: %v and this run has batch: %v, which would cut batches and windows at other times; run with batch: %v, or start fresh with a new checkpoint directory (state and source positions then start over)",
+			ErrCheckpointMismatch, path, was, r.cfg.Interval, was)
+	}
+	for _, p := range slices.Sorted(maps.Keys(r.cfg.Plugins)) {
+		if old, ok := ck.Plugins[p]; ok && old != r.cfg.Plugins[p] {
+			r.log.Info(fmt.Sprintf("plugin %s changed since the checkpoint; its functions are the same, so the state is kept (an upgrade of operator code)", p))
+		}
+	}
+	return nil
+}
+
+// LegacyShaper is a Snapshotter that can also describe itself as wstream
+// versions before the full fingerprint did, so their checkpoints resume.
+type LegacyShaper interface {
+	LegacyShape() string
+}
+
+func legacyShape(s Snapshotter) string {
+	if l, ok := s.(LegacyShaper); ok {
+		return l.LegacyShape()
+	}
+	return s.Shape()
+}
+
+// shapeDiff names the first operator that differs between two shapes,
+// and the fields that differ when it is the same op.
 func shapeDiff(old, cur string) string {
 	a, b := strings.Split(old, ";"), strings.Split(cur, ";")
+	stage := 0
 	for i := 0; i < len(a) || i < len(b); i++ {
+		if i < len(b) && strings.Contains(b[i], "<") && !strings.Contains(b[i], "(") {
+			stage = 0 // a stream starts
+		} else {
+			stage++
+		}
 		switch {
 		case i >= len(a):
 			return fmt.Sprintf("the pipeline adds %s", b[i])
 		case i >= len(b):
 			return fmt.Sprintf("the pipeline drops %s", a[i])
-		case a[i] != b[i]:
+		case a[i] == b[i]:
+			continue
+		}
+		opA, fieldsA, okA := shapeFields(a[i])
+		opB, fieldsB, okB := shapeFields(b[i])
+		if !okA || !okB || opA != opB {
 			return fmt.Sprintf("the checkpoint has %s where the pipeline has %s", a[i], b[i])
 		}
+		var diffs []string
+		for _, k := range slices.Sorted(maps.Keys(mergeKeys(fieldsA, fieldsB))) {
+			if fieldsA[k] != fieldsB[k] {
+				diffs = append(diffs, fmt.Sprintf("%s: %s in the checkpoint, %s in the pipeline", k, orNone(fieldsA[k]), orNone(fieldsB[k])))
+			}
+		}
+		return fmt.Sprintf("stage %d (%s) %s", stage, opB, strings.Join(diffs, "; "))
 	}
 	return "they differ"
 }
 
+// shapeFields splits one stage of a shape, op(k=v, k=v), into its op and
+// fields; values may be Go-quoted.
+func shapeFields(s string) (op string, fields map[string]string, ok bool) {
+	op, rest, ok := strings.Cut(s, "(")
+	if !ok || !strings.HasSuffix(rest, ")") {
+		return "", nil, false
+	}
+	rest = strings.TrimSuffix(rest, ")")
+	fields = map[string]string{}
+	for rest != "" {
+		k, v, ok := strings.Cut(rest, "=")
+		if !ok {
+			return "", nil, false
+		}
+		if strings.HasPrefix(v, `"`) {
+			q, err := strconv.QuotedPrefix(v)
+			if err != nil {
+				return "", nil, false
+			}
+			rest = strings.TrimPrefix(v[len(q):], ", ")
+			v, _ = strconv.Unquote(q)
+		} else {
+			v, rest, _ = strings.Cut(v, ", ")
+		}
+		fields[k] = v
+	}
+	return op, fields, true
+}
+
+func mergeKeys(a, b map[string]string) map[string]string {
+	m := maps.Clone(a)
+	maps.Copy(m, b)
+	return m
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
+}
+
 // commit writes the checkpoint for the batches done so far.
 func (r *runner) commit() error {
-	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}}
+	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{},
+		Interval: r.iv, Plugins: r.cfg.Plugins}
 	for _, n := range r.names {
 		ck.Sources[n] = r.pos[n]
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wstream/wstream/abi"
 	. "github.com/wstream/wstream/host"
 	"github.com/wstream/wstream/host/internal/hosttest"
 	"github.com/wstream/wstream/host/logs"
@@ -149,7 +151,7 @@ func TestRunFallsBehind(t *testing.T) {
 	if err := hosttest.Wait(t, done); err != nil {
 		t.Fatal(err)
 	}
-	want := "falling behind: batch 1700000001000 ms ended at 1700000003500 ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)\n"
+	want := "wstream: warning: falling behind: batch 1700000001000 ms ended at 1700000003500 ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)\n"
 	if log.String() != want {
 		t.Fatalf("log %q\nwant %q", log.String(), want)
 	}
@@ -316,14 +318,20 @@ func TestRunErrors(t *testing.T) {
 	}
 
 	// A source error under the system clock surfaces at a batch time.
+	// The fake clock runs batches as fast as the test moves it, so a slow
+	// receiver may arrive many empty batches later: drain the sink.
 	clk := hosttest.NewFakeClock(0)
+	sink := hosttest.NewTestSink()
 	done := hosttest.RunAsync(hosttest.Ctx(t), RunConfig{Sources: map[string]Source{"b": hosttest.MustSource(t, "batches:"+bad)},
-		Sink: hosttest.NewTestSink(), Processor: hosttest.Pass{}, Interval: time.Second, Wall: clk})
-	for ms := int64(1000); ; ms += 1000 {
+		Sink: sink, Processor: hosttest.Pass{}, Interval: time.Second, Wall: clk})
+	for ms := int64(1000); ; {
 		select {
 		case err = <-done:
+		case <-sink.Got():
+			continue
 		case <-clk.Slept:
 			clk.Set(ms)
+			ms += 1000
 			continue
 		}
 		break
@@ -347,12 +355,93 @@ func TestRunErrors(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	sink := hosttest.NewTestSink()
+	sink = hosttest.NewTestSink()
 	err = run(RunConfig{Sources: map[string]Source{"in": hosttest.MustSource(t, "socket://"+addr)}, Sink: sink})
 	if err == nil || !strings.HasPrefix(err.Error(), `source "in": cannot connect to socket://`+addr+": connection refused") {
 		t.Errorf("open error: %v", err)
 	}
-	if _, closed := sink.Result(); !closed {
-		t.Error("sink not closed after an open error")
+	if _, closed := sink.Result(); !closed || sink.Opened() {
+		t.Error("after a source that cannot open, the sink must be closed and never opened")
+	}
+}
+
+// shaped is a pass-through processor with a fixed shape and a batch count
+// as state, for checkpoint tests.
+type shaped struct {
+	hosttest.Pass
+	shape, legacy string
+	n             int64
+}
+
+func (p *shaped) Process(ctx context.Context, t int64, in map[string][]abi.Raw) (Batch, bool, error) {
+	p.n++
+	return p.Pass.Process(ctx, t, in)
+}
+func (p *shaped) Shape() string              { return p.shape }
+func (p *shaped) LegacyShape() string        { return p.legacy }
+func (p *shaped) Snapshot(dst []byte) []byte { return abi.AppendInt(dst, p.n) }
+func (p *shaped) Restore(b []byte) (err error) {
+	p.n, _, err = abi.ReadInt(b)
+	return err
+}
+
+// A checkpoint resumes only the pipeline that wrote it: another batch
+// interval or another stage setting is refused naming the old and the new
+// value, with the sink never opened; a changed plugin is logged and keeps
+// the state.
+func TestCheckpointFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	in := hosttest.WriteFile(t, dir, "in.jsonl", "[1]\n[2]\n")
+	run := func(p *shaped, iv time.Duration, plugins map[string]string) (*hosttest.TestSink, string, error) {
+		store, err := OpenCheckpoints(filepath.Join(dir, "ckpt"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log hosttest.SyncBuffer
+		sink := hosttest.NewTestSink()
+		err = Run(hosttest.Ctx(t), RunConfig{Sources: map[string]Source{"input": hosttest.MustSource(t, "batches:"+in)}, Sink: sink,
+			Processor: p, Interval: iv, Clock: pipeline.ClockManual, Checkpoint: store, Plugins: plugins, Log: hosttest.Logger(&log)})
+		return sink, log.String(), err
+	}
+	shape := "output<input;reduceByKeyAndWindow(fn=sum, window=3s, slide=1s)"
+	if _, _, err := run(&shaped{shape: shape}, time.Second, map[string]string{"p.wasm": "aa"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		shape string
+		iv    time.Duration
+		want  string
+	}{
+		{shape, 500 * time.Millisecond, "was written with batch: 1s and this run has batch: 500ms, which would cut batches and windows at other times; run with batch: 1s, or start fresh with a new checkpoint directory"},
+		{"output<input;reduceByKeyAndWindow(fn=sum, window=2s, slide=1s)", time.Second, "was written by a pipeline whose operators differ: stage 1 (reduceByKeyAndWindow) window: 3s in the checkpoint, 2s in the pipeline;"},
+		{"output<input;reduceByKeyAndWindow(fn=sum, inverse=subtract, window=3s, slide=1s)", time.Second, "stage 1 (reduceByKeyAndWindow) inverse: (none) in the checkpoint, subtract in the pipeline"},
+		{"output<input;window(window=3s)", time.Second, "the checkpoint has reduceByKeyAndWindow(fn=sum, window=3s, slide=1s) where the pipeline has window(window=3s)"},
+	} {
+		sink, _, err := run(&shaped{shape: c.shape}, c.iv, nil)
+		if !errors.Is(err, ErrCheckpointMismatch) || !strings.Contains(err.Error(), c.want) || sink.Opened() {
+			t.Errorf("%s at %v: %v (sink opened: %v)\nwant %s", c.shape, c.iv, err, sink.Opened(), c.want)
+		}
+	}
+	p := &shaped{shape: shape}
+	_, log, err := run(p, time.Second, map[string]string{"p.wasm": "bb"})
+	if err != nil || p.n != 2 || !strings.Contains(log, "plugin p.wasm changed since the checkpoint; its functions are the same, so the state is kept") {
+		t.Errorf("changed plugin: %v, state %d, log %q", err, p.n, log)
+	}
+}
+
+// A checkpoint of a wstream that recorded only the legacy shape (no batch
+// interval) resumes when the legacy shape matches.
+func TestCheckpointFromOlderVersion(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := OpenCheckpoints(dir, nil)
+	if err := store.Commit(&Checkpoint{Shape: "output<input;map(f,,,,0,0,)", Time: 1000, Batches: 1, Sink: -1, State: abi.AppendInt(nil, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	var log hosttest.SyncBuffer
+	p := &shaped{shape: "output<input;map(fn=f)", legacy: "output<input;map(f,,,,0,0,)"}
+	err := Run(hosttest.Ctx(t), RunConfig{Sources: map[string]Source{"input": hosttest.MustSource(t, "batches:"+hosttest.WriteFile(t, dir, "in.jsonl", "[1]\n[2]\n"))},
+		Sink: hosttest.NewTestSink(), Processor: p, Interval: time.Second, Clock: pipeline.ClockManual, Checkpoint: store, Log: hosttest.Logger(&log)})
+	if err != nil || p.n != 3 || !strings.Contains(log.String(), "comes from an older wstream") {
+		t.Fatalf("%v, state %d, log %q", err, p.n, log.String())
 	}
 }

@@ -4,14 +4,70 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
-// Shape describes the operator chain (ops, functions, windows, stream
-// wiring). A checkpoint records it, and a restart whose pipeline has another
-// shape is refused instead of restoring state into the wrong operators.
+// Shape describes the operator chain: the stream wiring, and each stage's
+// op with every field that changes its results (functions, windows, keys,
+// delays, output modes). A checkpoint records it, and a restart whose
+// pipeline has another shape is refused instead of restoring state into
+// the wrong operators. Plugin paths and failure policies are not part of
+// it: a changed plugin with the same functions keeps its state.
 func (g *Graph) Shape() string { return g.shape }
+
+// LegacyShape is the shape as wstream versions before the full
+// fingerprint wrote it (ops, functions, windows and slides only), so that
+// their checkpoints still resume.
+func (g *Graph) LegacyShape() string { return g.legacy }
+
+// stageShape is one stage in Shape: "op(field=value, ...)" with the
+// stage's set fields in the pipeline file's order, values quoted where
+// they hold separators. Fields added to pipeline.Stage join it without
+// code here.
+func stageShape(s pipeline.Stage) string {
+	var b strings.Builder
+	b.WriteString(s.Op)
+	b.WriteByte('(')
+	v := reflect.ValueOf(s)
+	n := 0
+	for i := 0; i < v.NumField(); i++ {
+		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		f := v.Field(i)
+		if notInShape[tag] || tag == "" || tag == "-" || f.IsZero() {
+			continue
+		}
+		var val string
+		switch x := f.Interface().(type) {
+		case pipeline.Duration:
+			val = x.D().String()
+		case string:
+			val = x
+		default:
+			val = fmt.Sprint(x)
+		}
+		if strings.ContainsAny(val, ",;()= \"") {
+			val = strconv.Quote(val)
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		n++
+		b.WriteString(tag + "=" + val)
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// notInShape are the stage fields that do not change what a stage
+// computes from its state: the op (written first), nested stages (their
+// own entries), where the functions are loaded from, the initial state
+// (used before the first batch only) and the failure policy.
+var notInShape = map[string]bool{"op": true, "stages": true, "plugin": true, "initial": true, "onError": true}
 
 // ShapeHash is a short digest of Shape, for messages and file headers.
 func (g *Graph) ShapeHash() string {

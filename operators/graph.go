@@ -47,6 +47,7 @@ type Graph struct {
 	interval int64
 	stateful []stateful  // stages with state, in graph order
 	shape    string      // op chain, to tell a checkpoint from another pipeline
+	legacy   string      // the shape as older wstream versions wrote it
 	events   *eventClock // nil unless the pipeline uses event time
 	fails    *failures
 }
@@ -71,6 +72,7 @@ type builder struct {
 	clock    *graphClock
 	stateful []stateful
 	shape    []string
+	legacy   []string
 	ev       *eventClock
 	fails    *failures
 	lastMark *watermarkStage
@@ -127,6 +129,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 			prefix = fmt.Sprintf("stream %s ", s.Name)
 		}
 		b.shape = append(b.shape, fmt.Sprintf("%s<%s", s.Name, s.From))
+		b.legacy = append(b.legacy, fmt.Sprintf("%s<%s", s.Name, s.From))
 		stages, err := b.chain(prefix, s.Stages)
 		if err != nil {
 			return nil, err
@@ -136,7 +139,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		g.streams = append(g.streams, st)
 	}
 	g.final = g.streams[len(g.streams)-1]
-	g.stateful, g.shape, g.events = b.stateful, strings.Join(b.shape, ";"), b.ev
+	g.stateful, g.shape, g.legacy, g.events = b.stateful, strings.Join(b.shape, ";"), strings.Join(b.legacy, ";"), b.ev
 	if b.ev != nil && b.dstream != "" {
 		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
 	}
@@ -181,7 +184,8 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) ([]stage, error) 
 		if info, ok := opState[s.Op]; ok && !info.eventTime && b.dstream == "" {
 			b.dstream = label
 		}
-		b.shape = append(b.shape, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
+		b.shape = append(b.shape, stageShape(s))
+		b.legacy = append(b.legacy, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
 		out = append(out, st)
 	}
 	return out, nil

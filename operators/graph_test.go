@@ -140,6 +140,22 @@ func TestShapeChangesWithTheOperators(t *testing.T) {
 	if a.Shape() == b.Shape() || a.Shape() != c.Shape() {
 		t.Fatalf("shapes: %q %q %q", a.Shape(), b.Shape(), c.Shape())
 	}
+	// Every setting that changes results is in the shape; where functions
+	// come from is not.
+	g, err := Build(spec(t, `stages:
+  - {op: withWatermark, time: timestamp, delay: 5s}
+  - {op: aggregateByWindow, window: 10s, slide: 5s, offset: 1s, fn: count, outputMode: append}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "output<input;withWatermark(time=timestamp, delay=5s);aggregateByWindow(fn=count, window=10s, slide=5s, offset=1s, outputMode=append)"
+	if g.Shape() != want {
+		t.Errorf("shape\n got %s\nwant %s", g.Shape(), want)
+	}
+	if want := "output<input;withWatermark(,,,,0,0,);aggregateByWindow(count,,,,10000,5000,)"; g.LegacyShape() != want {
+		t.Errorf("legacy shape\n got %s\nwant %s", g.LegacyShape(), want)
+	}
 }
 
 func TestBuildErrors(t *testing.T) {

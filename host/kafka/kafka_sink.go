@@ -75,6 +75,9 @@ func openKafkaSink(uri string, env host.Env) (*kafkaSink, error) {
 
 func (s *kafkaSink) URI() string { return s.k.uri }
 
+// Open does nothing: the client connects at its first request.
+func (s *kafkaSink) Open(context.Context, int64) error { return nil }
+
 // Bind finds the kafka source whose group's offsets the transactions commit.
 func (s *kafkaSink) Bind(sources map[string]host.Source) error {
 	if !s.k.exactlyOnce {

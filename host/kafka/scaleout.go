@@ -371,9 +371,12 @@ func (kp *keyedPartitions) restore(ctx context.Context, p int32) (*partitionStat
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.Sum256([]byte(pp.Shape()))
-	st := &partitionState{p: pp, shape: hex.EncodeToString(h[:8])}
-	snap, err := kp.cl.latest(ctx, p, st.shape)
+	st := &partitionState{p: pp, shape: shapeHash(pp.Shape())}
+	legacy := st.shape
+	if l, ok := pp.(host.LegacyShaper); ok {
+		legacy = shapeHash(l.LegacyShape())
+	}
+	snap, err := kp.cl.latest(ctx, p, st.shape, legacy)
 	if err != nil {
 		return nil, err
 	}
@@ -420,11 +423,22 @@ func (s *keyedSink) CommitBatch(pos map[string][]byte) error {
 	return nil
 }
 
-// sharedSink lets both halves write one dead-letter sink; RunScaleOut
-// closes the sink itself once both are done.
+// sharedSink lets both halves write one dead-letter sink; the first
+// half's run opens it, and RunScaleOut closes it once both are done.
 type sharedSink struct {
 	host.Sink
-	mu sync.Mutex
+	mu     sync.Mutex
+	opened bool
+}
+
+func (s *sharedSink) Open(ctx context.Context, resume int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opened {
+		return nil
+	}
+	s.opened = true
+	return s.Sink.Open(ctx, resume)
 }
 
 func (s *sharedSink) Write(b host.Batch) error {
@@ -508,7 +522,7 @@ func (c *changelog) write(sink host.Sink, recs []*kgo.Record) error {
 // latest returns the last complete snapshot of partition p among committed
 // records, nil when there is none. It reads backwards from the end in
 // growing windows, so a long changelog costs only its tail.
-func (c *changelog) latest(ctx context.Context, p int32, shape string) ([]byte, error) {
+func (c *changelog) latest(ctx context.Context, p int32, shape, legacy string) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, max(c.k.connect, time.Minute))
 	defer cancel()
 	offs, err := kadm.NewClient(c.admin).ListCommittedOffsets(cctx, c.topic) // read_committed: the last stable offset
@@ -529,7 +543,7 @@ func (c *changelog) latest(ctx context.Context, p int32, shape string) ([]byte, 
 		if err != nil {
 			return nil, err
 		}
-		snap, found, err := assemble(recs, shape, c.topic, p)
+		snap, found, err := assemble(recs, shape, legacy, c.topic, p)
 		if err != nil || found {
 			return snap, err
 		}
@@ -595,7 +609,9 @@ func (c *changelog) read(ctx context.Context, p int32, start, end int64) ([]*kgo
 }
 
 // assemble finds the last snapshot whose chunks are all in recs.
-func assemble(recs []*kgo.Record, shape, topic string, p int32) ([]byte, bool, error) {
+// A snapshot of shape, or of legacy (the same operators as an older
+// wstream described them), is taken.
+func assemble(recs []*kgo.Record, shape, legacy, topic string, p int32) ([]byte, bool, error) {
 	type snap struct {
 		n      int
 		chunks map[int][]byte
@@ -631,7 +647,7 @@ func assemble(recs []*kgo.Record, shape, topic string, p int32) ([]byte, bool, e
 		if len(s.chunks) != s.n {
 			continue // cut short by a crash (at-least-once): an older one
 		}
-		if s.shape != shape {
+		if s.shape != shape && s.shape != legacy {
 			return nil, false, fmt.Errorf("%w: changelog %s partition %d holds state of a pipeline with other keyed stages; a changed pipeline needs a new group, or delete the group's topics %s and %s to start its state over",
 				host.ErrCheckpointMismatch, topic, p, strings.TrimSuffix(topic, "-changelog")+"-repartition", topic)
 		}
@@ -642,6 +658,12 @@ func assemble(recs []*kgo.Record, shape, topic string, p int32) ([]byte, bool, e
 		return b, true, nil
 	}
 	return nil, false, nil
+}
+
+// shapeHash is the short digest of a shape that changelog records carry.
+func shapeHash(shape string) string {
+	h := sha256.Sum256([]byte(shape))
+	return hex.EncodeToString(h[:8])
 }
 
 func (c *changelog) close() {

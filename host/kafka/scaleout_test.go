@@ -41,26 +41,29 @@ func TestChangelogSnapshots(t *testing.T) {
 	for i, r := range recs {
 		r.Offset = int64(i)
 	}
-	got, ok, err := assemble(recs, "s1", c.topic, 3)
+	got, ok, err := assemble(recs, "s1", "s1", c.topic, 3)
 	if err != nil || !ok || !bytes.Equal(got, big) {
 		t.Fatalf("complete: %d bytes, %v, %v", len(got), ok, err)
 	}
 	// The last snapshot lost its last chunk (at-least-once crash).
-	got, ok, err = assemble(recs[:3], "s1", c.topic, 3)
+	got, ok, err = assemble(recs[:3], "s1", "s1", c.topic, 3)
 	if err != nil || !ok || string(got) != "old state" {
 		t.Fatalf("cut short: %q, %v, %v", got, ok, err)
 	}
 	// Only a part of one snapshot: none to restore, read further back.
-	if _, ok, err = assemble(recs[2:3], "s1", c.topic, 3); ok || err != nil {
+	if _, ok, err = assemble(recs[2:3], "s1", "s1", c.topic, 3); ok || err != nil {
 		t.Fatalf("a part only: %v, %v", ok, err)
 	}
 	// Another pipeline's state is refused, naming the fix.
-	if _, _, err = assemble(recs, "s2", c.topic, 3); !errors.Is(err, host.ErrCheckpointMismatch) || !strings.Contains(err.Error(), "needs a new group") {
+	if got, ok, err := assemble(recs, "new", "s1", c.topic, 3); !ok || err != nil || len(got) == 0 {
+		t.Errorf("a snapshot of the legacy shape: %q %v %v", got, ok, err)
+	}
+	if _, _, err = assemble(recs, "s2", "s2", c.topic, 3); !errors.Is(err, host.ErrCheckpointMismatch) || !strings.Contains(err.Error(), "needs a new group") {
 		t.Fatalf("other shape: %v", err)
 	}
 	// A record wstream did not write.
 	foreign := append(recs, &kgo.Record{Offset: 9, Value: []byte("x")})
-	if _, _, err = assemble(foreign, "s1", c.topic, 3); err == nil || !strings.Contains(err.Error(), "offset 9: not a wstream state record") {
+	if _, _, err = assemble(foreign, "s1", "s1", c.topic, 3); err == nil || !strings.Contains(err.Error(), "offset 9: not a wstream state record") {
 		t.Fatalf("foreign record: %v", err)
 	}
 }
@@ -182,7 +185,7 @@ func TestChangelogRestoreSkipsAbortedTail(t *testing.T) {
 	c := &changelog{topic: topic, k: k, log: logs.Discard(), id: "t", admin: admin}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if snap, err := c.latest(ctx, 1, "s"); err != nil || snap != nil {
+	if snap, err := c.latest(ctx, 1, "s", "s"); err != nil || snap != nil {
 		t.Fatalf("empty changelog: %q, %v", snap, err)
 	}
 	plain := kafkaClient(t, brokers, kgo.RecordPartitioner(changelogPartitioner{topic}))
@@ -199,11 +202,11 @@ func TestChangelogRestoreSkipsAbortedTail(t *testing.T) {
 	if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := c.latest(ctx, 1, "s")
+	snap, err := c.latest(ctx, 1, "s", "s")
 	if err != nil || string(snap) != "committed" {
 		t.Fatalf("restored %q, %v; want the committed snapshot", snap, err)
 	}
-	if snap, err := c.latest(ctx, 0, "s"); err != nil || snap != nil {
+	if snap, err := c.latest(ctx, 0, "s", "s"); err != nil || snap != nil {
 		t.Fatalf("other partition: %q, %v", snap, err)
 	}
 }

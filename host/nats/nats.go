@@ -368,6 +368,9 @@ func openNATSSink(uri string, env host.Env) (*natsSink, error) {
 
 func (s *natsSink) URI() string { return s.n.uri }
 
+// Open does nothing: the sink connects at its first write.
+func (s *natsSink) Open(context.Context, int64) error { return nil }
+
 func (s *natsSink) Write(b host.Batch) error {
 	if s.nc == nil {
 		nc, js, err := s.n.connectJS(context.Background(), s.log)

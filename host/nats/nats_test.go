@@ -81,6 +81,8 @@ type collectSink struct {
 }
 
 func (s *collectSink) URI() string { return "collect" }
+
+func (s *collectSink) Open(context.Context, int64) error { return nil }
 func (s *collectSink) Write(b host.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,6 +1,7 @@
 package textio
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -23,13 +24,7 @@ func openJSONLSink(uri string, env host.Env) (host.Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink %w", err)
 	}
-	// Not truncated here: a restart first resumes at the committed
-	// length (Resume); otherwise the first Write or Close truncates.
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("sink %s: %w", uri, err)
-	}
-	return &jsonlSink{uri: uri, f: f}, nil
+	return &jsonlSink{uri: uri, path: p}, nil
 }
 
 func openDirSink(uri string, env host.Env) (host.Sink, error) {
@@ -40,9 +35,6 @@ func openDirSink(uri string, env host.Env) (host.Sink, error) {
 	dir, base := filepath.Split(p)
 	if dir == "" {
 		dir = "."
-	}
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return nil, fmt.Errorf("sink %s: %w", uri, err)
 	}
 	return &dirSink{uri: uri, prefix: p, dir: dir, base: base}, nil
 }
@@ -65,6 +57,8 @@ const (
 )
 
 func (s *stdoutSink) URI() string { return "stdout" }
+
+func (s *stdoutSink) Open(context.Context, int64) error { return nil }
 
 func (s *stdoutSink) Write(b host.Batch) error {
 	p := append(s.buf[:0], pprintRule...)
@@ -96,53 +90,59 @@ func (s *stdoutSink) Close() error { return nil }
 // jsonlSink writes one JSON line per batch. Each line is one write call,
 // so Progress counts what the file really holds.
 type jsonlSink struct {
-	uri     string
-	f       *os.File
-	n       int64
-	buf     []byte
-	resumed bool
+	uri, path string
+	f         *os.File
+	n         int64
+	buf       []byte
 }
 
 func (s *jsonlSink) URI() string { return s.uri }
 
 func (s *jsonlSink) Progress() int64 { return s.n }
 
-func (s *jsonlSink) Resume(n int64) error {
-	if s.f == nil {
-		return fmt.Errorf("sink %s: closed", s.uri)
+// Open opens the file and cuts it back to resume bytes, the length a
+// checkpoint committed, or to nothing on a fresh start.
+func (s *jsonlSink) Open(_ context.Context, resume int64) error {
+	if s.f != nil {
+		return fmt.Errorf("sink %s: already open", s.uri)
 	}
-	st, err := s.f.Stat()
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	n := max(resume, 0)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return fmt.Errorf("sink %s: %w", s.uri, err)
 	}
 	if !st.Mode().IsRegular() { // a device or pipe: nothing to cut back
 		if n != 0 {
+			f.Close()
 			return fmt.Errorf("sink %s: cannot resume a non-regular file at %d bytes", s.uri, n)
 		}
-		s.resumed = true
+		s.f = f
 		return nil
 	}
 	if st.Size() < n {
+		f.Close()
 		return fmt.Errorf("sink %s: the file has %d bytes but the checkpoint committed %d; it was changed outside wstream (restore it, or start with a new checkpoint directory)", s.uri, st.Size(), n)
 	}
-	if err := s.f.Truncate(n); err != nil {
+	if err := f.Truncate(n); err != nil {
+		f.Close()
 		return fmt.Errorf("sink %s: %w", s.uri, err)
 	}
-	if _, err := s.f.Seek(n, 0); err != nil {
+	if _, err := f.Seek(n, 0); err != nil {
+		f.Close()
 		return fmt.Errorf("sink %s: %w", s.uri, err)
 	}
-	s.n, s.resumed = n, true
+	s.f, s.n = f, n
 	return nil
 }
 
 func (s *jsonlSink) Write(b host.Batch) error {
 	if s.f == nil {
-		return fmt.Errorf("sink %s: closed", s.uri)
-	}
-	if !s.resumed {
-		if err := s.Resume(0); err != nil {
-			return err
-		}
+		return fmt.Errorf("sink %s: not open", s.uri)
 	}
 	p := append(s.buf[:0], `{"time":`...)
 	p = strconv.AppendInt(p, b.Time, 10)
@@ -178,9 +178,6 @@ func (s *jsonlSink) Close() error {
 	if s.f == nil {
 		return nil
 	}
-	if !s.resumed {
-		s.Resume(0)
-	}
 	err := s.f.Close()
 	s.f = nil
 	if err != nil {
@@ -203,6 +200,14 @@ type dirSink struct {
 }
 
 func (s *dirSink) URI() string { return s.uri }
+
+// Open creates the folder of the files.
+func (s *dirSink) Open(context.Context, int64) error {
+	if err := os.MkdirAll(s.dir, 0o777); err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
+	}
+	return nil
+}
 
 func (s *dirSink) Write(b host.Batch) error {
 	p := s.buf[:0]

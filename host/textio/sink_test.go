@@ -23,6 +23,9 @@ func openSink(t *testing.T, uri string, opts ...host.Option) host.Sink {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Open(hosttest.Ctx(t), -1); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -181,10 +184,60 @@ func TestOpenSinkErrors(t *testing.T) {
 	for uri, want := range map[string]string{
 		"nowhere":              `unknown sink "nowhere": use dir:PREFIX, jsonl:PATH, stdout`,
 		"jsonl:":               "sink jsonl:: missing path (write jsonl:PATH)",
-		"jsonl:/nonexistent/x": "sink jsonl:/nonexistent/x: open /nonexistent/x: no such file or directory",
 	} {
 		if _, err := host.OpenSink(uri); err == nil || err.Error() != want {
 			t.Errorf("%s: %v\nwant %s", uri, err, want)
 		}
+	}
+	s, err := host.OpenSink("jsonl:/nonexistent/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(hosttest.Ctx(t), -1); err == nil || err.Error() != "sink jsonl:/nonexistent/x: open /nonexistent/x: no such file or directory" {
+		t.Errorf("open: %v", err)
+	}
+}
+
+// Naming a sink touches nothing on disk: the file or folder appears at
+// Open, which a run calls only once nothing can refuse it any more; a
+// sink closed without Open leaves an existing file as it was.
+func TestSinksTouchNothingBeforeOpen(t *testing.T) {
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "kept.jsonl")
+	os.WriteFile(kept, []byte("committed output\n"), 0o666)
+	for _, uri := range []string{"jsonl:" + filepath.Join(dir, "new.jsonl"), "jsonl:" + kept, "dir:" + filepath.Join(dir, "sub", "p")} {
+		s, err := host.OpenSink(uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if got, _ := os.ReadFile(kept); len(entries) != 1 || string(got) != "committed output\n" {
+		t.Errorf("after naming and closing three sinks: %v, kept.jsonl %q", entries, got)
+	}
+}
+
+// Open cuts a jsonl file back to the length a checkpoint committed, and
+// refuses one shorter than that.
+func TestJSONLSinkResume(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out.jsonl")
+	os.WriteFile(p, []byte("line one\nline two, not committed\n"), 0o666)
+	s, _ := host.OpenSink("jsonl:" + p)
+	if err := s.Open(hosttest.Ctx(t), 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(host.Batch{Time: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got, _ := os.ReadFile(p); string(got) != "line one\n{\"time\":2000,\"records\":[]}\n" {
+		t.Errorf("resumed at 9: %q", got)
+	}
+	s, _ = host.OpenSink("jsonl:" + p)
+	if err := s.Open(hosttest.Ctx(t), 1000); err == nil || !strings.Contains(err.Error(), "the checkpoint committed 1000") {
+		t.Errorf("resume past the end: %v", err)
 	}
 }

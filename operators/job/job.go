@@ -77,6 +77,7 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 		NoDataBatches:   spec.NoData(),
 		MaxRate:         map[string]float64{},
 		Backpressure:    spec.Backpressure,
+		Plugins:         cfg.Plugins.Digests(),
 	}
 	for name := range spec.Sources {
 		if r := spec.MaxRate.For(name); r > 0 {

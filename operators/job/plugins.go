@@ -2,9 +2,13 @@ package job
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 
 	"github.com/wstream/wstream/host/pipeline"
 	"github.com/wstream/wstream/operators"
@@ -18,6 +22,7 @@ type Plugins struct {
 	engine  runtime.Engine
 	cfg     runtime.Config
 	byPath  map[string]*runtime.Plugin
+	digests map[string]string   // path -> sha256 of the file, for checkpoints
 	deflt   string              // the module for stages that name no plugin
 	resolve func(string) string // a stage's plugin: path to a file
 }
@@ -26,7 +31,8 @@ type Plugins struct {
 // what every plugin shares (stderr, cache, workers); a spec's limits are
 // applied with Sandbox.
 func NewPlugins(engine runtime.Engine, cfg runtime.Config) *Plugins {
-	return &Plugins{engine: engine, cfg: cfg, byPath: map[string]*runtime.Plugin{}, resolve: func(p string) string { return p }}
+	return &Plugins{engine: engine, cfg: cfg, byPath: map[string]*runtime.Plugin{}, digests: map[string]string{},
+		resolve: func(p string) string { return p }}
 }
 
 // Sandbox applies a spec's limits: and allow: to the plugins loaded after
@@ -69,16 +75,29 @@ func (s *Plugins) Load(ctx context.Context, path string) (*runtime.Plugin, error
 	if p, ok := s.byPath[path]; ok {
 		return p, nil
 	}
-	p, err := runtime.LoadFile(ctx, s.engine, path, s.cfg)
+	wasm, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("plugin %s not found; build the bundled plugins with `make plugins`, or check the path", path)
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("plugin %s not found; build the bundled plugins with `make plugins`, or check the path", path)
-		}
+		return nil, fmt.Errorf("plugin %s: %w", path, err)
+	}
+	p, err := runtime.Load(ctx, s.engine, path, wasm, s.cfg)
+	if err != nil {
 		return nil, err
 	}
-	s.byPath[path] = p
+	sum := sha256.Sum256(wasm)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	s.byPath[path], s.digests[abs] = p, hex.EncodeToString(sum[:])
 	return p, nil
 }
+
+// Digests maps each plugin loaded so far, by absolute path, to the sha256
+// of its file, which checkpoints record.
+func (s *Plugins) Digests() map[string]string { return maps.Clone(s.digests) }
 
 // Func implements operators.Resolver.
 func (s *Plugins) Func(plugin, name string) (operators.Func, error) {

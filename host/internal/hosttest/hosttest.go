@@ -188,12 +188,28 @@ type TestSink struct {
 	mu      sync.Mutex
 	batches []string
 	got     chan string
+	opened  bool
 	closed  bool
 }
 
 func NewTestSink() *TestSink { return &TestSink{got: make(chan string, 1000)} }
 
 func (s *TestSink) URI() string { return "test-sink" }
+
+// Open does nothing; Opened reports whether Run called it.
+func (s *TestSink) Open(context.Context, int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opened = true
+	return nil
+}
+
+// Opened reports whether the sink was opened.
+func (s *TestSink) Opened() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opened
+}
 
 func (s *TestSink) Write(b host.Batch) error {
 	var recs []string
