@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +50,127 @@ late: jsonl:`+filepath.Join(dir, name+"-late.jsonl")+`
 		if string(got) != string(want) || len(want) == 0 {
 			t.Fatalf("%s after a restart:\n%s\nuninterrupted:\n%s", suffix, got, want)
 		}
+	}
+}
+
+// snapshotFiles reads every file below dir, by path relative to it.
+func snapshotFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			files[rel] = string(b)
+		}
+		return nil
+	})
+	return files
+}
+
+// TestRefusedStartChangesNoOutput: a corrupt or foreign checkpoint, a
+// changed pipeline, a changed batch interval and an unreachable source are
+// each refused with every output (the sink, late rows, dead letters, a dir:
+// sink's files) unchanged to the byte; restoring the good checkpoint then
+// resumes exactly where it stopped.
+func TestRefusedStartChangesNoOutput(t *testing.T) {
+	plugin := conformancePlugin(t)
+	lines := []string{`[10, 11, "x", 12]`, `[25]`, `[2, 31, "y"]`, `[40]`, `[45, 1]`, `[]`}
+	for _, sinkKind := range []string{"jsonl", "dir"} {
+		t.Run(sinkKind, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			sink := "jsonl:" + filepath.Join(out, "counts.jsonl")
+			if sinkKind == "dir" {
+				sink = "dir:" + filepath.Join(out, "counts")
+			}
+			in := filepath.Join(dir, "in.jsonl")
+			pipeline := func(name, window string) string {
+				return write(t, name+".yaml", `plugin: `+plugin+`
+clock: manual
+checkpoint: `+filepath.Join(dir, "ckpt")+`
+source: batches:`+in+`
+stages:
+  - {op: map, fn: add-4, onError: deadletter}
+  - {op: withWatermark, time: int-seconds, delay: 10s}
+  - {op: aggregateByWindow, window: `+window+`, fn: count, outputMode: append}
+sink: `+sink+`
+late: jsonl:`+filepath.Join(out, "late.jsonl")+`
+deadLetter: jsonl:`+filepath.Join(out, "dead.jsonl")+`
+`)
+			}
+			p := pipeline("p", "10s")
+			input := func(n int) {
+				var b []byte
+				for _, l := range lines[:n] {
+					b = append(b, l+"\n"...)
+				}
+				os.WriteFile(in, b, 0o644)
+			}
+			// The reference: one uninterrupted run over all the input.
+			input(len(lines))
+			if code, _, stderr := wstreamCLI(t, "", "run", "--pipeline", p); code != 0 {
+				t.Fatal(stderr)
+			}
+			want := snapshotFiles(t, out)
+			os.RemoveAll(out)
+			os.RemoveAll(filepath.Join(dir, "ckpt"))
+
+			input(3)
+			if code, _, stderr := wstreamCLI(t, "", "run", "--pipeline", p); code != 0 {
+				t.Fatal(stderr)
+			}
+			before := snapshotFiles(t, out)
+			ckpt := filepath.Join(dir, "ckpt", "checkpoint")
+			good, _ := os.ReadFile(ckpt)
+			input(len(lines))
+
+			foreign := filepath.Join(dir, "foreign-ckpt")
+			other := write(t, "other.yaml", "plugin: "+plugin+"\nclock: manual\nsource: batches:"+in+"\nstages: [{op: map, fn: identity}]\nsink: jsonl:"+filepath.Join(dir, "foreign.jsonl")+"\n")
+			if code, _, stderr := wstreamCLI(t, "", "run", "--pipeline", other, "--checkpoint", foreign); code != 0 {
+				t.Fatal(stderr)
+			}
+			foreignCkpt, _ := os.ReadFile(filepath.Join(foreign, "checkpoint"))
+			corrupt := append([]byte{}, good...)
+			corrupt[len(corrupt)-3] ^= 0xff
+
+			for _, c := range []struct {
+				name string
+				ckpt []byte
+				args []string
+				want string
+			}{
+				{"corrupt checkpoint", corrupt, []string{"--pipeline", p}, "checkpoint is corrupt"},
+				{"foreign checkpoint", foreignCkpt, []string{"--pipeline", p}, "whose operators differ"},
+				{"changed pipeline", good, []string{"--pipeline", pipeline("wider", "20s")}, "window: 10s in the checkpoint, 20s in the pipeline"},
+				{"changed batch interval", good, []string{"--pipeline", p, "--batch", "500ms"}, "was written with batch: 1s and this run has batch: 500ms"},
+				{"unreachable source", good, []string{"--pipeline", p, "--source", "socket://127.0.0.1:1"}, "socket://127.0.0.1:1"},
+			} {
+				os.WriteFile(ckpt, c.ckpt, 0o644)
+				code, _, stderr := wstreamCLI(t, "", append([]string{"run"}, c.args...)...)
+				if code != 1 || !strings.Contains(stderr, c.want) {
+					t.Errorf("%s: exit %d, stderr %q; want 1 and %q", c.name, code, stderr, c.want)
+				}
+				if got := snapshotFiles(t, out); !reflect.DeepEqual(got, before) {
+					t.Errorf("%s changed the output:\n%v\nwas\n%v", c.name, got, before)
+				}
+			}
+
+			os.WriteFile(ckpt, good, 0o644)
+			if code, _, stderr := wstreamCLI(t, "", "run", "--pipeline", p); code != 0 {
+				t.Fatal(stderr)
+			}
+			if got := snapshotFiles(t, out); !reflect.DeepEqual(got, want) {
+				t.Errorf("after restoring the checkpoint:\n%v\nuninterrupted:\n%v", got, want)
+			}
+		})
+	}
+
+	// Without a checkpoint, a start that fails leaves an existing output as
+	// it was too.
+	old := write(t, "old.jsonl", "yesterday's results\n")
+	code, _, stderr := wstreamCLI(t, "", "run", "--plugin", wordcountPlugin(t), "--source", "socket://127.0.0.1:1", "--sink", "jsonl:"+old)
+	if b, _ := os.ReadFile(old); code != 1 || string(b) != "yesterday's results\n" {
+		t.Errorf("failed start without a checkpoint: exit %d, %q, file %q", code, stderr, b)
 	}
 }

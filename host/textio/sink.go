@@ -106,6 +106,11 @@ func (s *jsonlSink) Open(_ context.Context, resume int64) error {
 	if s.f != nil {
 		return fmt.Errorf("sink %s: already open", s.uri)
 	}
+	if dir := filepath.Dir(s.path); dir != "." {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fmt.Errorf("sink %s: %w", s.uri, err)
+		}
+	}
 	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
 		return fmt.Errorf("sink %s: %w", s.uri, err)
