@@ -32,6 +32,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
 			runCommand(),
+			demoCommand(),
 			inspectCommand(),
 			checkCommand(),
 			newCommand(),

@@ -263,3 +263,21 @@ func TestRunningWordCount(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// TestDemoNeedsOnlyGo: the README's first command works with nothing on
+// PATH but Go: no make, clang, npm or rustc.
+func TestDemoNeedsOnlyGo(t *testing.T) {
+	bin := buildBinary(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goBin, _ = filepath.EvalSymlinks(goBin)
+	cmd := exec.Command(bin, "demo")
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(goBin))
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "Time: 1000 ms") || !strings.Contains(string(out), "(stream,1)") {
+		t.Fatalf("demo with Go alone on PATH: %v\n%s", err, out)
+	}
+}
