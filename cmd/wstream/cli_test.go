@@ -281,3 +281,18 @@ func TestDemoNeedsOnlyGo(t *testing.T) {
 		t.Fatalf("demo with Go alone on PATH: %v\n%s", err, out)
 	}
 }
+
+// TestPipelineWithoutStagesRunsThePluginsStages: a pipeline file that
+// names a plugin, a source and a sink but no stages runs the plugin's
+// default stages and says so, instead of copying its input.
+func TestPipelineWithoutStagesRunsThePluginsStages(t *testing.T) {
+	plugin := wordcountPlugin(t)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	p := write(t, "p.yaml", "clock: manual\nsink: jsonl:"+out+"\n")
+	code, _, stderr := wstreamCLI(t, "to be or not to be\n", "run", "--pipeline", p, "--plugin", plugin)
+	got, _ := os.ReadFile(out)
+	if code != 0 || !strings.Contains(stderr, "has no stages: running plugin "+plugin+"'s default stages (flatMap split-words, map pair-with-one, reduceByKey sum)") ||
+		string(got) != `{"time":1000,"records":[["to",2],["be",2],["or",1],["not",1]]}`+"\n" {
+		t.Fatalf("exit %d, stderr %q, output %q", code, stderr, got)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -172,5 +173,37 @@ deadLetter: jsonl:`+filepath.Join(out, "dead.jsonl")+`
 	code, _, stderr := wstreamCLI(t, "", "run", "--plugin", wordcountPlugin(t), "--source", "socket://127.0.0.1:1", "--sink", "jsonl:"+old)
 	if b, _ := os.ReadFile(old); code != 1 || string(b) != "yesterday's results\n" {
 		t.Errorf("failed start without a checkpoint: exit %d, %q, file %q", code, stderr, b)
+	}
+}
+
+// TestPathsResolveBesideThePipelineFile: run from another folder, a
+// pipeline reads its input, writes its sink and keeps its checkpoint
+// beside its file; a flag's path is the working directory's.
+func TestPathsResolveBesideThePipelineFile(t *testing.T) {
+	bin := buildBinary(t)
+	plugin := conformancePlugin(t)
+	jobDir, elsewhere := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(jobDir, "in.jsonl"), []byte("[\"a b\"]\n[\"b\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(jobDir, "p.yaml"), []byte("plugin: "+plugin+"\nclock: manual\ncheckpoint: ckpt\nsource: batches:in.jsonl\n"+
+		"stages: [{op: flatMap, fn: split-words}]\nsink: jsonl:out.jsonl\n"), 0o644)
+	cmd := exec.Command(bin, "run", "--pipeline", filepath.Join(jobDir, "p.yaml"))
+	cmd.Dir = elsewhere
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	out, _ := os.ReadFile(filepath.Join(jobDir, "out.jsonl"))
+	if _, err := os.Stat(filepath.Join(jobDir, "ckpt", "checkpoint")); err != nil || string(out) != "{\"time\":1000,\"records\":[\"a\",\"b\"]}\n{\"time\":2000,\"records\":[\"b\"]}\n" {
+		t.Fatalf("beside the file: out %q, checkpoint %v", out, err)
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Fatalf("the working directory got %v", entries)
+	}
+	cmd = exec.Command(bin, "run", "--pipeline", filepath.Join(jobDir, "p.yaml"), "--sink", "jsonl:flag.jsonl", "--checkpoint", "flag-ckpt")
+	cmd.Dir = elsewhere
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "flag.jsonl")); err != nil {
+		t.Fatalf("a flag's path is the working directory's: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -86,7 +87,7 @@ func runPipeline(c *cli.Context) error {
 	plugins := job.NewPlugins(engine, runtime.Config{Stderr: c.App.ErrWriter})
 	defer plugins.Close()
 
-	spec, err := loadSpec(ctx, c, plugins)
+	spec, err := loadSpec(ctx, c, plugins, log)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func runPipeline(c *cli.Context) error {
 
 // loadSpec builds the spec from --pipeline, or the plugin's default
 // pipeline, then applies flags and defaults.
-func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins) (*pipeline.Spec, error) {
+func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins, log *slog.Logger) (*pipeline.Spec, error) {
 	// The sandbox flags hold for a plugin loaded to read its default
 	// pipeline, which may not change them.
 	var spec *pipeline.Spec
@@ -115,6 +116,7 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins) (*pipel
 		if p := c.String("plugin"); p != "" {
 			spec.Plugin = p
 		}
+
 	case c.String("plugin") != "":
 		p, err := plugins.Load(ctx, c.String("plugin"))
 		if err != nil {
@@ -163,11 +165,45 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins) (*pipel
 	if err := sandboxFlags(c, spec); err != nil {
 		return nil, err
 	}
+	if spec.File != "" && len(spec.Stages) == 0 && len(spec.Streams) == 0 && spec.Plugin != "" {
+		if err := plugins.Sandbox(spec); err != nil {
+			return nil, err
+		}
+		if err := defaultStages(ctx, plugins, spec, log); err != nil {
+			return nil, err
+		}
+	}
 	spec.ApplyDefaults()
 	if err := spec.CheckSandbox(); err != nil {
 		return nil, err
 	}
 	return spec, nil
+}
+
+// defaultStages gives a pipeline file that names a plugin but no stages
+// the plugin's own default stages, and says so: a file that sets only the
+// source, sink and checkpoint is the plugin's job with them, never a
+// silent pass-through.
+func defaultStages(ctx context.Context, plugins *job.Plugins, spec *pipeline.Spec, log *slog.Logger) error {
+	p, err := plugins.Load(ctx, spec.Plugin)
+	if err != nil {
+		return err
+	}
+	text := p.Manifest().Pipeline
+	if text == "" {
+		return usagef("pipeline %s has no stages, and plugin %s has no default pipeline to take them from; add stages: to the file", spec.File, spec.Plugin)
+	}
+	def, err := pipeline.Parse([]byte(text))
+	if err != nil {
+		return fmt.Errorf("plugin %s: its default pipeline: %w", spec.Plugin, err)
+	}
+	spec.Stages, spec.Streams = def.Stages, def.Streams
+	var ops []string
+	for _, s := range def.Stages {
+		ops = append(ops, strings.TrimSpace(s.Op+" "+s.Fn))
+	}
+	log.Info(fmt.Sprintf("pipeline %s has no stages: running plugin %s's default stages (%s)", spec.File, spec.Plugin, strings.Join(ops, ", ")))
+	return nil
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, which lets the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,9 +58,8 @@ type Spec struct {
 	// backpressure.enabled; off by default, as there).
 	Backpressure bool `yaml:"backpressure"`
 
-	// File is the path the spec was read from ("" when built in memory);
-	// relative paths in the spec that do not exist from the working
-	// directory are looked up beside it.
+	// File is the path the spec was read from ("" when built in memory).
+	// Read makes the relative paths in the file relative to its folder.
 	File string `yaml:"-"`
 }
 
@@ -205,6 +205,7 @@ func Read(path string) (*Spec, error) {
 		return nil, fmt.Errorf("pipeline file %s: %w", path, err)
 	}
 	s.File = path
+	s.resolvePaths(filepath.Dir(path))
 	return s, nil
 }
 
@@ -403,32 +404,51 @@ func (s *Spec) SourceNames() []string {
 	return names
 }
 
-// ResolvePath finds a relative path from the working directory, or else
-// beside the pipeline file; it returns p unchanged when neither exists.
-func (s *Spec) ResolvePath(p string) string {
-	if p == "" || strings.HasPrefix(p, "/") || s.File == "" {
-		return p
+// resolvePaths makes every relative path in the spec relative to dir,
+// the pipeline file's folder, so that a pipeline reads and writes the same
+// files from whatever folder it is run: plugins, the checkpoint, fs:
+// grants, and the path of every URI of the form SCHEME:PATH (file:, dir:,
+// batches:, jsonl:; a URI with SCHEME:// names a server, not a path).
+func (s *Spec) resolvePaths(dir string) {
+	if dir == "" || dir == "." {
+		return
 	}
-	if _, err := os.Stat(p); err == nil {
-		return p
+	path := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
 	}
-	dir := s.File[:strings.LastIndex(s.File, "/")+1]
-	if dir == "" {
-		return p
+	uri := func(u string) string {
+		scheme, rest, ok := strings.Cut(u, ":")
+		if !ok || strings.HasPrefix(rest, "//") || strings.ContainsAny(scheme, "/.") {
+			return u
+		}
+		p, query, hasQuery := strings.Cut(rest, "?")
+		if hasQuery {
+			query = "?" + query
+		}
+		return scheme + ":" + path(p) + query
 	}
-	if _, err := os.Stat(dir + p); err == nil {
-		return dir + p
+	s.Plugin, s.Checkpoint = path(s.Plugin), path(s.Checkpoint)
+	s.Sink, s.Late, s.DeadLetter = uri(s.Sink), uri(s.Late), uri(s.DeadLetter)
+	for name, u := range s.Sources {
+		s.Sources[name] = uri(u)
 	}
-	return p
-}
-
-// ResolveURI applies ResolvePath to the path of a file:, dir: or batches:
-// source URI.
-func (s *Spec) ResolveURI(uri string) string {
-	for _, scheme := range []string{"file:", "dir:", "batches:"} {
-		if strings.HasPrefix(uri, scheme) {
-			return scheme + s.ResolvePath(uri[len(scheme):])
+	for i, a := range s.Allow {
+		if d, ok := strings.CutPrefix(a, "fs:"); ok {
+			s.Allow[i] = "fs:" + path(d)
 		}
 	}
-	return uri
+	var stages func([]Stage)
+	stages = func(st []Stage) {
+		for i := range st {
+			st[i].Plugin = path(st[i].Plugin)
+			stages(st[i].Stages)
+		}
+	}
+	stages(s.Stages)
+	for _, st := range s.Streams {
+		stages(st.Stages)
+	}
 }

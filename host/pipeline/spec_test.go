@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +84,39 @@ func TestParseSpecErrors(t *testing.T) {
 		_, err := Parse([]byte(input))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", input, err, want)
+		}
+	}
+}
+
+// Every relative path in a pipeline file is relative to the file's folder,
+// whatever the working directory; absolute paths and server URIs stay.
+func TestReadResolvesPathsBesideTheFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "jobs", "p.yaml")
+	os.MkdirAll(filepath.Dir(p), 0o777)
+	os.WriteFile(p, []byte(`plugin: plugins/wc.wasm
+checkpoint: ckpt
+sources: {a: "file:in.csv?format=csv", b: "socket://127.0.0.1:7777", c: "batches:/abs/b.jsonl", d: stdin}
+stages: [{op: map, fn: f, plugin: ../other.wasm}, {op: transform, stages: [{op: map, fn: g, plugin: nested.wasm}]}]
+sink: jsonl:out/counts.jsonl
+late: jsonl:late.jsonl
+deadLetter: kafka://k:9092/dead
+allow: ["fs:data", clock]
+`), 0o666)
+	s, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := filepath.Join(dir, "jobs")
+	for got, want := range map[string]string{
+		s.Plugin: j + "/plugins/wc.wasm", s.Checkpoint: j + "/ckpt", s.Sources["a"]: "file:" + j + "/in.csv?format=csv",
+		s.Sources["b"]: "socket://127.0.0.1:7777", s.Sources["c"]: "batches:/abs/b.jsonl", s.Sources["d"]: "stdin",
+		s.Stages[0].Plugin: dir + "/other.wasm", s.Stages[1].Stages[0].Plugin: j + "/nested.wasm",
+		s.Sink: "jsonl:" + j + "/out/counts.jsonl", s.Late: "jsonl:" + j + "/late.jsonl", s.DeadLetter: "kafka://k:9092/dead",
+		s.Allow[0]: "fs:" + j + "/data", s.Allow[1]: "clock",
+	} {
+		if got != want {
+			t.Errorf("got %s, want %s", got, want)
 		}
 	}
 }

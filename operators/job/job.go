@@ -86,7 +86,7 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 	}
 	opts := cfg.options(spec)
 	for name, uri := range spec.Sources {
-		src, err := host.OpenSource(spec.ResolveURI(uri), opts...)
+		src, err := host.OpenSource(uri, opts...)
 		if err != nil {
 			return err // names the URI
 		}

@@ -22,17 +22,15 @@ type Plugins struct {
 	engine  runtime.Engine
 	cfg     runtime.Config
 	byPath  map[string]*runtime.Plugin
-	digests map[string]string   // path -> sha256 of the file, for checkpoints
-	deflt   string              // the module for stages that name no plugin
-	resolve func(string) string // a stage's plugin: path to a file
+	digests map[string]string // path -> sha256 of the file, for checkpoints
+	deflt   string            // the module for stages that name no plugin
 }
 
 // NewPlugins returns an empty set that compiles with engine. cfg holds
 // what every plugin shares (stderr, cache, workers); a spec's limits are
 // applied with Sandbox.
 func NewPlugins(engine runtime.Engine, cfg runtime.Config) *Plugins {
-	return &Plugins{engine: engine, cfg: cfg, byPath: map[string]*runtime.Plugin{}, digests: map[string]string{},
-		resolve: func(p string) string { return p }}
+	return &Plugins{engine: engine, cfg: cfg, byPath: map[string]*runtime.Plugin{}, digests: map[string]string{}}
 }
 
 // Sandbox applies a spec's limits: and allow: to the plugins loaded after
@@ -63,12 +61,8 @@ func SandboxConfig(base runtime.Config, spec *pipeline.Spec) (runtime.Config, er
 	return cfg, nil
 }
 
-// For makes the spec's plugin: the module of stages that name none, and
-// resolves the paths stages name as the spec resolves paths.
-func (s *Plugins) For(spec *pipeline.Spec) {
-	s.deflt = spec.ResolvePath(spec.Plugin)
-	s.resolve = spec.ResolvePath
-}
+// For makes the spec's plugin: the module of stages that name none.
+func (s *Plugins) For(spec *pipeline.Spec) { s.deflt = spec.Plugin }
 
 // Load compiles a plugin file, once per path.
 func (s *Plugins) Load(ctx context.Context, path string) (*runtime.Plugin, error) {
@@ -103,7 +97,7 @@ func (s *Plugins) Digests() map[string]string { return maps.Clone(s.digests) }
 func (s *Plugins) Func(plugin, name string) (operators.Func, error) {
 	path := s.deflt
 	if plugin != "" {
-		path = s.resolve(plugin)
+		path = plugin
 	}
 	if path == "" {
 		return nil, fmt.Errorf("fn %q needs a plugin: set plugin: in the pipeline or pass --plugin FILE.wasm", name)
