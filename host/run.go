@@ -141,7 +141,8 @@ type Snapshotter interface {
 // feeding a bounded buffer; a batch takes every unit received so far, but
 // only one whole unit (a batches: line) per source. A slow batch delays the
 // next ones, which then run back to back: no batch time is skipped. Once
-// every source is drained, what remains is processed without waiting.
+// every source is drained, what remains still runs at its batch times, and
+// the run ends when nothing remains.
 //
 // When ctx is cancelled (SIGINT), Run finishes the batch in flight, puts the
 // units received but not yet batched in a final batch (one more per extra
@@ -744,14 +745,28 @@ func (r *runner) system(ctx context.Context) error {
 				drained = true
 			default:
 			}
-		} else if !drained {
-			if d := time.UnixMilli(next).Sub(r.clk.Now()); d > 0 {
+		} else if r.cfg.Trigger != pipeline.TriggerAvailableNow {
+			// Every batch runs at its time, also after the sources are
+			// drained (a batches: line k is batch k, at its time, as in
+			// queueStream); a drain with nothing left ends the wait.
+			for !drained || buffered(recv) > 0 {
+				d := time.UnixMilli(next).Sub(r.clk.Now())
+				if d <= 0 {
+					break
+				}
 				behind = false
+				wake := allDrained
+				if drained {
+					wake = nil
+				}
 				select {
 				case <-r.clk.After(d):
 				case <-ctx.Done():
-				case <-allDrained:
+				case <-wake:
+					drained = true
+					continue
 				}
+				break
 			}
 			select {
 			case <-allDrained:

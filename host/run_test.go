@@ -61,7 +61,7 @@ func TestRunManual10ms(t *testing.T) {
 // System clock, driven by a fake clock: batch times are aligned to the
 // interval; a batch takes every line unit received so far but one whole
 // unit per source (an empty batch when none is ready); once every source is
-// drained, the rest runs without waiting and the run ends.
+// drained, what remains still runs at its batch time, and the run ends.
 func TestRunSystemClock(t *testing.T) {
 	for _, iv := range []time.Duration{time.Second, 10 * time.Millisecond} {
 		t.Run(iv.String(), func(t *testing.T) {
@@ -101,7 +101,8 @@ func TestRunSystemClock(t *testing.T) {
 			sink.Expect(t, fmt.Sprintf(`%d `, first+3*ms))
 			b.Release() // drained
 			a.Allow(2)
-			a.Release() // drained: the rest runs at once, the clock stays
+			a.Release() // drained: the rest still waits for its batch time
+			tick(4)
 			sink.Expect(t, fmt.Sprintf(`%d "l4","l5"`, first+4*ms))
 			if err := hosttest.Wait(t, done); err != nil {
 				t.Fatal(err)
@@ -443,5 +444,32 @@ func TestCheckpointFromOlderVersion(t *testing.T) {
 		Sink: hosttest.NewTestSink(), Processor: p, Interval: time.Second, Clock: pipeline.ClockManual, Checkpoint: store, Log: hosttest.Logger(&log)})
 	if err != nil || p.n != 3 || !strings.Contains(log.String(), "comes from an older wstream") {
 		t.Fatalf("%v, state %d, log %q", err, p.n, log.String())
+	}
+}
+
+// A batches: file under the system clock is queueStream: line k is the
+// batch at the k-th batch time, even when the whole file was read (and the
+// source drained) before the first one; no batch runs ahead of the clock.
+func TestBatchesFollowTheSystemClock(t *testing.T) {
+	src := hosttest.Gated(hosttest.MustSource(t, "batches:"+hosttest.WriteFile(t, t.TempDir(), "b.jsonl", "[1]\n[2]\n[3]\n")))
+	clk := hosttest.NewFakeClock(1000)
+	sink := hosttest.NewTestSink()
+	done := hosttest.RunAsync(hosttest.Ctx(t), RunConfig{Sources: map[string]Source{"b": src}, Sink: sink,
+		Processor: hosttest.Pass{}, Interval: time.Second, Wall: clk})
+	src.Ready()
+	src.Allow(3)
+	src.Release() // read to the end before the first batch time
+	for k := int64(2); k <= 4; k++ {
+		<-clk.Slept
+		select {
+		case b := <-sink.Got():
+			t.Fatalf("batch %q ran before its time %d", b, k*1000)
+		default:
+		}
+		clk.Set(k * 1000)
+		sink.Expect(t, fmt.Sprintf("%d %d", k*1000, k-1))
+	}
+	if err := hosttest.Wait(t, done); err != nil {
+		t.Fatal(err)
 	}
 }
