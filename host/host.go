@@ -58,6 +58,13 @@ type Batch struct {
 	Side map[string][]abi.Raw
 }
 
+// Checker is a source that can tell, without opening anything, whether
+// opening it would fail (a file that is not there): what a dry run
+// reports.
+type Checker interface {
+	Check() error
+}
+
 // Sink consumes results, one Write per produced batch, in time order.
 // Opening a sink by URI only checks the URI: nothing is created,
 // truncated or connected before Open, so that a run refused or failed at

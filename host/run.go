@@ -291,25 +291,47 @@ func (r *runner) resume() (map[string][]byte, sinkProgress, error) {
 // plugin whose file changed but whose functions are the same is an upgrade
 // of operator code: the state is kept, and the change logged.
 func (r *runner) compatible(path string, ck *Checkpoint) error {
-	shape := r.snap.Shape()
-	fresh := "run with the same pipeline, or start fresh with a new checkpoint directory (state and source positions then start over)"
-	switch {
-	case ck.Shape == shape:
-	case ck.Interval == 0 && legacyShape(r.snap) == ck.Shape:
-		// Written by a wstream that did not record every setting.
-		r.log.Info(fmt.Sprintf("checkpoint %s comes from an older wstream, which did not record the batch interval and every stage setting; they are taken as unchanged", path))
-	default:
-		return fmt.Errorf("%w: %s was written by a pipeline whose operators differ: %s; %s", ErrCheckpointMismatch, path, shapeDiff(ck.Shape, shape), fresh)
+	if err := resumable(path, ck, r.snap, r.cfg.Interval); err != nil {
+		return err
 	}
-	if iv := r.cfg.Interval.Milliseconds(); ck.Interval != 0 && ck.Interval != iv {
-		was := time.Duration(ck.Interval) * time.Millisecond
-		return fmt.Errorf("%w: %s was written with batch: %v and this run has batch: %v, which would cut batches and windows at other times; run with batch: %v, or start fresh with a new checkpoint directory (state and source positions then start over)",
-			ErrCheckpointMismatch, path, was, r.cfg.Interval, was)
+	if ck.Interval == 0 {
+		r.log.Info(fmt.Sprintf("checkpoint %s comes from an older wstream, which did not record the batch interval and every stage setting; they are taken as unchanged", path))
 	}
 	for _, p := range slices.Sorted(maps.Keys(r.cfg.Plugins)) {
 		if old, ok := ck.Plugins[p]; ok && old != r.cfg.Plugins[p] {
 			r.log.Info(fmt.Sprintf("plugin %s changed since the checkpoint; its functions are the same, so the state is kept (an upgrade of operator code)", p))
 		}
+	}
+	return nil
+}
+
+// Resumable reports whether the checkpoint in store, if there is one, can
+// be resumed by a processor s with batch interval iv, without changing
+// anything: what a dry run checks.
+func Resumable(store *CheckpointStore, s Snapshotter, iv time.Duration) error {
+	ck, err := store.Load()
+	if err != nil || ck == nil {
+		return err
+	}
+	return resumable(store.Path(), ck, s, iv)
+}
+
+// resumable refuses a checkpoint that another pipeline, or this one with
+// a setting that changes results, wrote.
+func resumable(path string, ck *Checkpoint, s Snapshotter, iv time.Duration) error {
+	shape := s.Shape()
+	switch {
+	case ck.Shape == shape:
+	case ck.Interval == 0 && legacyShape(s) == ck.Shape:
+		// Written by a wstream that did not record every setting.
+	default:
+		return fmt.Errorf("%w: %s was written by a pipeline whose operators differ: %s; run with the same pipeline, or start fresh with a new checkpoint directory (state and source positions then start over)",
+			ErrCheckpointMismatch, path, shapeDiff(ck.Shape, shape))
+	}
+	if ck.Interval != 0 && ck.Interval != iv.Milliseconds() {
+		was := time.Duration(ck.Interval) * time.Millisecond
+		return fmt.Errorf("%w: %s was written with batch: %v and this run has batch: %v, which would cut batches and windows at other times; run with batch: %v, or start fresh with a new checkpoint directory (state and source positions then start over)",
+			ErrCheckpointMismatch, path, was, iv, was)
 	}
 	return nil
 }

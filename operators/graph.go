@@ -5,6 +5,7 @@ package operators
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -77,6 +78,7 @@ type builder struct {
 	fails    *failures
 	lastMark *watermarkStage
 	dstream  string // the first DStream-stateful op, for mixing errors
+	errs     []error
 }
 
 // events returns the graph's event clock, creating it on first use.
@@ -88,7 +90,8 @@ func (b *builder) events() *eventClock {
 }
 
 // Build checks the spec and builds its graph. r resolves guest functions
-// (nil when the pipeline uses built-ins only).
+// (nil when the pipeline uses built-ins only). It reports every problem it
+// finds, one per line, not only the first.
 func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}, fails: &failures{log: slog.Default()}}
 	if b.interval < 1 {
@@ -106,14 +109,17 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	// Streams are built in the order they are listed; a stream may read
 	// only sources and streams listed before it, which also rules out cycles.
 	for i, s := range streams {
-		if s.Name == "" {
-			return nil, fmt.Errorf("streams[%d] has no name", i)
-		}
-		if _, dup := b.byName[s.Name]; dup {
-			return nil, fmt.Errorf("stream %q is defined twice", s.Name)
+		switch _, dup := b.byName[s.Name]; {
+		case s.Name == "":
+			b.errs = append(b.errs, fmt.Errorf("streams[%d] has no name", i))
+			continue
+		case dup:
+			b.errs = append(b.errs, fmt.Errorf("stream %q is defined twice", s.Name))
+			continue
 		}
 		if _, clash := spec.Sources[s.Name]; clash {
-			return nil, fmt.Errorf("stream %q has the name of a source; give it another name", s.Name)
+			b.errs = append(b.errs, fmt.Errorf("stream %q has the name of a source; give it another name", s.Name))
+			continue
 		}
 		st := &stream{name: s.Name, from: s.From}
 		if _, ok := spec.Sources[s.From]; ok {
@@ -122,7 +128,8 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		} else if up, ok := b.byName[s.From]; ok {
 			b.slide = up.slide
 		} else {
-			return nil, fmt.Errorf("stream %q reads from %q, which is neither a source (%v) nor a stream listed before it", s.Name, s.From, spec.SourceNames())
+			b.errs = append(b.errs, fmt.Errorf("stream %q reads from %q, which is neither a source (%v) nor a stream listed before it%s", s.Name, s.From, spec.SourceNames(), pipeline.Suggest(s.From, append(spec.SourceNames(), b.streamNames()...))))
+			continue
 		}
 		prefix := ""
 		if len(spec.Streams) > 0 {
@@ -130,13 +137,12 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		}
 		b.shape = append(b.shape, fmt.Sprintf("%s<%s", s.Name, s.From))
 		b.legacy = append(b.legacy, fmt.Sprintf("%s<%s", s.Name, s.From))
-		stages, err := b.chain(prefix, s.Stages)
-		if err != nil {
-			return nil, err
-		}
-		st.stages, st.slide = stages, b.slide
+		st.stages, st.slide = b.chain(prefix, s.Stages), b.slide
 		b.byName[s.Name] = st
 		g.streams = append(g.streams, st)
+	}
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
 	}
 	g.final = g.streams[len(g.streams)-1]
 	g.stateful, g.shape, g.legacy, g.events = b.stateful, strings.Join(b.shape, ";"), strings.Join(b.legacy, ";"), b.ev
@@ -146,8 +152,9 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	return g, nil
 }
 
-// chain builds a list of stages.
-func (b *builder) chain(prefix string, specs []pipeline.Stage) ([]stage, error) {
+// chain builds a list of stages. A stage that cannot be built is left out
+// and its error kept in b.errs, so that one build reports every problem.
+func (b *builder) chain(prefix string, specs []pipeline.Stage) []stage {
 	var out []stage
 	for i, s := range specs {
 		label := fmt.Sprintf("%sstage %d (%s", prefix, i+1, s.Op)
@@ -158,25 +165,31 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) ([]stage, error) 
 			label += fmt.Sprintf(", line %d", s.Line)
 		}
 		label += ")"
+		fail := func(format string, args ...any) { b.errs = append(b.errs, fmt.Errorf(format, args...)) }
 		mk, ok := ops[s.Op]
 		if !ok {
 			if s.Op == "" {
-				return nil, fmt.Errorf("%s has no op:; valid ops: %s", label, opsList())
+				fail("%s has no op:; valid ops: %s", label, opsList())
+			} else {
+				fail("%s: unknown op %q%s; valid ops: %s", label, s.Op, pipeline.Suggest(s.Op, opNames()), opsList())
 			}
-			return nil, fmt.Errorf("%s: unknown op %q; valid ops: %s", label, s.Op, opsList())
+			continue
 		}
 		if s.Other != "" {
 			other, ok := b.byName[s.Other]
 			if !ok {
-				return nil, fmt.Errorf("%s: other: %q is not a stream listed before this one (streams: %v)", label, s.Other, b.streamNames())
+				fail("%s: other: %q is not a stream listed before this one (streams: %v)%s", label, s.Other, b.streamNames(), pipeline.Suggest(s.Other, b.streamNames()))
+				continue
 			}
 			if other.slide != b.slide {
-				return nil, fmt.Errorf("%s: stream %s produces every %dms but this one every %dms; they must match (as in Spark)", label, s.Other, other.slide, b.slide)
+				fail("%s: stream %s produces every %dms but this one every %dms; they must match (as in Spark)", label, s.Other, other.slide, b.slide)
+				continue
 			}
 		}
 		st, err := mk(b, s, label)
 		if err != nil {
-			return nil, err
+			b.errs = append(b.errs, err)
+			continue
 		}
 		if sf, ok := st.(stateful); ok {
 			b.stateful = append(b.stateful, sf)
@@ -188,7 +201,7 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) ([]stage, error) 
 		b.legacy = append(b.legacy, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
 		out = append(out, st)
 	}
-	return out, nil
+	return out
 }
 
 func (b *builder) streamNames() []string {

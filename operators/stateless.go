@@ -471,11 +471,7 @@ func buildTransform(b *builder, s pipeline.Stage, label string) (stage, error) {
 	if len(s.Stages) == 0 {
 		return nil, fmt.Errorf("%s needs stages: (the operators to apply to each batch)", label)
 	}
-	stages, err := b.chain(label+" ", s.Stages)
-	if err != nil {
-		return nil, err
-	}
-	return &transformStage{stages: stages}, nil
+	return &transformStage{stages: b.chain(label+" ", s.Stages)}, nil
 }
 
 func (t *transformStage) process(ctx context.Context, bt int64, in []abi.Raw) ([]abi.Raw, bool, error) {
@@ -483,11 +479,14 @@ func (t *transformStage) process(ctx context.Context, bt int64, in []abi.Raw) ([
 }
 
 // opsList names every op, for messages.
-func opsList() string {
+func opsList() string { return strings.Join(opNames(), " ") }
+
+// opNames are the ops a pipeline can name, sorted.
+func opNames() []string {
 	names := make([]string, 0, len(ops))
 	for n := range ops {
 		names = append(names, n)
 	}
 	sortStrings(names)
-	return strings.Join(names, " ")
+	return names
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/wstream/wstream/host/pipeline"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,6 +34,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Commands: []*cli.Command{
 			runCommand(),
 			demoCommand(),
+			lintCommand(),
 			inspectCommand(),
 			checkCommand(),
 			newCommand(),
@@ -45,6 +47,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return usageError{err.Error()}
 		},
 		HideHelpCommand: true,
+	}
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && args[1] != "help" && app.Command(args[1]) == nil {
+		var names []string
+		for _, c := range app.VisibleCommands() {
+			names = append(names, c.Name)
+		}
+		fmt.Fprintf(stderr, "wstream: unknown command %q%s; the commands are %s\nRun 'wstream --help' for usage.\n",
+			args[1], pipeline.Suggest(args[1], names), strings.Join(names, ", "))
+		return 2
 	}
 	err := app.Run(flagsFirst(app, args))
 	if err == nil {

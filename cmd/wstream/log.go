@@ -12,9 +12,13 @@ import (
 // stderr. It also becomes slog's default, which the runtime adapters log
 // their debug lines to.
 func newLogger(c *cli.Context) (*slog.Logger, error) {
-	level, err := logs.ParseLevel(c.String("log-level"))
-	if err != nil {
-		return nil, usagef("--log-level: %v", err)
+	level := slog.LevelInfo
+	if v := c.String("log-level"); v != "" {
+		l, err := logs.ParseLevel(v)
+		if err != nil {
+			return nil, usagef("--log-level: %v", err)
+		}
+		level = l
 	}
 	log, err := logs.New(c.App.ErrWriter, c.String("log-format"), level)
 	if err != nil {

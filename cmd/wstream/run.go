@@ -59,6 +59,7 @@ what a plugin can and cannot do.`,
 			&cli.StringSliceFlag{Name: "allow", Usage: "grant guests a `CAPABILITY`: clock, env or fs:DIR (read-only); repeatable, replaces the file's allow:"},
 			&cli.Float64Flag{Name: "max-rate", Usage: "cap every source at `N` records per second (maxRate)"},
 			&cli.BoolFlag{Name: "backpressure", Usage: "slow sources down when batches take longer than the interval (backpressure: true)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the pipeline as wstream lint does, with these flags applied, and exit without running it"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL` of the messages logged: debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT` of log lines on stderr: text (one line for people) or json"},
 		},
@@ -72,6 +73,9 @@ what a plugin can and cannot do.`,
 }
 
 func runPipeline(c *cli.Context) error {
+	if c.Bool("dry-run") {
+		return checkPipeline(c, c.String("pipeline"))
+	}
 	log, err := newLogger(c)
 	if err != nil {
 		return err
@@ -97,6 +101,11 @@ func runPipeline(c *cli.Context) error {
 // loadSpec builds the spec from --pipeline, or the plugin's default
 // pipeline, then applies flags and defaults.
 func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins, log *slog.Logger) (*pipeline.Spec, error) {
+	return loadSpecFrom(ctx, c, plugins, log, c.String("pipeline"))
+}
+
+// loadSpecFrom is loadSpec with the pipeline file given ("" for none).
+func loadSpecFrom(ctx context.Context, c *cli.Context, plugins *job.Plugins, log *slog.Logger, file string) (*pipeline.Spec, error) {
 	// The sandbox flags hold for a plugin loaded to read its default
 	// pipeline, which may not change them.
 	var spec *pipeline.Spec
@@ -109,8 +118,8 @@ func loadSpec(ctx context.Context, c *cli.Context, plugins *job.Plugins, log *sl
 		return nil, usagef("%v", err)
 	}
 	switch {
-	case c.String("pipeline") != "":
-		if spec, err = pipeline.Read(c.String("pipeline")); err != nil {
+	case file != "":
+		if spec, err = pipeline.Read(file); err != nil {
 			return nil, err
 		}
 		if p := c.String("plugin"); p != "" {

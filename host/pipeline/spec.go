@@ -216,7 +216,7 @@ func Parse(data []byte) (*Spec, error) {
 	dec.KnownFields(true)
 	var s Spec
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, parseError(data, err)
 	}
 	// Record stage lines for messages.
 	var root yaml.Node

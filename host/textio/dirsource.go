@@ -58,6 +58,18 @@ type dirPos struct {
 
 func (s *dirSource) URI() string { return s.uri }
 
+// Check reports a folder that is not there.
+func (s *dirSource) Check() error {
+	st, err := os.Stat(s.dir)
+	if err == nil && !st.IsDir() {
+		return fmt.Errorf("%s: %s is not a folder", s.uri, s.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.uri, err)
+	}
+	return nil
+}
+
 func (s *dirSource) Open(ctx context.Context, pos []byte) error {
 	if s.opened {
 		return fmt.Errorf("%s: already open", s.uri)

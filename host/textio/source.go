@@ -195,6 +195,9 @@ func appendFilePos(dst []byte, off, line int64) []byte {
 
 func (s *fileSource) URI() string { return s.uri }
 
+// Check reports a file that is not there or cannot be read.
+func (s *fileSource) Check() error { return checkReadable(s.uri, s.path) }
+
 func (s *fileSource) Open(ctx context.Context, pos []byte) error {
 	if s.f != nil {
 		return fmt.Errorf("%s: already open", s.uri)
@@ -266,6 +269,18 @@ type batchesSource struct {
 const batchesHint = "each line must be a JSON array or null"
 
 func (s *batchesSource) URI() string { return s.uri }
+
+// Check reports a file that is not there or cannot be read.
+func (s *batchesSource) Check() error { return checkReadable(s.uri, s.path) }
+
+// checkReadable opens path for reading and closes it at once.
+func checkReadable(uri, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", uri, err)
+	}
+	return f.Close()
+}
 
 func (s *batchesSource) Open(ctx context.Context, pos []byte) error {
 	if s.f != nil {

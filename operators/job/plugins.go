@@ -106,7 +106,17 @@ func (s *Plugins) Func(plugin, name string) (operators.Func, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.Func(name)
+	f, err := p.Func(name)
+	if err != nil {
+		var names []string
+		for _, fn := range p.Manifest().Functions {
+			names = append(names, fn.Name)
+		}
+		if hint := pipeline.Suggest(name, names); hint != "" {
+			return nil, fmt.Errorf("%w%s", err, hint)
+		}
+	}
+	return f, err
 }
 
 // Close releases every plugin loaded.
