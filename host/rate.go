@@ -262,6 +262,14 @@ func (p *pacer) observe(t int64, inputs map[string][]abi.Raw, start, end time.Ti
 				l.setEstimate(r)
 				p.log.Warn(fmt.Sprintf("backpressure: batch %d ms took %v, longer than the %v interval: source %q is slowed to %.0f records/s", t, proc.Round(time.Millisecond), p.interval, name, l.current()))
 			}
+		case throttled && proc <= p.interval && len(inputs[name]) == 0:
+			// The source waited on its rate while the pipeline had
+			// nothing to do: batches catching up on a scheduling delay
+			// run empty, and the estimator learns nothing from an empty
+			// batch. Double the rate, so that it recovers in a few
+			// batches instead of after the whole delay.
+			p.calm[name] = 0
+			l.setEstimate(2 * l.current())
 		case late || throttled:
 			p.calm[name] = 0
 			if ok {

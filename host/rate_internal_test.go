@@ -204,6 +204,33 @@ func TestPacerEngagesAndLetsGo(t *testing.T) {
 	}
 }
 
+// Batches that run empty while the source waits on its rate (catching up
+// on a scheduling delay after backpressure engaged) double the rate each
+// time, instead of holding the source at the minimum until the delay is
+// gone.
+func TestPacerRecoversOnEmptyThrottledBatches(t *testing.T) {
+	p := newPacer(RunConfig{Sources: map[string]Source{"in": nil}, Interval: 200 * time.Millisecond, Backpressure: true}, slog.New(slog.DiscardHandler))
+	l := p.limiter("in")
+	at := func(ms int64) time.Time { return time.UnixMilli(ms) }
+	recs := func(n int) map[string][]abi.Raw { return map[string][]abi.Raw{"in": make([]abi.Raw, n)} }
+	p.observe(200, recs(50000), at(200), at(300))
+	p.observe(400, recs(50000), at(10000), at(19000)) // a flood: 9 s, far behind
+	low := l.current()
+	if low < 100 || low > 10000 {
+		t.Fatalf("engaged at %v records/s", low)
+	}
+	for k := int64(0); k < 5; k++ {
+		l.mu.Lock()
+		l.throttled = true // the receiver waited on the rate
+		l.mu.Unlock()
+		bt := 600 + 200*k // catching up: batch times in the past, each runs in 1 ms
+		p.observe(bt, recs(0), at(19000+k), at(19001+k))
+	}
+	if got := l.current(); got != low*32 {
+		t.Fatalf("after 5 empty throttled batches: %v records/s, want %v", got, low*32)
+	}
+}
+
 func TestByteBudget(t *testing.T) {
 	b := newByteBudget(100)
 	ctx := testCtx(t)
