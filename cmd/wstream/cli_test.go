@@ -223,9 +223,12 @@ func TestRunningWordCount(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
 		conn, err := ln.Accept()
 		if err != nil {
-			t.Fatal(err)
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: wstream did not connect: %v; stderr: %s", round, err, stderr.String())
 		}
 		if round == 0 {
 			conn.Write([]byte("to be or not to be\n"))
