@@ -10,18 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bytecodealliance/wasmtime-go/v39"
-
 	"github.com/wstream/wstream/runtime"
+	"github.com/wstream/wstream/runtime/wasmtest"
 )
-
-// tinyGuest is the smallest valid guest; its functions are never called.
-const tinyGuest = `(module
-	(memory (export "memory") 1)
-	(func (export "wstream_abi_version") (result i32) (i32.const 1))
-	(func (export "wstream_alloc") (param i32) (result i32) (i32.const 1024))
-	(func (export "wstream_manifest") (result i64) (i64.const 0))
-	(func (export "wstream_call") (param i32 i32 i32) (result i64) (i64.const 0)))`
 
 // The cache key names the wasmtime-go version; it must follow go.mod.
 func TestVersionMatchesGoMod(t *testing.T) {
@@ -53,11 +44,7 @@ func TestOutputReleased(t *testing.T) {
 		}
 		wc.Close()
 	}
-	wasm, err := wasmtime.Wat2Wasm(tinyGuest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := e.Compile(ctx, "tiny.wasm", wasm, runtime.Config{CacheDir: "-"})
+	mod, err := e.Compile(ctx, "tiny.wasm", wasmtest.Guest{}.Bytes(), runtime.Config{CacheDir: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wstream/wstream/runtime/internal/wasmbin"
 )
 
 // Metering: how a call's time limit stops a guest without wazero's
@@ -113,11 +115,7 @@ func meter(wasm []byte) (_ []byte, err error) {
 	}
 
 	out := append([]byte{}, wasm[:8]...)
-	put := func(id byte, body []byte) {
-		out = append(out, id)
-		out = appendU32(out, uint32(len(body)))
-		out = append(out, body...)
-	}
+	put := func(id byte, body []byte) { out = wasmbin.AppendSection(out, id, body) }
 	hasType, hasImport, hasGlobal := false, false, false
 	tickType := nTypes
 	// addMissing adds the type, import and global sections when the module
@@ -125,15 +123,15 @@ func meter(wasm []byte) (_ []byte, err error) {
 	// after them.
 	addMissing := func(next int) {
 		if !hasType && next > rank[1] {
-			put(1, append(appendU32(nil, 1), 0x60, 0x00, 0x01, 0x7f))
+			put(1, append(wasmbin.AppendU32(nil, 1), 0x60, 0x00, 0x01, 0x7f))
 			hasType = true
 		}
 		if !hasImport && next > rank[2] {
-			put(2, append(appendU32(nil, 1), m.tickImport(tickType)...))
+			put(2, append(wasmbin.AppendU32(nil, 1), m.tickImport(tickType)...))
 			hasImport = true
 		}
 		if !hasGlobal && next > rank[6] {
-			put(6, append(appendU32(nil, 1), m.globalDef()...))
+			put(6, append(wasmbin.AppendU32(nil, 1), m.globalDef()...))
 			hasGlobal = true
 		}
 	}
@@ -153,19 +151,19 @@ func meter(wasm []byte) (_ []byte, err error) {
 			}
 		case 1:
 			n := r.u32()
-			body := appendU32(nil, n+1)
+			body := wasmbin.AppendU32(nil, n+1)
 			body = append(body, r.rest()...)
 			put(1, append(body, 0x60, 0x00, 0x01, 0x7f))
 			hasType = true
 		case 2:
 			n := r.u32()
-			body := appendU32(nil, n+1)
+			body := wasmbin.AppendU32(nil, n+1)
 			body = append(body, r.rest()...)
 			put(2, append(body, m.tickImport(tickType)...))
 			hasImport = true
 		case 6:
 			n := r.u32()
-			body := appendU32(nil, n+1)
+			body := wasmbin.AppendU32(nil, n+1)
 			for i := uint32(0); i < n; i++ {
 				start := r.pos
 				r.valType()
@@ -177,21 +175,21 @@ func meter(wasm []byte) (_ []byte, err error) {
 			hasGlobal = true
 		case 7:
 			n := r.u32()
-			body := appendU32(nil, n)
+			body := wasmbin.AppendU32(nil, n)
 			for i := uint32(0); i < n; i++ {
 				nm := r.name()
 				kind := r.byte()
 				idx := r.u32()
-				body = appendName(body, nm)
+				body = wasmbin.AppendName(body, nm)
 				body = append(body, kind)
 				if kind == 0x00 {
 					idx = m.fn(idx)
 				}
-				body = appendU32(body, idx)
+				body = wasmbin.AppendU32(body, idx)
 			}
 			put(7, body)
 		case 8:
-			put(8, appendU32(nil, m.fn(r.u32())))
+			put(8, wasmbin.AppendU32(nil, m.fn(r.u32())))
 		case 9:
 			put(9, m.elements(r))
 		case 10:
@@ -202,6 +200,55 @@ func meter(wasm []byte) (_ []byte, err error) {
 	}
 	addMissing(len(rank) + 1)
 	return out, nil
+}
+
+// otherImports lists the imports of a module that are neither functions
+// nor memories, as (module, name) pairs: wazero's compiled module does not
+// list them, and none of them is provided. A module it cannot parse lists
+// none; compiling it says what is wrong.
+func otherImports(wasm []byte) (out [][2]string) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(meterError); !ok {
+				panic(r)
+			}
+		}
+	}()
+	if len(wasm) < 8 {
+		return nil
+	}
+	r := &reader{b: wasm[8:]}
+	for !r.done() {
+		id := r.byte()
+		body := r.bytes(int(r.u32()))
+		if id != 2 {
+			continue
+		}
+		r := &reader{b: body}
+		for i, n := uint32(0), r.u32(); i < n; i++ {
+			mod, name := r.name(), r.name()
+			kind := r.byte()
+			switch kind {
+			case 0x00:
+				r.u32()
+				continue
+			case 0x01:
+				r.refType()
+				r.limits()
+			case 0x02:
+				r.limits()
+				continue
+			case 0x03:
+				r.valType()
+				r.byte()
+			}
+			out = append(out, [2]string{mod, name})
+			if kind > 0x03 { // a tag, or what a later proposal adds: its size is unknown
+				return out
+			}
+		}
+	}
+	return out
 }
 
 // rank orders the known sections as the binary format requires (the tag
@@ -221,14 +268,14 @@ func (m *meterer) fn(idx uint32) uint32 {
 }
 
 func (m *meterer) tickImport(typ uint32) []byte {
-	b := appendName(nil, meterModule)
-	b = appendName(b, meterTick)
-	return appendU32(append(b, 0x00), typ)
+	b := wasmbin.AppendName(nil, meterModule)
+	b = wasmbin.AppendName(b, meterTick)
+	return wasmbin.AppendU32(append(b, 0x00), typ)
 }
 
 func (m *meterer) globalDef() []byte {
 	b := []byte{0x7f, 0x01, 0x41}
-	b = appendS64(b, meterBudget)
+	b = wasmbin.AppendS64(b, meterBudget)
 	return append(b, 0x0b)
 }
 
@@ -237,13 +284,13 @@ func (m *meterer) globalDef() []byte {
 //	global.set $g (i32.sub (global.get $g) (i32.const 1))
 //	(if (i32.eqz (global.get $g)) (then (global.set $g (call $tick))))
 func (m *meterer) countdown(dst []byte) []byte {
-	g := appendU32(nil, m.global)
+	g := wasmbin.AppendU32(nil, m.global)
 	dst = append(append(dst, 0x23), g...)
 	dst = append(dst, 0x41, 0x01, 0x6b)
 	dst = append(append(dst, 0x24), g...)
 	dst = append(append(dst, 0x23), g...)
 	dst = append(dst, 0x45, 0x04, 0x40, 0x10)
-	dst = appendU32(dst, m.shift) // the tick import's index
+	dst = wasmbin.AppendU32(dst, m.shift) // the tick import's index
 	dst = append(append(dst, 0x24), g...)
 	return append(dst, 0x0b)
 }
@@ -255,15 +302,15 @@ func (m *meterer) expr(dst []byte, r *reader) []byte {
 
 func (m *meterer) elements(r *reader) []byte {
 	n := r.u32()
-	body := appendU32(nil, n)
+	body := wasmbin.AppendU32(nil, n)
 	for i := uint32(0); i < n; i++ {
 		flags := r.u32()
-		body = appendU32(body, flags)
+		body = wasmbin.AppendU32(body, flags)
 		if flags > 7 {
 			r.fail("element segment flags %d", flags)
 		}
 		if flags&2 != 0 && flags&1 == 0 { // explicit table index
-			body = appendU32(body, r.u32())
+			body = wasmbin.AppendU32(body, r.u32())
 		}
 		if flags&1 == 0 { // active: offset expression
 			body = m.expr(body, r)
@@ -278,12 +325,12 @@ func (m *meterer) elements(r *reader) []byte {
 			body = append(body, r.b[start:r.pos]...)
 		}
 		k := r.u32()
-		body = appendU32(body, k)
+		body = wasmbin.AppendU32(body, k)
 		for j := uint32(0); j < k; j++ {
 			if flags&4 != 0 {
 				body = m.expr(body, r)
 			} else {
-				body = appendU32(body, m.fn(r.u32()))
+				body = wasmbin.AppendU32(body, m.fn(r.u32()))
 			}
 		}
 	}
@@ -292,7 +339,7 @@ func (m *meterer) elements(r *reader) []byte {
 
 func (m *meterer) code(r *reader) []byte {
 	n := r.u32()
-	body := appendU32(nil, n)
+	body := wasmbin.AppendU32(nil, n)
 	var fn []byte
 	for i := uint32(0); i < n; i++ {
 		size := r.u32()
@@ -309,7 +356,7 @@ func (m *meterer) code(r *reader) []byte {
 		if !fr.done() {
 			fr.fail("%d bytes after a function body", len(fr.b)-fr.pos)
 		}
-		body = appendU32(body, uint32(len(fn)))
+		body = wasmbin.AppendU32(body, uint32(len(fn)))
 		body = append(body, fn...)
 	}
 	return body
@@ -358,7 +405,7 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 			depth++
 		case op == 0x10 || op == 0x12 || op == 0xd2: // call, return_call, ref.func
 			dst = append(dst, op)
-			dst = appendU32(dst, m.fn(r.u32()))
+			dst = wasmbin.AppendU32(dst, m.fn(r.u32()))
 			continue
 		case op <= 0x01 || op == 0x05 || op == 0x0a || op == 0x0f || op == 0x19 || op == 0x1a || op == 0x1b ||
 			op == 0xd1 || op == 0xd3 || op == 0xd5 || (op >= 0x45 && op <= 0xc4):
@@ -442,7 +489,7 @@ func (m *meterer) custom(body []byte) ([]byte, bool) {
 	if nm != "name" {
 		return body, true
 	}
-	out := appendName(nil, nm)
+	out := wasmbin.AppendName(nil, nm)
 	for !r.done() {
 		id := r.byte()
 		sub := &reader{b: r.bytes(int(r.u32()))}
@@ -450,16 +497,16 @@ func (m *meterer) custom(body []byte) ([]byte, bool) {
 		switch id {
 		case 1: // function names
 			n := sub.u32()
-			b = appendU32(nil, n)
+			b = wasmbin.AppendU32(nil, n)
 			for i := uint32(0); i < n; i++ {
-				b = appendU32(b, m.fn(sub.u32()))
-				b = appendName(b, sub.name())
+				b = wasmbin.AppendU32(b, m.fn(sub.u32()))
+				b = wasmbin.AppendName(b, sub.name())
 			}
 		case 2: // local names, by function
 			n := sub.u32()
-			b = appendU32(nil, n)
+			b = wasmbin.AppendU32(nil, n)
 			for i := uint32(0); i < n; i++ {
-				b = appendU32(b, m.fn(sub.u32()))
+				b = wasmbin.AppendU32(b, m.fn(sub.u32()))
 				start := sub.pos
 				for j, nl := uint32(0), sub.u32(); j < nl; j++ {
 					sub.u32()
@@ -472,14 +519,12 @@ func (m *meterer) custom(body []byte) ([]byte, bool) {
 		default:
 			b = sub.b
 		}
-		out = append(out, id)
-		out = appendU32(out, uint32(len(b)))
-		out = append(out, b...)
+		out = wasmbin.AppendSection(out, id, b)
 	}
 	return out, true
 }
 
-// ---- reading and writing the binary format ----
+// ---- reading the binary format ----
 
 type meterError struct{ msg string }
 
@@ -585,30 +630,4 @@ func (r *reader) memarg() {
 		r.u32()
 	}
 	r.uleb(70)
-}
-
-func appendU32(dst []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(dst, c)
-		}
-		dst = append(dst, c|0x80)
-	}
-}
-
-func appendS64(dst []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(dst, c)
-		}
-		dst = append(dst, c|0x80)
-	}
-}
-
-func appendName(dst []byte, s string) []byte {
-	return append(appendU32(dst, uint32(len(s))), s...)
 }

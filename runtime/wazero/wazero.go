@@ -191,7 +191,7 @@ func (m *module) init(ctx context.Context, wasm []byte) error {
 		return fmt.Errorf("%w: wazero cannot compile it: %v", runtime.ErrNotWasm, err)
 	}
 	m.compiled = cm
-	if err := m.check(); err != nil {
+	if err := m.check(wasm); err != nil {
 		return err
 	}
 	_, m.hasInit = cm.ExportedFunctions()[abi.ExportInitialize]
@@ -217,7 +217,7 @@ var exports = []struct {
 const sdkHint = "build it with a wstream guest SDK, or see ABI.md §2"
 
 // check validates exports and imports against ABI v1.
-func (m *module) check() error {
+func (m *module) check(wasm []byte) error {
 	cm := m.compiled
 	mem, ok := cm.ExportedMemories()["memory"]
 	if !ok {
@@ -252,6 +252,15 @@ func (m *module) check() error {
 		mod, name, _ := mem.Import()
 		return fmt.Errorf("the module imports memory %s.%s; a guest must define and export its own memory; %s", mod, name, sdkHint)
 	}
+	for _, imp := range otherImports(wasm) {
+		mod, name := imp[0], imp[1]
+		if mod != wasi_snapshot_preview1.ModuleName && mod != abi.ImportModule {
+			return fmt.Errorf("the module imports %s.%s, which wstream does not provide: a guest may import only %s.%s and %s; %s",
+				mod, name, abi.ImportModule, abi.ImportLog, wasi_snapshot_preview1.ModuleName, sdkHint)
+		}
+		return fmt.Errorf("the module imports %s.%s, which does not exist (ABI v%d provides %s.%s and WASI preview 1)",
+			mod, name, abi.Version, abi.ImportModule, abi.ImportLog)
+	}
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
 		switch {
@@ -283,7 +292,12 @@ func sig(params, results []api.ValueType) string {
 	names := func(ts []api.ValueType) string {
 		s := make([]string, len(ts))
 		for i, t := range ts {
-			s[i] = api.ValueTypeName(t)
+			switch t {
+			case 0x7b: // api.ValueTypeName does not name v128
+				s[i] = "v128"
+			default:
+				s[i] = api.ValueTypeName(t)
+			}
 		}
 		return "(" + strings.Join(s, ", ") + ")"
 	}
