@@ -31,6 +31,9 @@ type Plugin struct {
 
 // LoadFile reads, compiles and checks the module at path.
 func LoadFile(ctx context.Context, e Engine, path string, cfg Config) (*Plugin, error) {
+	if st, err := os.Stat(path); err == nil && st.Size() > int64(cfg.Defaults().MaxModuleSize) {
+		return nil, moduleSize(path, st.Size(), cfg.Defaults().MaxModuleSize)
+	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
@@ -43,6 +46,9 @@ func Load(ctx context.Context, e Engine, path string, wasm []byte, cfg Config) (
 	cfg = cfg.Defaults()
 	if cfg.Workers <= 0 {
 		cfg.Workers = goruntime.GOMAXPROCS(0)
+	}
+	if len(wasm) > cfg.MaxModuleSize {
+		return nil, moduleSize(path, int64(len(wasm)), cfg.MaxModuleSize)
 	}
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, fmt.Errorf("plugin %s: %w (it does not start with \\0asm); build it with `make plugins` or pass a .wasm file", path, ErrNotWasm)
@@ -251,6 +257,10 @@ func (f *Func) CallInto(ctx context.Context, input []byte, n int, dst []abi.Raw)
 		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: err}
 	}
 	return resp, nil
+}
+
+func moduleSize(path string, n int64, limit int) error {
+	return fmt.Errorf("plugin %s: %w: the file is %d bytes, over the limit of %d", path, ErrModuleSize, n, limit)
 }
 
 func outputLimit(n, limit int) error {

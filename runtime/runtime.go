@@ -26,6 +26,10 @@ type Config struct {
 	// the manifest), so that a guest cannot make the host hold more than
 	// that per call whatever its memory limit. Default 64 MiB.
 	MaxOutput int
+	// MaxModuleSize caps the size of a module file, checked before it is
+	// read or compiled: compiling costs time and memory in proportion to
+	// the module, before any other limit applies. Default 128 MiB.
+	MaxModuleSize int
 	// Stderr receives captured guest stderr and log lines, prefixed with the
 	// plugin name. Default: discarded.
 	Stderr io.Writer
@@ -42,6 +46,9 @@ type Config struct {
 // DefaultMaxOutput is Config.MaxOutput's default.
 const DefaultMaxOutput = 64 << 20
 
+// DefaultMaxModuleSize is Config.MaxModuleSize's default.
+const DefaultMaxModuleSize = 128 << 20
+
 // Defaults returns c with zero fields replaced by their defaults.
 func (c Config) Defaults() Config {
 	if c.MemoryLimitPages == 0 {
@@ -55,6 +62,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.MaxOutput == 0 {
 		c.MaxOutput = DefaultMaxOutput
+	}
+	if c.MaxModuleSize == 0 {
+		c.MaxModuleSize = DefaultMaxModuleSize
 	}
 	if c.Stderr == nil {
 		c.Stderr = io.Discard
@@ -105,5 +115,6 @@ var (
 	ErrMemoryLimit = errors.New("guest exceeded its memory limit")
 	ErrBadPointer  = errors.New("guest returned a pointer outside its memory")
 	ErrOutputLimit = errors.New("guest response exceeded its output limit")
+	ErrModuleSize  = errors.New("module exceeds the module size limit")
 	ErrUnavailable = errors.New("runtime not compiled into this binary")
 )

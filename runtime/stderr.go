@@ -93,3 +93,36 @@ func Truncated(kept string, dropped int) string {
 	}
 	return kept + fmt.Sprintf("[stderr truncated: %d more bytes dropped]\n", dropped)
 }
+
+// LogBudget caps the bytes of wstream_v1.log lines one guest call may
+// write, as the capped stderr caps its output: each message is capped at
+// MaxLogLine, but a guest logging in a loop would otherwise write as fast
+// as the host can print. An adapter keeps one per instance, resets it at
+// each call into the guest and writes Dropped's note when the call ends.
+type LogBudget struct {
+	limit, used    int
+	lines, dropped int
+}
+
+// Reset starts a call with limit bytes to spend.
+func (b *LogBudget) Reset(limit int) { *b = LogBudget{limit: limit} }
+
+// Take reports whether a line of n bytes may be written, counting it.
+func (b *LogBudget) Take(n int) bool {
+	if b.used+n > b.limit {
+		b.lines++
+		b.dropped += n
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// Dropped is the note for what Take refused since Reset, or "".
+func (b *LogBudget) Dropped(plugin string) string {
+	if b.lines == 0 {
+		return ""
+	}
+	return fmt.Sprintf("[%s] warn: %d more log lines (%d bytes) of this call dropped, over the limit of %d bytes per call\n",
+		plugin, b.lines, b.dropped, b.limit)
+}

@@ -130,9 +130,10 @@ func block(op byte, body [][]byte) []byte {
 }
 
 // Memory access with a zero offset and natural alignment.
-func I32Load() []byte  { return []byte{0x28, 0x02, 0x00} }
-func I64Load() []byte  { return []byte{0x29, 0x03, 0x00} }
-func I64Store() []byte { return []byte{0x37, 0x03, 0x00} }
+func I32Load() []byte   { return []byte{0x28, 0x02, 0x00} }
+func I64Load() []byte   { return []byte{0x29, 0x03, 0x00} }
+func I64Store() []byte  { return []byte{0x37, 0x03, 0x00} }
+func I32Store8() []byte { return []byte{0x3a, 0x00, 0x00} }
 
 // Instructions without immediates.
 var (

@@ -58,10 +58,11 @@ func (g Guest) Bytes() []byte {
 		m.MemPages = 0
 	}
 	add := func(f Func) {
-		switch f.Export {
-		case g.Drop:
+		switch {
+		case f.Export == "":
+		case f.Export == g.Drop:
 			return
-		case g.Retype:
+		case f.Export == g.Retype:
 			f.Params, f.Results, f.Body = nil, nil, nil
 		}
 		m.Funcs = append(m.Funcs, f)

@@ -24,13 +24,19 @@ func (m *module) logHost(caller *wasmtime.Caller, args []wasmtime.Val) (_ []wasm
 			mem = mm.UnsafeData(caller)
 		}
 	}
-	m.log(mem, uint32(args[0].I32()), uint32(args[1].I32()), uint32(args[2].I32()))
+	in, _ := caller.Data().(*instance)
+	m.log(in, mem, uint32(args[0].I32()), uint32(args[1].I32()), uint32(args[2].I32()))
 	return nil, nil
 }
 
-// log writes one guest log line (runtime.LogLine checks every pointer).
-func (m *module) log(mem []byte, level, ptr, n uint32) {
-	runtime.WriteStderr(m.cfg.Stderr, runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
+// log writes one guest log line (runtime.LogLine checks every pointer)
+// within the budget of the instance's call.
+func (m *module) log(in *instance, mem []byte, level, ptr, n uint32) {
+	line := runtime.Inert(runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
+	if in != nil && !in.logs.Take(len(line)) {
+		return
+	}
+	runtime.WriteStderr(m.cfg.Stderr, line)
 }
 
 // readMem returns mem[ptr:ptr+n] if it is inside mem. The slice aliases
@@ -44,18 +50,18 @@ func readMem(mem []byte, ptr, n uint32) ([]byte, bool) {
 
 // capabilities is Config.Allow, parsed and checked once per module.
 type capabilities struct {
+	clock bool
 	env   bool
 	fsDir string
 }
 
 // parseAllow accepts what the wazero adapter accepts, with its messages.
-// "clock" is accepted and changes nothing: Wasmtime's WASI always gives
-// the real clock (see New).
 func parseAllow(allow []string) (capabilities, error) {
 	var c capabilities
 	for _, a := range allow {
 		switch {
 		case a == "clock":
+			c.clock = true
 		case a == "env":
 			c.env = true
 		case strings.HasPrefix(a, "fs:"):

@@ -40,6 +40,9 @@ type instance struct {
 
 	inPtr, inCap uint32 // the current wstream_alloc buffer
 	closed       bool
+	deadline     time.Time // of the guest code running now, for poll_oneoff
+	wasi         wasiState
+	logs         runtime.LogBudget
 }
 
 // Instantiate makes an instance in a new store, runs _initialize if
@@ -60,19 +63,20 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}}
+	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}, wasi: newWASIState()}
 	wc, err := m.wasiConfig(in.stderr)
 	if err != nil {
 		return nil, err
 	}
-	in.store = wasmtime.NewStore(e.wt)
+	in.store = wasmtime.NewStoreWithData(e.wt, in)
 	in.store.SetWasi(wc)
 	in.store.Limiter(int64(m.cfg.MemoryLimitPages)*pageSize, -1, -1, -1, -1)
 	callerLimited := in.arm(ctx)
+	defer in.endLogs()
 
 	inst, err := m.linker.Instantiate(in.store, m.wt)
 	if err != nil {
-		err = in.fail(ctx, callerLimited, "instantiating the module", err)
+		err = in.fail(ctx, callerLimited, "the start function", err)
 		in.Close(ctx)
 		return nil, err
 	}
@@ -121,7 +125,16 @@ func (in *instance) arm(ctx context.Context) (callerLimited bool) {
 	// The first tick may come at once, so one more tick than the limit
 	// holds: the guest gets at least its time, at most one tick more.
 	in.store.SetEpochDeadline(uint64((limit+epochTick-1)/epochTick) + 1)
+	in.deadline = time.Now().Add(limit)
+	in.logs.Reset(in.m.cfg.StderrLimit)
 	return callerLimited
+}
+
+// endLogs writes what the log budget of the call that ends refused.
+func (in *instance) endLogs() {
+	if note := in.logs.Dropped(in.m.name); note != "" {
+		runtime.WriteStderr(in.m.cfg.Stderr, note)
+	}
 }
 
 // enter checks that the instance may run guest code and takes the
@@ -153,6 +166,7 @@ func (in *instance) Manifest(ctx context.Context) ([]byte, error) {
 	}
 	defer in.m.engine.live.RUnlock()
 	callerLimited := in.arm(ctx)
+	defer in.endLogs()
 	in.stderr.resetOOM()
 	res, err := in.mani.Call(in.store)
 	if err != nil {
@@ -173,6 +187,7 @@ func (in *instance) Call(ctx context.Context, fn int, input []byte) ([]byte, err
 	}
 	defer in.m.engine.live.RUnlock()
 	callerLimited := in.arm(ctx)
+	defer in.endLogs()
 	in.stderr.resetOOM()
 	n := uint32(len(input))
 	if n > in.inCap || in.inPtr == 0 {

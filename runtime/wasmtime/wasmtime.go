@@ -37,13 +37,9 @@ var (
 // the compiled modules; instances still open stay valid until closed but
 // refuse calls, since nothing would enforce their time limit any more.
 //
-// A guest sees the same sandbox as on wazero (no files, environment, args
-// or network unless Config.Allow grants them), except that Wasmtime's WASI
-// has no virtual clock or random source: clock_time_get always returns the
-// real time (so the "clock" capability changes nothing here) and
-// random_get returns real random bytes, where wazero gives a fixed fake
-// clock and a deterministic random stream. Guests that use neither, which
-// is every deterministic operator, behave identically on both engines.
+// A guest sees the same sandbox as on wazero: no files, environment, args
+// or network unless Config.Allow grants them, and without the "clock"
+// capability wazero's fake clocks and fixed random stream (wasi.go).
 //
 // A caller's context deadline shorter than Config.CallTimeout interrupts a
 // call (reported as that context error); a context cancelled without a
@@ -174,6 +170,9 @@ func (m *module) link() error {
 	l := wasmtime.NewLinker(m.engine.wt)
 	m.linker = l
 	if err := l.DefineWasi(); err != nil {
+		return fmt.Errorf("wasmtime: defining WASI: %w", err)
+	}
+	if err := m.defineWASI(l); err != nil {
 		return fmt.Errorf("wasmtime: defining WASI: %w", err)
 	}
 	i32 := wasmtime.NewValType(wasmtime.KindI32)

@@ -71,8 +71,8 @@ func meter(wasm []byte) (_ []byte, err error) {
 	}
 
 	// First pass: counts of imported functions and globals, defined
-	// globals and types.
-	var nTypes, nFuncImports, nGlobalImports, nGlobals uint32
+	// functions, globals and types.
+	var nTypes, nFuncImports, nGlobalImports, nGlobals, nFuncs uint32
 	for _, s := range secs {
 		r := &reader{b: s.body}
 		switch s.id {
@@ -105,6 +105,8 @@ func meter(wasm []byte) (_ []byte, err error) {
 					r.fail("import kind %#x", kind)
 				}
 			}
+		case 3:
+			nFuncs = r.u32()
 		case 6:
 			nGlobals = r.u32()
 		}
@@ -112,18 +114,20 @@ func meter(wasm []byte) (_ []byte, err error) {
 	m := &meterer{
 		shift:  nFuncImports, // the tick import takes this index; defined functions move up one
 		global: nGlobalImports + nGlobals,
+		charge: nFuncImports + 1 + nFuncs, // after the module's own functions
 	}
 
 	out := append([]byte{}, wasm[:8]...)
 	put := func(id byte, body []byte) { out = wasmbin.AppendSection(out, id, body) }
 	hasType, hasImport, hasGlobal := false, false, false
-	tickType := nTypes
+	tickType, chargeType := nTypes, nTypes+1
+	types := []byte{0x60, 0x00, 0x01, 0x7f, 0x60, 0x01, 0x7f, 0x01, 0x7f} // () -> i32, (i32) -> i32
 	// addMissing adds the type, import and global sections when the module
 	// has none and the next section (by its rank, done at the end) must come
 	// after them.
 	addMissing := func(next int) {
 		if !hasType && next > rank[1] {
-			put(1, append(wasmbin.AppendU32(nil, 1), 0x60, 0x00, 0x01, 0x7f))
+			put(1, append(wasmbin.AppendU32(nil, 2), types...))
 			hasType = true
 		}
 		if !hasImport && next > rank[2] {
@@ -151,9 +155,9 @@ func meter(wasm []byte) (_ []byte, err error) {
 			}
 		case 1:
 			n := r.u32()
-			body := wasmbin.AppendU32(nil, n+1)
+			body := wasmbin.AppendU32(nil, n+2)
 			body = append(body, r.rest()...)
-			put(1, append(body, 0x60, 0x00, 0x01, 0x7f))
+			put(1, append(body, types...))
 			hasType = true
 		case 2:
 			n := r.u32()
@@ -161,6 +165,11 @@ func meter(wasm []byte) (_ []byte, err error) {
 			body = append(body, r.rest()...)
 			put(2, append(body, m.tickImport(tickType)...))
 			hasImport = true
+		case 3:
+			n := r.u32()
+			body := wasmbin.AppendU32(nil, n+1)
+			body = append(body, r.rest()...)
+			put(3, wasmbin.AppendU32(body, chargeType))
 		case 6:
 			n := r.u32()
 			body := wasmbin.AppendU32(nil, n+1)
@@ -258,6 +267,10 @@ var rank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9
 type meterer struct {
 	shift  uint32 // function indices at or above it move up one
 	global uint32 // index of the countdown global
+	charge uint32 // index of the function that charges bulk operations
+	// importsInTable is set when a table may hold an imported function, so
+	// that an indirect call may be a host call.
+	importsInTable bool
 }
 
 func (m *meterer) fn(idx uint32) uint32 {
@@ -330,7 +343,9 @@ func (m *meterer) elements(r *reader) []byte {
 			if flags&4 != 0 {
 				body = m.expr(body, r)
 			} else {
-				body = wasmbin.AppendU32(body, m.fn(r.u32()))
+				idx := r.u32()
+				m.importsInTable = m.importsInTable || idx < m.shift
+				body = wasmbin.AppendU32(body, m.fn(idx))
 			}
 		}
 	}
@@ -339,7 +354,7 @@ func (m *meterer) elements(r *reader) []byte {
 
 func (m *meterer) code(r *reader) []byte {
 	n := r.u32()
-	body := wasmbin.AppendU32(nil, n)
+	body := wasmbin.AppendU32(nil, n+1) // and the charge function
 	var fn []byte
 	for i := uint32(0); i < n; i++ {
 		size := r.u32()
@@ -359,7 +374,41 @@ func (m *meterer) code(r *reader) []byte {
 		body = wasmbin.AppendU32(body, uint32(len(fn)))
 		body = append(body, fn...)
 	}
-	return body
+	fn = m.chargeBody(fn[:0])
+	body = wasmbin.AppendU32(body, uint32(len(fn)))
+	return append(body, fn...)
+}
+
+// chargeBody is the function that bulk memory and table operations call
+// with their size n before they run: it takes n/1024 from the countdown
+// (one unit per KiB, where a loop iteration is one) and ticks when that
+// leaves it below one, then returns n. A loop whose body is one huge
+// memory.fill so comes back to the host after every fill, not after every
+// meterBudget fills.
+//
+//	global.set $g (i32.sub (global.get $g) (i32.shr_u (local.get 0) (i32.const 10)))
+//	(if (i32.lt_s (global.get $g) (i32.const 1)) (then (global.set $g (call $tick))))
+//	local.get 0
+func (m *meterer) chargeBody(dst []byte) []byte {
+	g := wasmbin.AppendU32(nil, m.global)
+	dst = append(dst, 0x00) // no locals
+	dst = append(append(dst, 0x23), g...)
+	dst = append(dst, 0x20, 0x00, 0x41, 0x0a, 0x76, 0x6b)
+	dst = append(append(dst, 0x24), g...)
+	dst = append(append(dst, 0x23), g...)
+	dst = append(dst, 0x41, 0x01, 0x48, 0x04, 0x40, 0x10)
+	dst = wasmbin.AppendU32(dst, m.shift)
+	dst = append(append(dst, 0x24), g...)
+	return append(dst, 0x0b, 0x20, 0x00, 0x0b)
+}
+
+// chargeHostCall sets the countdown to one before a call that may enter
+// the host, so that the next loop header or function entry ticks: a host
+// call costs up to the whole budget, since what it does (a WASI write of
+// many buffers, say) grows with its arguments, not with the guest's loops.
+func (m *meterer) chargeHostCall(dst []byte) []byte {
+	dst = append(dst, 0x41, 0x01, 0x24)
+	return wasmbin.AppendU32(dst, m.global)
 }
 
 // instrs copies instructions up to and including the end that closes the
@@ -404,8 +453,19 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 			}
 			depth++
 		case op == 0x10 || op == 0x12 || op == 0xd2: // call, return_call, ref.func
+			idx := r.u32()
+			if idx < m.shift {
+				switch {
+				case op != 0xd2 && count:
+					dst = m.chargeHostCall(dst)
+				case op == 0xd2 && count:
+					r.fail("a reference to an imported function in code")
+				case op == 0xd2:
+					m.importsInTable = true
+				}
+			}
 			dst = append(dst, op)
-			dst = wasmbin.AppendU32(dst, m.fn(r.u32()))
+			dst = wasmbin.AppendU32(dst, m.fn(idx))
 			continue
 		case op <= 0x01 || op == 0x05 || op == 0x0a || op == 0x0f || op == 0x19 || op == 0x1a || op == 0x1b ||
 			op == 0xd1 || op == 0xd3 || op == 0xd5 || (op >= 0x45 && op <= 0xc4):
@@ -424,6 +484,9 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
 			r.u32()
 			r.u32()
+			if count && m.importsInTable {
+				dst = m.chargeHostCall(dst)
+			}
 		case op == 0x1c: // select t*
 			for i, nt := uint32(0), r.u32(); i < nt; i++ {
 				r.valType()
@@ -439,7 +502,8 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 		case op == 0xd0: // ref.null
 			r.sleb()
 		case op == 0xfc:
-			switch sub := r.u32(); {
+			sub := r.u32()
+			switch {
 			case sub <= 7:
 			case sub == 8 || sub == 10 || sub == 12 || sub == 14:
 				r.u32()
@@ -448,6 +512,13 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 				r.u32()
 			default:
 				r.fail("instruction 0xfc %d", sub)
+			}
+			switch sub {
+			case 8, 10, 11, 12, 14, 17: // memory and table init, copy, fill: their size is on top
+				if count {
+					dst = append(dst, 0x10)
+					dst = wasmbin.AppendU32(dst, m.charge)
+				}
 			}
 		case op == 0xfd:
 			switch sub := r.u32(); {
