@@ -4,6 +4,7 @@ package wasmtest_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,23 +54,17 @@ func TestCorpusInTheBinary(t *testing.T) {
 				for _, a := range h.Allow {
 					args = append(args, "--allow", a)
 				}
-				cmd := exec.Command(bin, args...)
+				ctx, cancel := context.WithTimeout(context.Background(), 4*margin)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, args...)
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
 				start := time.Now()
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				select {
-				case <-done:
-				case <-time.After(4 * margin):
-					cmd.Process.Kill()
-					<-done
+				cmd.Run()
+				took := time.Since(start)
+				if ctx.Err() != nil {
 					t.Fatalf("still running after %v; stderr: %.2000s", 4*margin, stderr.String())
 				}
-				took := time.Since(start)
 				rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
 				msg := stderr.String()
 				t.Logf("exit %d after %v, peak RSS %d MiB, %d bytes of stderr: %.300s", cmd.ProcessState.ExitCode(), took.Round(time.Millisecond), rss>>20, len(msg), msg)
