@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 )
 
 // Raw is exactly one encoded msgpack value. The host stores records as Raw
@@ -564,7 +563,7 @@ func Describe(b []byte) string {
 		return fmt.Sprintf("<%s, undecodable: %v>", TypeOf(b), err)
 	}
 	if len(s) > describeLen {
-		return strings.ToValidUTF8(string(s[:describeLen-3]), "") + "..."
+		return string(s[:describeLen-3]) + "..."
 	}
 	return string(s)
 }
