@@ -30,6 +30,12 @@ type Config struct {
 	// read or compiled: compiling costs time and memory in proportion to
 	// the module, before any other limit applies. Default 128 MiB.
 	MaxModuleSize int
+	// CompileTimeout bounds compiling a module (validating it, and on
+	// wazero metering it). Default 10 minutes: a backstop for a module
+	// built to be slow to compile, generous enough for a large guest such
+	// as an interpreter compiled to WebAssembly, on a slow machine or under
+	// the race detector, when the compilation cache is cold.
+	CompileTimeout time.Duration
 	// Stderr receives captured guest stderr and log lines, prefixed with the
 	// plugin name. Default: discarded.
 	Stderr io.Writer
@@ -65,6 +71,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.MaxModuleSize == 0 {
 		c.MaxModuleSize = DefaultMaxModuleSize
+	}
+	if c.CompileTimeout == 0 {
+		c.CompileTimeout = 10 * time.Minute
 	}
 	if c.Stderr == nil {
 		c.Stderr = io.Discard

@@ -103,6 +103,8 @@ func Corpus() []Hostile {
 			Want: abi.ErrFailed, Says: "(33550336 more bytes)"},
 		{Name: "record-message-bomb", Wasm: Filled(append([]byte{0x93, 0x00, 0x91, 0xc0, 0x91, 0x92, 0x00, 0xdb}, u32(bomb)...), 'm', bomb, nil).Bytes(),
 			Says: "(33550336 more bytes)"},
+		{Name: "describe-bomb", Wasm: Filled(append([]byte{0x93, 0x03, 0x91, 0xdb}, u32(bomb)...), 'x', bomb, []byte{0x90}).Bytes(),
+			Want: abi.ErrFailed, Says: `["xxxxxxxxxx`},
 		{Name: "forbidden-import", Wasm: Guest{Imports: []Import{{Module: "env", Name: "system", Params: []byte{I32}}}}.Bytes(), AtLoad: true, Says: "imports env.system, which wstream does not provide"},
 	}
 }

@@ -16,6 +16,16 @@ import (
 	"github.com/wstream/wstream/runtime/wasmtest"
 )
 
+// buildWstream builds the CLI into dir.
+func buildWstream(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "wstream")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/wstream/wstream/cmd/wstream").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestCorpusInTheBinary runs every module of the hostile corpus through the
 // real wstream binary on each runtime it has, as an operator would: each
 // run must exit non-zero within its limit plus a margin, with a message
@@ -28,11 +38,7 @@ func TestCorpusInTheBinary(t *testing.T) {
 		t.Skip("builds and runs the wstream binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "wstream")
-	build := exec.Command("go", "build", "-o", bin, "github.com/wstream/wstream/cmd/wstream")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildWstream(t, dir)
 	out, err := exec.Command(bin, "version").Output()
 	_, list, ok := strings.Cut(strings.TrimSpace(string(out)), "runtimes: ")
 	if err != nil || !ok {
@@ -97,5 +103,30 @@ func TestCorpusInTheBinary(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestNestedMapKeysInTheBinary: a valid result whose map keys are maps 28
+// levels deep, 58 bytes of msgpack, reaches a jsonl: sink as a short line.
+func TestNestedMapKeysInTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the wstream binary")
+	}
+	dir := t.TempDir()
+	bin := buildWstream(t, dir)
+	const depth = 28
+	nest := append(bytes.Repeat([]byte{0x81}, depth), bytes.Repeat([]byte{0xc0}, depth+1)...)
+	plugin := filepath.Join(dir, "keys.wasm")
+	os.WriteFile(plugin, wasmtest.Guest{Response: append(append([]byte{0x93, 0x00, 0x91}, nest...), 0x90)}.Bytes(), 0o644)
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte("[1]\n"), 0o644)
+	pipeline := filepath.Join(dir, "p.yaml")
+	os.WriteFile(pipeline, []byte("plugin: "+plugin+"\nclock: manual\nsource: batches:"+in+"\nstages: [{op: map, fn: f}]\nsink: jsonl:"+out+"\n"), 0o644)
+	if msg, err := exec.Command(bin, "run", "--pipeline", pipeline).CombinedOutput(); err != nil {
+		t.Fatalf("run: %v\n%s", err, msg)
+	}
+	line, _ := os.ReadFile(out)
+	if len(line) > 1<<10 || !bytes.Contains(line, []byte(`{"{{{{`)) {
+		t.Errorf("the sink wrote %d bytes: %.300s", len(line), line)
 	}
 }

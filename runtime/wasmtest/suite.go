@@ -54,6 +54,7 @@ func RunSuite(t *testing.T, newEngine NewEngine) {
 		{"FSCapability", (*suite).fsCapability},
 		{"Corpus", (*suite).corpus},
 		{"ModuleSize", (*suite).moduleSize},
+		{"CompileTimeout", (*suite).compileTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(s, t) })
 	}
@@ -793,6 +794,26 @@ func (s *suite) moduleSize(t *testing.T) {
 	err := s.loadErr(t, GoGuest(t), cfg)
 	if !errors.Is(err, runtime.ErrModuleSize) || !strings.Contains(err.Error(), "over the limit of 100") {
 		t.Errorf("err = %v, want ErrModuleSize", err)
+	}
+}
+
+// compileTimeout: a compile that outlasts its limit fails the load, and
+// closing the engine does not wait for it (the test would hang on Close).
+func (s *suite) compileTimeout(t *testing.T) {
+	cfg, _ := config()
+	cfg.CacheDir = "-"
+	cfg.CompileTimeout = time.Nanosecond
+	ctx := context.Background()
+	e, err := s.newEngine(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runtime.Load(ctx, e, "slow.wasm", GoGuest(t), cfg)
+	if !errors.Is(err, runtime.ErrTimeout) || !strings.Contains(err.Error(), "compiling the module took longer than 1ns") {
+		t.Errorf("err = %v, want ErrTimeout while compiling", err)
+	}
+	if err := e.Close(ctx); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -67,6 +67,11 @@ type engine struct {
 	// before it stops the ticker that enforces those limits.
 	live   sync.RWMutex
 	closed bool
+	// build is held for reading by Compile, which uses wt but runs no
+	// guest code, and for writing to free wt: Close does not wait for a
+	// compile in flight (one that runtime.Load stopped waiting for at its
+	// deadline, which Wasmtime cannot interrupt); wt is freed when it ends.
+	build sync.RWMutex
 
 	mu      sync.Mutex // guards modules
 	modules map[*module]struct{}
@@ -104,10 +109,13 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 		return nil, err
 	}
 	e.live.RLock()
-	defer e.live.RUnlock()
 	if e.closed {
+		e.live.RUnlock()
 		return nil, errEngineClosed
 	}
+	e.build.RLock()
+	e.live.RUnlock()
+	defer e.build.RUnlock()
 	compiled, err := e.load(wasm, cfg.CacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: wasmtime cannot compile it: %v", runtime.ErrNotWasm, err)
@@ -122,8 +130,12 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 		return nil, err
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.modules == nil { // closed while compiling, by a caller that stopped waiting
+		m.free()
+		return nil, errEngineClosed
+	}
 	e.modules[m] = struct{}{}
-	e.mu.Unlock()
 	return m, nil
 }
 
@@ -145,6 +157,13 @@ func (e *engine) Close(ctx context.Context) error {
 	e.mu.Unlock()
 	for m := range mods {
 		m.Close(ctx)
+	}
+	if !e.build.TryLock() {
+		go func() {
+			e.build.Lock()
+			e.wt.Close()
+		}()
+		return nil
 	}
 	e.wt.Close()
 	return nil

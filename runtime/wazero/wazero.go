@@ -38,7 +38,7 @@ func New(_ context.Context) runtime.Engine {
 }
 
 type engine struct {
-	life    sync.RWMutex                       // held for reading by Compile, for writing by Close
+	life    sync.RWMutex                       // held for reading by Compile, for writing to close the caches
 	mu      sync.Mutex                         // guards the fields below
 	caches  map[string]wazero.CompilationCache // by directory; "" is in-memory only
 	modules map[*module]struct{}
@@ -150,6 +150,10 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed { // while compiling, by a caller that stopped waiting
+		m.Close(ctx)
+		return nil, errors.New("wazero engine is closed")
+	}
 	e.modules[m] = struct{}{}
 	m.engine = e
 	ok = true
@@ -186,10 +190,11 @@ func validate(ctx context.Context, wasm []byte, dir string) error {
 	return nil
 }
 
-// Close closes every module still open and the compilation caches.
+// Close closes every module still open and the compilation caches. It
+// does not wait for a compile in flight (one that runtime.Load stopped
+// waiting for at its deadline, which no engine can interrupt): the caches
+// close when that compile ends.
 func (e *engine) Close(ctx context.Context) error {
-	e.life.Lock()
-	defer e.life.Unlock()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -202,11 +207,22 @@ func (e *engine) Close(ctx context.Context) error {
 	for m := range mods {
 		m.Close(ctx)
 	}
-	var errs []error
-	for _, c := range e.caches {
-		errs = append(errs, c.Close(ctx))
+	closeCaches := func() error {
+		defer e.life.Unlock()
+		var errs []error
+		for _, c := range e.caches {
+			errs = append(errs, c.Close(context.WithoutCancel(ctx)))
+		}
+		return errors.Join(errs...)
 	}
-	return errors.Join(errs...)
+	if !e.life.TryLock() {
+		go func() {
+			e.life.Lock()
+			closeCaches()
+		}()
+		return nil
+	}
+	return closeCaches()
 }
 
 // module is one compiled plugin with its own wazero.Runtime.
