@@ -8,7 +8,11 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -54,6 +58,35 @@ const DefaultMaxOutput = 64 << 20
 
 // DefaultMaxModuleSize is Config.MaxModuleSize's default.
 const DefaultMaxModuleSize = 128 << 20
+
+// CacheDirFor resolves Config.CacheDir for an engine: "-" is none (""),
+// "" the user cache dir's wstream/ENGINE, anything else itself.
+func CacheDirFor(dir, engine string) string {
+	switch dir {
+	case "-":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			slog.Debug("no user cache dir, compiling without a cache", "engine", engine, "err", err)
+			return ""
+		}
+		return filepath.Join(base, "wstream", engine)
+	}
+	return dir
+}
+
+// Pages renders a count of 64 KiB pages as bytes, for messages.
+func Pages(n uint64) string {
+	b := n * 64 << 10
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", b>>30)
+	case b%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", b>>20)
+	}
+	return fmt.Sprintf("%d KiB", b>>10)
+}
 
 // Defaults returns c with zero fields replaced by their defaults.
 func (c Config) Defaults() Config {

@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -80,6 +82,41 @@ func LogLine(plugin string, level, ptr, n uint32, read func(ptr, n uint32) ([]by
 		msg = fmt.Sprintf("(log message out of bounds: ptr=%#x len=%d)", ptr, n)
 	}
 	return fmt.Sprintf("[%s] %s: %s\n", plugin, name, msg)
+}
+
+// Capped keeps the first bytes written to it, up to a limit, and counts
+// the rest: guest stdout and stderr go there, so that a chatty guest cannot
+// grow the host. It is safe for concurrent use.
+type Capped struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	limit   int
+	dropped int
+}
+
+// NewCapped keeps up to limit bytes.
+func NewCapped(limit int) *Capped { return &Capped{limit: limit} }
+
+func (c *Capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := min(len(p), c.limit-c.buf.Len())
+	if keep > 0 {
+		c.buf.Write(p[:keep])
+	}
+	c.dropped += len(p) - max(keep, 0)
+	return len(p), nil
+}
+
+// Drain returns what was kept, marking truncation (Truncated), and
+// empties c.
+func (c *Capped) Drain() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Truncated(c.buf.String(), c.dropped)
+	c.buf.Reset()
+	c.dropped = 0
+	return s
 }
 
 // Truncated is captured guest output kept under its cap, with a note of how

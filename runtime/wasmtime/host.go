@@ -106,26 +106,21 @@ func (m *module) wasiConfig(out *capped) (*wasmtime.WasiConfig, error) {
 // was refused, so these are one of the two signs instance.fail uses.
 var oomMarks = [][]byte{[]byte("out of memory"), []byte("memory allocation of ")}
 
-// capped keeps the first limit bytes written to it (guest stdout and
-// stderr) and counts the rest, so a chatty guest cannot grow the host. It
-// also watches everything written, kept or not, for oomMarks.
+// capped is the guest's stdout and stderr (runtime.Capped), watching
+// everything written, kept or not, for oomMarks.
 type capped struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	limit   int
-	dropped int
-	tail    []byte // the last bytes written, to find a mark split across writes
-	oom     bool
+	*runtime.Capped
+	mu   sync.Mutex // guards tail and oom
+	tail []byte     // the last bytes written, to find a mark split across writes
+	oom  bool
 }
 
+func newCapped(limit int) *capped { return &capped{Capped: runtime.NewCapped(limit)} }
+
 func (c *capped) Write(p []byte) (int, error) {
+	c.Capped.Write(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	keep := min(len(p), c.limit-c.buf.Len())
-	if keep > 0 {
-		c.buf.Write(p[:keep])
-	}
-	c.dropped += len(p) - max(keep, 0)
 	if !c.oom {
 		const window = 32
 		c.tail = append(c.tail, p[:min(len(p), window)]...)
@@ -155,14 +150,4 @@ func (c *capped) resetOOM() {
 	c.oom = false
 	c.tail = c.tail[:0]
 	c.mu.Unlock()
-}
-
-// drain returns what was kept, marking truncation, and empties c.
-func (c *capped) drain() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := runtime.Truncated(c.buf.String(), c.dropped)
-	c.buf.Reset()
-	c.dropped = 0
-	return s
 }

@@ -63,7 +63,7 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}, wasi: newWASIState()}
+	in := &instance{m: m, stderr: newCapped(m.cfg.StderrLimit), wasi: newWASIState()}
 	wc, err := m.wasiConfig(in.stderr)
 	if err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ func (in *instance) grow(ctx context.Context, callerLimited bool, n uint32) erro
 	if ptr == 0 {
 		in.inPtr, in.inCap = 0, 0
 		return fmt.Errorf("%w: %s(%d) returned 0 (out of memory); raise the plugin's memory limit (now %d pages, %s)",
-			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, pages(uint64(in.m.cfg.MemoryLimitPages)))
+			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, runtime.Pages(uint64(in.m.cfg.MemoryLimitPages)))
 	}
 	if memSize := uint64(in.mem.DataSize(in.store)); uint64(ptr)+uint64(size) > memSize {
 		return fmt.Errorf("%w: %s(%d) returned %#x, but memory is %d bytes",
@@ -268,7 +268,7 @@ func (in *instance) fail(ctx context.Context, callerLimited bool, fn string, err
 	if in.hitMemoryLimit() {
 		first, _, _ := strings.Cut(trapMessage(err), "\n") // the guest's stack trace says nothing more here
 		return fmt.Errorf("%w of %d pages (%s): %s could not grow its memory, then failed (%s); raise the plugin's memory limit if it legitimately needs more",
-			runtime.ErrMemoryLimit, lim, pages(uint64(lim)), fn, first)
+			runtime.ErrMemoryLimit, lim, runtime.Pages(uint64(lim)), fn, first)
 	}
 	var werr *wasmtime.Error
 	if errors.As(err, &werr) {
@@ -278,7 +278,7 @@ func (in *instance) fail(ctx context.Context, callerLimited bool, fn string, err
 		}
 	}
 	if strings.Contains(err.Error(), "memory minimum size") { // the limiter refused the initial memory
-		return fmt.Errorf("%w of %d pages (%s) while instantiating: %s", runtime.ErrMemoryLimit, lim, pages(uint64(lim)), trapMessage(err))
+		return fmt.Errorf("%w of %d pages (%s) while instantiating: %s", runtime.ErrMemoryLimit, lim, runtime.Pages(uint64(lim)), trapMessage(err))
 	}
 	return fmt.Errorf("%w: %s: %s", runtime.ErrTrap, fn, trapMessage(err))
 }
@@ -309,7 +309,7 @@ func trapMessage(err error) string {
 }
 
 // Stderr drains what the guest wrote to stdout and stderr.
-func (in *instance) Stderr() string { return in.stderr.drain() }
+func (in *instance) Stderr() string { return in.stderr.Drain() }
 
 // Close frees the store and everything in it. It is idempotent and safe
 // after a trap or a timeout.

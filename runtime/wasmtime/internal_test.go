@@ -38,7 +38,7 @@ func TestOutputReleased(t *testing.T) {
 	before := liveOutputs.Load()
 	m := &module{name: "x", engine: e.(*engine), cfg: runtime.Config{StderrLimit: 10}}
 	for i := 0; i < 10; i++ {
-		wc, err := m.wasiConfig(&capped{limit: 10})
+		wc, err := m.wasiConfig(newCapped(10))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestCappedOOMMark(t *testing.T) {
 		{"memory allocation of 1048576 bytes failed\n"},
 		{string(make([]byte, 100)), "...out of mem", "ory"},
 	} {
-		c := &capped{limit: 5}
+		c := newCapped(5)
 		for _, w := range writes {
 			c.Write([]byte(w))
 		}
@@ -88,7 +88,7 @@ func TestCappedOOMMark(t *testing.T) {
 			t.Error("resetOOM did not reset")
 		}
 	}
-	c := &capped{limit: 100}
+	c := newCapped(100)
 	c.Write([]byte("out of mana"))
 	if c.sawOOM() {
 		t.Error("a mark found in unrelated output")

@@ -236,7 +236,7 @@ func (m *module) check() error {
 	}
 	if min := mem.Minimum(); min > uint64(m.cfg.MemoryLimitPages) {
 		return fmt.Errorf("%w: the module starts with %d pages (%s) of memory, over the limit of %d pages (%s); raise the plugin's memory limit",
-			runtime.ErrMemoryLimit, min, pages(min), m.cfg.MemoryLimitPages, pages(uint64(m.cfg.MemoryLimitPages)))
+			runtime.ErrMemoryLimit, min, runtime.Pages(min), m.cfg.MemoryLimitPages, runtime.Pages(uint64(m.cfg.MemoryLimitPages)))
 	}
 	for _, want := range exports {
 		ft, ok := fns[want.name]
@@ -346,18 +346,6 @@ func sig(params, results []wasmtime.ValKind) string {
 		return "(" + strings.Join(s, ", ") + ")"
 	}
 	return names(params) + " -> " + names(results)
-}
-
-// pages renders a page count as bytes for messages.
-func pages(n uint64) string {
-	b := n * pageSize
-	switch {
-	case b >= 1<<30 && b%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", b>>30)
-	case b%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", b>>20)
-	}
-	return fmt.Sprintf("%d KiB", b>>10)
 }
 
 // Close frees the compiled code and the linker. Instances already made

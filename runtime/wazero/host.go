@@ -1,13 +1,11 @@
 package wazero
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -115,36 +113,6 @@ func moduleConfig(allow []string) (mc wazero.ModuleConfig, clock bool, root *os.
 		}
 	}
 	return mc, clock, root, nil
-}
-
-// capped keeps the first limit bytes written to it (guest stdout and
-// stderr) and counts the rest, so a chatty guest cannot grow the host.
-type capped struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	limit   int
-	dropped int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	keep := min(len(p), c.limit-c.buf.Len())
-	if keep > 0 {
-		c.buf.Write(p[:keep])
-	}
-	c.dropped += len(p) - max(keep, 0)
-	return len(p), nil
-}
-
-// drain returns what was kept, marking truncation, and empties c.
-func (c *capped) drain() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := runtime.Truncated(c.buf.String(), c.dropped)
-	c.buf.Reset()
-	c.dropped = 0
-	return s
 }
 
 // limitedMemory backs one instance's linear memory and refuses to grow past

@@ -30,7 +30,7 @@ type instance struct {
 	alloc  api.Function
 	call   api.Function
 	mani   api.Function
-	stderr *capped
+	stderr *runtime.Capped
 
 	stack        [3]uint64 // params and results of every call, reused
 	inPtr, inCap uint32    // the current wstream_alloc buffer
@@ -61,7 +61,7 @@ func (in *instance) begin(ctx context.Context) (tctx context.Context, end func()
 // Instantiate makes an anonymous instance, runs _initialize if exported and
 // checks wstream_abi_version, all under the plugin's call time limit.
 func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
-	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}}
+	in := &instance{m: m, stderr: runtime.NewCapped(m.cfg.StderrLimit)}
 	mc := m.modCfg.WithStdout(in.stderr).WithStderr(in.stderr)
 	if m.clock {
 		mc = mc.WithNanosleep(in.sleep)
@@ -76,7 +76,7 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 		switch {
 		case in.oom:
 			return nil, fmt.Errorf("%w of %d pages (%s) while instantiating: %v", runtime.ErrMemoryLimit,
-				m.cfg.MemoryLimitPages, pages(m.cfg.MemoryLimitPages), err)
+				m.cfg.MemoryLimitPages, runtime.Pages(uint64(m.cfg.MemoryLimitPages)), err)
 		case errors.As(err, &exit):
 			return nil, in.fail(ctx, tctx, "the start function", err)
 		}
@@ -164,7 +164,7 @@ func (in *instance) grow(ctx, tctx context.Context, n uint32) error {
 	if ptr == 0 {
 		in.inPtr, in.inCap = 0, 0
 		return fmt.Errorf("%w: %s(%d) returned 0 (out of memory); raise the plugin's memory limit (now %d pages, %s)",
-			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages))
+			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, runtime.Pages(uint64(in.m.cfg.MemoryLimitPages)))
 	}
 	if _, ok := in.mem.Read(ptr, size); !ok {
 		return fmt.Errorf("%w: %s(%d) returned %#x, but memory is %d bytes",
@@ -204,7 +204,7 @@ func (in *instance) fail(parent, tctx context.Context, fn string, err error) err
 	if in.oom {
 		first, _, _ := strings.Cut(err.Error(), "\n") // the guest's stack trace says nothing more here
 		return fmt.Errorf("%w of %d pages (%s): %s could not grow its memory, then failed (%s); raise the plugin's memory limit if it legitimately needs more",
-			runtime.ErrMemoryLimit, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages), fn, first)
+			runtime.ErrMemoryLimit, in.m.cfg.MemoryLimitPages, runtime.Pages(uint64(in.m.cfg.MemoryLimitPages)), fn, first)
 	}
 	if isExit {
 		return fmt.Errorf("%w: %s: the guest exited with code %d (a Go guest exits with 2 when it panics; see its stderr)",
@@ -224,7 +224,7 @@ func (in *instance) sleep(ns int64) {
 }
 
 // Stderr drains what the guest wrote to stdout and stderr.
-func (in *instance) Stderr() string { return in.stderr.drain() }
+func (in *instance) Stderr() string { return in.stderr.Drain() }
 
 // Close is idempotent and safe after a trap or a timeout (wazero has then
 // already closed the module; closing again is a no-op).

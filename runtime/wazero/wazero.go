@@ -47,23 +47,7 @@ type engine struct {
 
 func (e *engine) Name() string { return "wazero" }
 
-// cacheDir resolves Config.CacheDir: "" when there is none.
-func cacheDir(dir string) string {
-	switch dir {
-	case "-":
-		return ""
-	case "":
-		base, err := os.UserCacheDir()
-		if err != nil {
-			slog.Debug("wazero: no user cache dir, compiling in memory only", "err", err)
-			return ""
-		}
-		return filepath.Join(base, "wstream", "wazero")
-	}
-	return dir
-}
-
-// cache returns the compilation cache for a directory from cacheDir,
+// cache returns the compilation cache for a directory (runtime.CacheDirFor),
 // creating it once. A directory that cannot be used is not an error: the
 // plugin still runs, it only compiles again next time.
 func (e *engine) cache(dir string) wazero.CompilationCache {
@@ -106,7 +90,7 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 		e.mu.Unlock()
 		return nil, errors.New("wazero engine is closed")
 	}
-	dir := cacheDir(cfg.CacheDir)
+	dir := runtime.CacheDirFor(cfg.CacheDir, "wazero")
 	cache := e.cache(dir)
 	e.mu.Unlock()
 	if err := validate(ctx, wasm, dir); err != nil {
@@ -291,7 +275,7 @@ func (m *module) check(wasm []byte) error {
 	}
 	if mem.Min() > m.cfg.MemoryLimitPages {
 		return fmt.Errorf("%w: the module starts with %d pages (%s) of memory, over the limit of %d pages (%s); raise the plugin's memory limit",
-			runtime.ErrMemoryLimit, mem.Min(), pages(mem.Min()), m.cfg.MemoryLimitPages, pages(m.cfg.MemoryLimitPages))
+			runtime.ErrMemoryLimit, mem.Min(), runtime.Pages(uint64(mem.Min())), m.cfg.MemoryLimitPages, runtime.Pages(uint64(m.cfg.MemoryLimitPages)))
 	}
 	fns := cm.ExportedFunctions()
 	for _, want := range exports {
@@ -368,18 +352,6 @@ func sig(params, results []api.ValueType) string {
 		return "(" + strings.Join(s, ", ") + ")"
 	}
 	return names(params) + " -> " + names(results)
-}
-
-// pages renders a page count as bytes for messages.
-func pages(n uint32) string {
-	b := uint64(n) * pageSize
-	switch {
-	case b >= 1<<30 && b%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", b>>30)
-	case b%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", b>>20)
-	}
-	return fmt.Sprintf("%d KiB", b>>10)
 }
 
 // Close closes the runtime, which closes every instance of the module.
