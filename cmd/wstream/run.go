@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -92,10 +93,15 @@ func runPipeline(c *cli.Context) error {
 	defer plugins.Close()
 
 	spec, err := loadSpec(ctx, c, plugins, log)
-	if err != nil {
-		return err
+	if err == nil {
+		err = job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: log})
 	}
-	return job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: log})
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped while starting (a plugin still initializing): a stop,
+		// not a failure; nothing had run.
+		return nil
+	}
+	return err
 }
 
 // loadSpec builds the spec from --pipeline, or the plugin's default
