@@ -73,8 +73,8 @@ streams:
 
 func TestParseSpecErrors(t *testing.T) {
 	for input, want := range map[string]string{
-		"batch: 1s\nbacth: 2s\n":                    "field bacth not found",
-		"stages: [{op: map, fnn: x}]\n":             "field fnn not found",
+		"batch: 1s\nbacth: 2s\n":                    "line 2: unknown field bacth (did you mean batch?)",
+		"stages: [{op: map, fnn: x}]\n":             "line 1: unknown field fnn in a stage (did you mean fn?)",
 		"batch: fast\n":                             `line 1: "fast" is not a duration (write it like 500ms, 1s or 2m)`,
 		"stages: [{op: window, window: -1s}]\n":     `duration "-1s" is negative`,
 		"clock: wall\n":                             `clock: "wall" is not a clock (use system or manual)`,
