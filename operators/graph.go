@@ -138,7 +138,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	g.final = g.streams[len(g.streams)-1]
 	g.stateful, g.shape, g.events = b.stateful, strings.Join(b.shape, ";"), b.ev
 	if b.ev != nil && b.dstream != "" {
-		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
+		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey, aggregateBySession, dropDuplicates, dropDuplicatesWithinWatermark); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
 	}
 	return g, nil
 }
@@ -181,10 +181,42 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) ([]stage, error) 
 		if info, ok := opState[s.Op]; ok && !info.eventTime && b.dstream == "" {
 			b.dstream = label
 		}
-		b.shape = append(b.shape, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
+		b.shape = append(b.shape, stageShape(s))
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// stageShape is a stage as the checkpoint's shape records it: every field
+// that changes what the stage computes or keeps. Event-time fields are
+// added only when set, so DStream stages keep the shape they always had.
+func stageShape(s pipeline.Stage) string {
+	shape := fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin)
+	var extra []string
+	for _, f := range []struct{ name, value string }{
+		{"time", s.Time},
+		{"delay", durationShape(s.Delay)},
+		{"offset", durationShape(s.Offset)},
+		{"outputMode", s.OutputMode},
+		{"key", strings.Join(s.Key, ",")},
+		{"value", s.Value},
+		{"gap", durationShape(s.Gap)},
+	} {
+		if f.value != "" {
+			extra = append(extra, f.name+"="+f.value)
+		}
+	}
+	if len(extra) > 0 {
+		shape += "{" + strings.Join(extra, ",") + "}"
+	}
+	return shape
+}
+
+func durationShape(d pipeline.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%dms", d.D().Milliseconds())
 }
 
 func (b *builder) streamNames() []string {

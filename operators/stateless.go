@@ -49,8 +49,9 @@ func only(s pipeline.Stage, label string, allowed ...string) error {
 		"window": s.Window != 0, "slide": s.Slide != 0, "offset": s.Offset != 0, "other": s.Other != "",
 		"stages": len(s.Stages) > 0, "initial": len(s.Initial) > 0, "time": s.Time != "", "delay": s.Delay != 0,
 		"outputMode": s.OutputMode != "", "onError": s.OnError != "",
+		"key": len(s.Key) > 0, "value": s.Value != "", "gap": s.Gap != 0,
 	}
-	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError"} {
+	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError", "key", "value", "gap"} {
 		if used[f] && !set[f] {
 			return fmt.Errorf("%s: field %s: does not apply to op %s", label, f, s.Op)
 		}
