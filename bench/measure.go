@@ -62,6 +62,9 @@ type Result struct {
 
 // RunJob runs one job in this process.
 func RunJob(ctx context.Context, j Job) (Result, error) {
+	if j.Workload == keyedWindowName {
+		return keyedWindowJob(ctx, j)
+	}
 	w, err := workloadByName(j.Workload)
 	if err != nil {
 		return Result{}, err
