@@ -57,7 +57,6 @@ type aggRow struct {
 // order their keys first appeared.
 type winTable struct {
 	start   int64
-	index   map[uint32]int32
 	rows    []aggRow
 	vals    []abi.Raw // min, max, guest: each row's value (own copies)
 	touched []int32   // rows changed in this trigger, in order of change
@@ -99,10 +98,17 @@ func (k *keyIDs) add(key abi.Raw) uint32 {
 
 func (k *keyIDs) unref(id uint32) {
 	if k.refs[id]--; k.refs[id] == 0 {
-		delete(k.ids, string(k.keys[id]))
-		k.keys[id] = nil
-		k.free = append(k.free, id)
+		k.forget(id)
 	}
+}
+
+// unref1 forgets a key interned with no reference (all its rows late).
+func (k *keyIDs) unref1(id uint32) { k.forget(id) }
+
+func (k *keyIDs) forget(id uint32) {
+	delete(k.ids, string(k.keys[id]))
+	k.keys[id] = nil
+	k.free = append(k.free, id)
 }
 
 // grouped is what the aggregates share: the function, and how a record's
@@ -128,8 +134,18 @@ type aggregateStage struct {
 	times                 *eventTimes
 
 	keys    keyIDs
+	spans   []keySpan // by key id
 	wins    map[int64]*winTable
-	touched []*winTable // tables with rows changed in this trigger
+	touched []*winTable // update mode: tables with rows changed in this trigger
+}
+
+// keySpan finds a key's rows: rows[i] is its row in the window that starts
+// at first + i×slide, or -1. A row falls in window/slide windows, which are
+// adjacent, so its key is found once and each of its windows is one index
+// away, with no lookup per window.
+type keySpan struct {
+	first int64
+	rows  []int32
 }
 
 // noKey is the one key of an aggregate without key:.
@@ -260,7 +276,7 @@ func floorMod(a, m int64) int64 {
 func (a *aggregateStage) table(start int64) *winTable {
 	w := a.wins[start]
 	if w == nil {
-		w = &winTable{start: start, index: map[uint32]int32{}}
+		w = &winTable{start: start}
 		if a.fn >= fnMin {
 			w.vals = []abi.Raw{}
 		}
@@ -269,29 +285,76 @@ func (a *aggregateStage) table(start int64) *winTable {
 	return w
 }
 
-// row returns key's row in w, making it (and interning the key) if new.
-func (a *aggregateStage) row(w *winTable, key abi.Raw) int32 {
-	id, known := a.keys.lookup(key)
-	if known {
-		if ri, ok := w.index[id]; ok {
-			return ri
+// keyID returns the id of a key, interning it (with no reference yet) if
+// it is new.
+func (a *aggregateStage) keyID(key abi.Raw) uint32 {
+	if id, ok := a.keys.lookup(key); ok {
+		return id
+	}
+	id := a.keys.add(key)
+	a.keys.refs[id] = 0
+	for int(id) >= len(a.spans) {
+		a.spans = append(a.spans, keySpan{})
+	}
+	return id
+}
+
+// row returns the row of key id in w, making it if new.
+func (a *aggregateStage) row(w *winTable, id uint32) int32 {
+	sp := &a.spans[id]
+	step := max(a.slide, 1)
+	i := (w.start - sp.first) / step
+	if len(sp.rows) > 0 && w.start >= sp.first && int(i) < len(sp.rows) && sp.rows[i] >= 0 {
+		return sp.rows[i]
+	}
+	switch {
+	case len(sp.rows) == 0:
+		sp.first, i = w.start, 0
+		sp.rows = append(sp.rows, -1)
+	case w.start < sp.first: // an earlier window: grow at the front
+		n := int((sp.first - w.start) / step)
+		sp.rows = append(make([]int32, n, n+len(sp.rows)), sp.rows...)
+		for j := range n {
+			sp.rows[j] = -1
 		}
-		a.keys.refs[id]++
-	} else {
-		id = a.keys.add(key)
+		sp.first, i = w.start, 0
+	default:
+		for int(i) >= len(sp.rows) {
+			sp.rows = append(sp.rows, -1)
+		}
 	}
 	ri := int32(len(w.rows))
 	w.rows = append(w.rows, aggRow{key: id})
 	if w.vals != nil {
 		w.vals = append(w.vals, nil)
 	}
-	w.index[id] = ri
+	sp.rows[i] = ri
+	a.keys.refs[id]++
 	return ri
 }
 
-// touch marks a row changed in this trigger.
+// dropRow forgets a row of an evicted window in its key's span, and the
+// key once no row uses it.
+func (a *aggregateStage) dropRow(w *winTable, id uint32) {
+	sp := &a.spans[id]
+	i := int((w.start - sp.first) / max(a.slide, 1))
+	sp.rows[i] = -1
+	lead := 0
+	for lead < len(sp.rows) && sp.rows[lead] < 0 {
+		lead++
+	}
+	if lead == len(sp.rows) {
+		sp.rows = sp.rows[:0]
+	} else if lead > 0 {
+		sp.rows = append(sp.rows[:0], sp.rows[lead:]...)
+		sp.first += int64(lead) * max(a.slide, 1)
+	}
+	a.keys.unref(id)
+}
+
+// touch marks a row changed in this trigger, for update mode.
 func (a *aggregateStage) touch(w *winTable, ri int32) {
-	if w.rows[ri].changed {
+	if a.mode != modeUpdate || w.rows[ri].changed {
 		return
 	}
 	if len(w.touched) == 0 {
@@ -604,8 +667,9 @@ func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]
 		if vals != nil {
 			v = vals[i]
 		}
+		id := a.keyID(k)
 		if !a.windowed {
-			if err := add(a.table(0), a.row(a.table(0), k), v); err != nil {
+			if err := add(a.table(0), a.row(a.table(0), id), v); err != nil {
 				if err := a.pol.reject(r, "value: "+err.Error()); err != nil {
 					return nil, false, err
 				}
@@ -619,7 +683,7 @@ func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]
 				return // this window has closed: late for it
 			}
 			w := a.table(s)
-			ferr = add(w, a.row(w, k), v)
+			ferr = add(w, a.row(w, id), v)
 			kept = true
 		})
 		if ferr != nil {
@@ -631,6 +695,9 @@ func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]
 		if !kept {
 			a.clock.late = append(a.clock.late, r)
 			a.clock.lateTotal++
+			if a.keys.refs[id] == 0 { // interned for nothing
+				a.keys.unref1(id)
+			}
 		}
 	}
 	if len(folds) > 0 {
@@ -698,7 +765,7 @@ func (a *aggregateStage) emit(wm int64) []abi.Raw {
 		for _, s := range starts {
 			if w := a.wins[s]; closed(w) {
 				for _, r := range w.rows {
-					a.keys.unref(r.key)
+					a.dropRow(w, r.key)
 				}
 				delete(a.wins, s)
 			}
@@ -739,7 +806,7 @@ func (a *aggregateStage) snapshot(dst []byte) []byte {
 }
 
 func (a *aggregateStage) restore(b []byte) error {
-	a.wins, a.keys, a.touched = map[int64]*winTable{}, keyIDs{}, nil
+	a.wins, a.keys, a.spans, a.touched = map[int64]*winTable{}, keyIDs{}, nil, nil
 	nw, rest, err := abi.ArrayHeader(b)
 	if err != nil {
 		return fmt.Errorf("aggregate state: %w", err)
@@ -781,7 +848,7 @@ func (a *aggregateStage) restore(b []byte) error {
 			if val, rest, err = abi.Next(rest); err != nil {
 				return err
 			}
-			ri := a.row(w, key)
+			ri := a.row(w, a.keyID(key))
 			w.rows[ri].acc = c
 			if w.vals != nil && !(abi.IsNil(val) && c.n == 0) {
 				w.vals[ri] = append(abi.Raw(nil), val...)
