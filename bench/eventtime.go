@@ -288,19 +288,7 @@ func keyedWindowLatency(ctx context.Context, j Job) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Seconds: time.Since(start).Seconds(), Batches: sink.batches, Out: sink.out}
-	if len(sink.lat) == 0 {
-		return res, fmt.Errorf("no batch finished after the %v warm-up within %v", warm, j.Duration)
-	}
-	sort.Slice(sink.lat, func(a, b int) bool { return sink.lat[a] < sink.lat[b] })
-	pct := func(p float64) float64 {
-		i := min(int(p*float64(len(sink.lat))), len(sink.lat)-1)
-		return float64(sink.lat[i].Microseconds()) / 1000
-	}
-	res.P50ms, res.P99ms, res.MaxMs = pct(0.50), pct(0.99), pct(1)
-	res.Records = int64(per) * int64(res.Seconds*1000)
-	res.RecordsPerSec = float64(j.Rate)
-	return res, nil
+	return sink.result(start, per, j, warm)
 }
 
 // keyedWindow is the suite's section for the workload: throughput and

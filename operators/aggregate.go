@@ -46,6 +46,27 @@ type acc struct {
 	float bool
 }
 
+// add adds a number to the sum: ints stay ints (wrapping on overflow, like
+// the JVM's Long) until a float makes the sum a float.
+func (c *acc) add(v abi.Raw) error {
+	i, f, isF, err := number(v)
+	if err != nil {
+		return err
+	}
+	switch {
+	case isF:
+		if !c.float {
+			c.f, c.float = float64(c.i), true
+		}
+		c.f += f
+	case c.float:
+		c.f += float64(i)
+	default:
+		c.i += i
+	}
+	return nil
+}
+
 // aggRow is one (window, key) of a table.
 type aggRow struct {
 	key     uint32 // in keyIDs
@@ -412,20 +433,8 @@ func foldValue(fn aggFn, c *acc, val *abi.Raw, v abi.Raw) error {
 	}
 	switch fn {
 	case fnSum, fnAvg:
-		i, f, isF, err := number(v)
-		if err != nil {
+		if err := c.add(v); err != nil {
 			return err
-		}
-		switch {
-		case isF:
-			if !c.float {
-				c.f, c.float = float64(c.i), true
-			}
-			c.f += f
-		case c.float:
-			c.f += float64(i)
-		default:
-			c.i += i
 		}
 		c.n++
 	case fnMin, fnMax:

@@ -78,17 +78,11 @@ func elementOp(kind abi.Kind, values bool) opBuilder {
 		if err != nil {
 			return nil, err
 		}
-		c := caller{fn: f, stage: label, policy: s.OnError, fails: b.fails}
-		switch s.OnError {
-		case "", onErrorFail, onErrorSkip:
-		case onErrorDeadLetter:
-			if b.spec.DeadLetter == "" {
-				return nil, fmt.Errorf("%s: onError: deadletter needs a dead-letter sink: add deadLetter: jsonl:PATH to the pipeline", label)
-			}
-		default:
-			return nil, fmt.Errorf("%s: onError: %q: use fail, skip or deadletter", label, s.OnError)
+		p, err := b.policy(s, label)
+		if err != nil {
+			return nil, err
 		}
-		return &elementStage{c: c, kind: kind, values: values}, nil
+		return &elementStage{c: p.caller(f, label), kind: kind, values: values}, nil
 	}
 }
 

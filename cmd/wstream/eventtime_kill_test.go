@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -76,33 +75,7 @@ deadLetter: jsonl:%[1]s/dead.jsonl
 		}
 	}
 
-	crash := pipeline("crash")
-	kills := 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 300 {
-			t.Fatal("the run did not finish in 300 attempts")
-		}
-		cmd := exec.Command(bin, "run", "--pipeline", crash)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("run failed: %v\n%s", err, stderr.String())
-			}
-		case <-time.After(time.Duration(rng.Int63n(int64(span / 5)))):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			kills++
-			continue
-		}
-		break
-	}
+	kills := killUntilDone(t, bin, pipeline("crash"), span/5, rng)
 	got := read("crash")
 	for i := range files {
 		if got[i] != want[i] {
