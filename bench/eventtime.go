@@ -217,41 +217,6 @@ func keyedWindowThroughput(ctx context.Context, j Job) (Result, error) {
 	return res, nil
 }
 
-// ktPacedSource yields rate/1000 readings every millisecond whose event
-// time is the time they are due, up to 2 s out of order, encoded as they
-// are made.
-type ktPacedSource struct {
-	next  func() ktRow
-	per   int
-	arr   *arrivals
-	start time.Time
-	k     int
-}
-
-func (s *ktPacedSource) URI() string                        { return "bench:readings" }
-func (s *ktPacedSource) Open(context.Context, []byte) error { s.start = time.Now(); return nil }
-func (s *ktPacedSource) Close() error                       { return nil }
-func (s *ktPacedSource) Next(ctx context.Context) (host.Unit, error) {
-	due := s.start.Add(time.Duration(s.k) * time.Millisecond)
-	if d := time.Until(due); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return host.Unit{}, ctx.Err()
-		}
-	}
-	s.k++
-	rows := make([]ktRow, s.per)
-	for i := range rows {
-		rows[i] = s.next()
-	}
-	recs := ktEncodeAll(rows)
-	s.arr.push(len(recs), due)
-	return host.Unit{Records: recs}, nil
-}
-
 // keyedWindowLatency runs the query under host.Run with the system clock
 // and j.Interval batches, fed at j.Rate rows/s whose event times follow the
 // wall clock, and reports the latency percentiles of the batches that
@@ -268,7 +233,16 @@ func keyedWindowLatency(ctx context.Context, j Job) (Result, error) {
 		return Result{}, err
 	}
 	per := max(j.Rate/1000, 1)
-	epoch := time.Now().UnixMilli()
+	// Readings are made as they are due, their event time the time they
+	// are due, up to 2 s out of order.
+	gen := ktGen(j.Seed, j.Keys, j.Rate, time.Now().UnixMilli())
+	next := func(int) []abi.Raw {
+		rows := make([]ktRow, per)
+		for i := range rows {
+			rows[i] = gen()
+		}
+		return ktEncodeAll(rows)
+	}
 	arr := &arrivals{}
 	tg := &timedGraph{g: g, arr: arr}
 	warm := min(ktWarm, j.Duration/2)
@@ -277,7 +251,7 @@ func keyedWindowLatency(ctx context.Context, j Job) (Result, error) {
 	defer cancel()
 	start := time.Now()
 	err = host.Run(rctx, host.RunConfig{
-		Sources:       map[string]host.Source{"input": &ktPacedSource{next: ktGen(j.Seed, j.Keys, j.Rate, epoch), per: per, arr: arr}},
+		Sources:       map[string]host.Source{"input": &pacedSource{per: per, arr: arr, make: next}},
 		Sink:          sink,
 		Processor:     tg,
 		Interval:      j.Interval,

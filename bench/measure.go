@@ -269,6 +269,9 @@ type pacedSource struct {
 	arr   *arrivals
 	start time.Time
 	k     int
+	// make, when set, makes unit k instead of the pool (input whose
+	// content follows the clock, such as event times).
+	make func(k int) []abi.Raw
 }
 
 func (s *pacedSource) URI() string                        { return "bench:paced" }
@@ -285,9 +288,14 @@ func (s *pacedSource) Next(ctx context.Context) (host.Unit, error) {
 			return host.Unit{}, ctx.Err()
 		}
 	}
-	off := (s.k * s.per) % (len(s.pool) - s.per)
+	var recs []abi.Raw
+	if s.make != nil {
+		recs = s.make(s.k)
+	} else {
+		off := (s.k * s.per) % (len(s.pool) - s.per)
+		recs = s.pool[off : off+s.per : off+s.per]
+	}
 	s.k++
-	recs := s.pool[off : off+s.per : off+s.per]
 	s.arr.push(len(recs), due) // when the record was due: time blocked on a full buffer counts
 	return host.Unit{Records: recs}, nil
 }
