@@ -49,7 +49,7 @@ func init() {
 	host.Register(host.Connector{Scheme: "dir",
 		SourceForm: "dir:PATH  each new file's lines, once (textFileStream)",
 		SinkForm:   "dir:PREFIX  one file PREFIX-<time_ms> per batch (saveAsTextFiles)",
-		Params:     textParams,
+		Params:     sourceOnly(textParams),
 		Source: func(uri string, env host.Env) (host.Source, error) {
 			base, opt, err := parseText(uri, env)
 			if err != nil {

@@ -21,6 +21,16 @@ var textParams = []host.Param{
 	host.OnErrorParam,
 }
 
+// sourceOnly marks parameters as a source's, for a connector that is also
+// a sink (dir:), as other connectors' help does.
+func sourceOnly(params []host.Param) []host.Param {
+	out := make([]host.Param, len(params))
+	for i, p := range params {
+		out[i] = host.Param{Name: p.Name, Help: "source: " + p.Help}
+	}
+	return out
+}
+
 // textOptions are a line source's parsed parameters.
 type textOptions struct {
 	format  format.Format
