@@ -153,6 +153,9 @@ type aggregateStage struct {
 	windowed              bool
 	window, slide, offset int64
 	times                 *eventTimes
+	// byTime: aggregateByKey whose key holds the event time; each event
+	// time has its table, closed when the watermark reaches it.
+	byTime bool
 
 	keys    keyIDs
 	spans   []keySpan // by key id
@@ -255,10 +258,24 @@ func buildAggregateByKey(b *builder, s pipeline.Stage, label string) (stage, err
 	if a.mode, err = parseMode(s.OutputMode, label, modeUpdate); err != nil {
 		return nil, err
 	}
-	if a.mode == modeAppend {
-		return nil, fmt.Errorf("%s: outputMode append is not possible without windows (no key is ever final): use update or complete", label)
+	// A key that holds the event time (Spark's groupBy($"eventTime")) is
+	// final once the watermark passes that time: such a group is evicted,
+	// and emitted in append mode, like a window.
+	if marks := b.events().marks; len(marks) > 0 && a.key != nil {
+		t, err := b.eventTimes(s, label, a.pol, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range a.key.fields {
+			if f.spec == t.spec.key() {
+				a.byTime, a.times, a.evicts = true, t, true
+			}
+		}
 	}
-	b.registerAggregate(false)
+	if a.mode == modeAppend && !a.byTime {
+		return nil, fmt.Errorf("%s: outputMode append is not possible without windows (no key is ever final): use update or complete, or group by a key that holds the withWatermark's event time", label)
+	}
+	b.registerAggregate(a.byTime && a.mode != modeComplete)
 	return a, nil
 }
 
@@ -642,7 +659,7 @@ func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]
 	}
 	var ts []int64
 	var bad []bool
-	if a.windowed {
+	if a.times != nil {
 		if ts, bad, err = a.times.times(ctx, in); err != nil {
 			return nil, false, err
 		}
@@ -676,15 +693,24 @@ func (a *aggregateStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]
 		if vals != nil {
 			v = vals[i]
 		}
-		id := a.keyID(k)
 		if !a.windowed {
-			if err := add(a.table(0), a.row(a.table(0), id), v); err != nil {
+			start := int64(0)
+			if a.byTime {
+				if start = ts[i]; a.mode != modeComplete && start <= wm {
+					a.clock.late = append(a.clock.late, r)
+					a.clock.lateTotal++
+					continue
+				}
+			}
+			w := a.table(start)
+			if err := add(w, a.row(w, a.keyID(k)), v); err != nil {
 				if err := a.pol.reject(r, "value: "+err.Error()); err != nil {
 					return nil, false, err
 				}
 			}
 			continue
 		}
+		id := a.keyID(k)
 		kept := false
 		var ferr error
 		a.windowsOf(ts[i], func(s int64) {
@@ -742,7 +768,9 @@ func (a *aggregateStage) guestFold(ctx context.Context, folds []guestFold) error
 // emit encodes what the output mode emits, then evicts the windows the
 // watermark has closed.
 func (a *aggregateStage) emit(wm int64) []abi.Raw {
-	closed := func(w *winTable) bool { return a.windowed && a.evicts && w.start+a.window <= wm }
+	closed := func(w *winTable) bool {
+		return a.evicts && (a.windowed && w.start+a.window <= wm || a.byTime && w.start <= wm)
+	}
 	var out []abi.Raw
 	var buf []byte
 	put := func(w *winTable, ri int32) {

@@ -123,6 +123,15 @@ func TestKeyedWindows(t *testing.T) {
 		batches: []string{`[3]`, `[3, 2]`, `[3, 2, 1]`, `[4, 4, 4, 4]`},
 		want:    []string{"1000 [[3,1]] wm=0", "2000 [[3,2],[2,1]] wm=0", "3000 [[3,3],[2,2],[1,1]] wm=0", "4000 [[4,4]] wm=0"},
 	}, {
+		// EventTimeWatermarkSuite "group by on raw timestamp": a key that
+		// holds the event time is final once the watermark passes it.
+		name: "group by the event time, append",
+		pipeline: `stages:
+  - {op: withWatermark, time: ., delay: 10s}
+  - {op: aggregateByKey, key: ., fn: count, outputMode: append}`,
+		batches: []string{`[10000]`, `[25000]`, `[10000, 26000]`},
+		want:    []string{"1000 [] wm=0", "2000 [] wm=0", "2000 [[10000,1]] wm=15000 noData", "3000 [] wm=15000", "3000 [] wm=16000 noData"},
+	}, {
 		name:     "aggregateByKey on pairs, sum",
 		pipeline: `stages: [{op: aggregateByKey, fn: sum}]`,
 		batches:  []string{`[["a",10],["a",20],["b",1],["b",2],["c",1]]`},
