@@ -848,6 +848,9 @@ func (a *aggregateStage) restore(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("aggregate state: %w", err)
 	}
+	if m, _, err := abi.ArrayHeader(rest); nw > 0 && err == nil && m == 3 {
+		return a.restoreRows(nw, rest)
+	}
 	for i := 0; i < nw; i++ {
 		var m, nr int
 		var start int64
@@ -890,6 +893,52 @@ func (a *aggregateStage) restore(b []byte) error {
 			if w.vals != nil && !(abi.IsNil(val) && c.n == 0) {
 				w.vals[ri] = append(abi.Raw(nil), val...)
 			}
+		}
+	}
+	return nil
+}
+
+// restoreRows loads the state of an aggregate as checkpoints written before
+// keyed windows hold it: n rows [key, start, value], where key is the
+// window [start, end] of aggregateByWindow or the grouping key of
+// aggregateByKey, and value the aggregate so far.
+func (a *aggregateStage) restoreRows(n int, rest []byte) error {
+	for i := 0; i < n; i++ {
+		var m int
+		var key, val abi.Raw
+		var start int64
+		var err error
+		if m, rest, err = abi.ArrayHeader(rest); err != nil || m != 3 {
+			return fmt.Errorf("aggregate row %d: malformed", i)
+		}
+		if key, rest, err = abi.Next(rest); err != nil {
+			return err
+		}
+		if start, rest, err = abi.ReadInt(rest); err != nil {
+			return err
+		}
+		if val, rest, err = abi.Next(rest); err != nil {
+			return err
+		}
+		if a.windowed {
+			key = noKey
+		}
+		w := a.table(start)
+		ri := a.row(w, a.keyID(key))
+		c := &w.rows[ri].acc
+		switch a.fn {
+		case fnCount:
+			if c.n, _, err = abi.ReadInt(val); err != nil {
+				return fmt.Errorf("aggregate row %d: count: %w", i, err)
+			}
+		case fnSum:
+			if err := c.add(val); err != nil {
+				return fmt.Errorf("aggregate row %d: sum: %w", i, err)
+			}
+			c.n = 1
+		default:
+			w.vals[ri] = append(abi.Raw(nil), val...)
+			c.n = 1
 		}
 	}
 	return nil

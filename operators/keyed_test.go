@@ -517,3 +517,36 @@ func TestEventTimeSnapshotRestoreIsInvisible(t *testing.T) {
 		})
 	}
 }
+
+// A checkpoint written before keyed windows (rows [key, start, value])
+// still restores into aggregateByWindow and aggregateByKey.
+func TestAggregateRestoresTheEarlierFormat(t *testing.T) {
+	old := func(rows string) []byte {
+		b, err := abi.FromJSON(nil, []byte(rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		pipeline, rows, batch, want string
+	}{
+		{`stages: [{op: aggregateByWindow, time: timestamp, window: 2s, fn: count, outputMode: complete}]`,
+			`[[[0, 2000], 0, 3], [[2000, 4000], 2000, 1]]`, `[{"timestamp": 2500}]`, `1000 [[[0,2000],3],[[2000,4000],2]] wm=0`},
+		{`stages: [{op: aggregateByWindow, time: timestamp, window: 2s, fn: sum, outputMode: complete}]`,
+			`[[[0, 2000], 0, 1.5]]`, `[]`, `1000 [[[0,2000],1.5]] wm=0`},
+		{`stages: [{op: aggregateByKey, fn: max, outputMode: complete}]`,
+			`[["a", 0, 7], ["b", 0, "x"]]`, `[["a", 9]]`, `1000 [["a",9],["b","x"]] wm=0`},
+	} {
+		g, err := Build(spec(t, c.pipeline), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.stateful[0].restore(old(c.rows)); err != nil {
+			t.Fatalf("%s: %v", c.pipeline, err)
+		}
+		if got := run(t, g, []string{c.batch}, 0); len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s: got %v, want %s", c.pipeline, got, c.want)
+		}
+	}
+}
