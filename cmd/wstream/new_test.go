@@ -62,23 +62,28 @@ func runScript(t *testing.T, dir string, env []string, script string) string {
 	return stdout.String()
 }
 
-// printedSteps returns the commands that `wstream new` printed, one a line:
-// the indented lines after "Next:".
+// commandBlock returns the commands of the block indented by four spaces
+// that starts text, one a line, as a shell script.
+func commandBlock(text string) string {
+	var cmds []string
+	for _, line := range strings.Split(text, "\n") {
+		cmd, ok := strings.CutPrefix(line, "    ")
+		if !ok {
+			break
+		}
+		cmds = append(cmds, cmd)
+	}
+	return strings.Join(cmds, "\n")
+}
+
+// printedSteps returns the commands that `wstream new` printed after "Next:".
 func printedSteps(t *testing.T, out string) string {
 	t.Helper()
 	_, after, ok := strings.Cut(out, "Next:\n\n")
 	if !ok {
 		t.Fatalf("wstream new printed no steps after \"Next:\":\n%s", out)
 	}
-	var steps []string
-	for _, line := range strings.Split(after, "\n") {
-		cmd, ok := strings.CutPrefix(line, "    ")
-		if !ok {
-			break
-		}
-		steps = append(steps, cmd)
-	}
-	return strings.Join(steps, "\n")
+	return commandBlock(after)
 }
 
 // noMachinePaths fails when a file under dir (node_modules aside) holds
@@ -265,23 +270,16 @@ func TestReadmeGoExample(t *testing.T) {
 	if !ok {
 		t.Fatal("the README's Go section lost the marker before its commands")
 	}
-	var commands []string
-	for _, line := range strings.Split(after, "\n") {
-		cmd, ok := strings.CutPrefix(line, "    ")
-		if !ok {
-			break
-		}
-		commands = append(commands, cmd)
-	}
+	commands := commandBlock(after)
 	_, after, ok = strings.Cut(section, "writes exactly this as wordcount.go. -->\n```go\n")
 	code, _, closed := strings.Cut(after, "```\n")
-	if !ok || !closed || len(commands) < 3 {
+	if !ok || !closed || strings.Count(commands, "\n") < 2 {
 		t.Fatalf("the README's Go section has no commands or Go block where the markers say:\n%s", section)
 	}
 
 	bin := copiedBinary(t)
 	work := t.TempDir()
-	got := runScript(t, work, envWithPath(filepath.Dir(bin)), strings.Join(commands, "\n"))
+	got := runScript(t, work, envWithPath(filepath.Dir(bin)), commands)
 
 	written, err := os.ReadFile(filepath.Join(work, "wordcount", "wordcount.go"))
 	if err != nil {
