@@ -49,8 +49,9 @@ func only(s pipeline.Stage, label string, allowed ...string) error {
 		"window": s.Window != 0, "slide": s.Slide != 0, "offset": s.Offset != 0, "other": s.Other != "",
 		"stages": len(s.Stages) > 0, "initial": len(s.Initial) > 0, "time": s.Time != "", "delay": s.Delay != 0,
 		"outputMode": s.OutputMode != "", "onError": s.OnError != "",
+		"timeout": s.Timeout != 0, "output": s.Output != "", "within": s.Within.Set,
 	}
-	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError"} {
+	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError", "timeout", "output", "within"} {
 		if used[f] && !set[f] {
 			return fmt.Errorf("%s: field %s: does not apply to op %s", label, f, s.Op)
 		}
@@ -386,6 +387,9 @@ type joinStage struct {
 
 func joinOp(kind joinKind) opBuilder {
 	return func(b *builder, s pipeline.Stage, label string) (stage, error) {
+		if s.Within.Set && kind != joinCogroup {
+			return buildStreamJoin(b, s, label, kind)
+		}
 		if err := only(s, label, "other"); err != nil {
 			return nil, err
 		}
