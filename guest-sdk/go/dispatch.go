@@ -56,6 +56,8 @@ func (r *registry) handle(dst []byte, fn int, in []byte) (resp []byte) {
 		err = b.groups(f, in)
 	case abi.KindUpdate:
 		err = b.update(f, in)
+	case abi.KindMapState:
+		err = b.mapState(f, in)
 	default:
 		err = fmt.Errorf("unknown kind %q", f.kind)
 	}
@@ -251,6 +253,114 @@ func updateEntry(f func(any, []any, Option, int64) (Option, error), key, vals, s
 	return callUpdate(f, k, v.([]any), prev, t)
 }
 
+// mapState serves mapWithState: [time_ms, [[key, state, [v...], timing_out]...]]
+// -> one [[out option...], state change] per key (ABI.md §6.1).
+func (b *batch) mapState(f *function, in []byte) error {
+	n, rest, err := abi.ArrayHeader(in)
+	if err != nil || (n != 0 && n != 2) {
+		return badf("want [time_ms, [[key, state, values, timing_out]...]], got %s", abi.Describe(in))
+	}
+	if n == 0 {
+		b.out = abi.AppendResponseHeader(b.out, 0)
+		return nil
+	}
+	var t int64
+	if t, rest, err = abi.ReadInt(rest); err != nil {
+		return badf("time_ms: %v", err)
+	}
+	if n, rest, err = abi.ArrayHeader(rest); err != nil {
+		return badf("want an array of [key, state, values, timing_out]: %v", err)
+	}
+	b.out = abi.AppendResponseHeader(b.out, n)
+	for i := 0; i < n; i++ {
+		var m int
+		if m, rest, err = abi.ArrayHeader(rest); err != nil || m != 4 {
+			return badf("item %d: want [key, state, values, timing_out]", i)
+		}
+		var key, state, vals abi.Raw
+		var timingOut bool
+		if key, rest, err = abi.Next(rest); err != nil {
+			return badf("item %d key: %v", i, err)
+		}
+		if state, rest, err = abi.Next(rest); err != nil {
+			return badf("item %d state: %v", i, err)
+		}
+		if _, _, err = abi.ReadOption(state); err != nil {
+			return badf("item %d: state must be [] or [value]: %v", i, err)
+		}
+		if vals, rest, err = abi.Next(rest); err != nil || abi.TypeOf(vals) != abi.TypeArray {
+			return badf("item %d: want an array of values", i)
+		}
+		if timingOut, rest, err = abi.ReadBool(rest); err != nil {
+			return badf("item %d: timing_out: %v", i, err)
+		}
+		mark := len(b.out)
+		if err := b.mapStateItem(f.mapSt, t, key, state, vals, timingOut); err != nil {
+			b.fail(i, mark, err)
+		}
+	}
+	if len(rest) != 0 {
+		return badf("%d bytes after the input", len(rest))
+	}
+	return nil
+}
+
+// mapStateItem calls f for one key's values (once, with none, when the key
+// is timing out) and appends [outs, change].
+func (b *batch) mapStateItem(f func(int64, any, Option, *State) (Option, error), t int64, key, state, vals abi.Raw, timingOut bool) error {
+	k, err := abi.Decode(key)
+	if err != nil {
+		return fmt.Errorf("key: %w", err)
+	}
+	var st State
+	if s, _, _ := abi.ReadOption(state); s != nil {
+		if st.value, err = abi.Decode(s); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		st.exists = true
+	}
+	vs, err := abi.Decode(vals)
+	if err != nil {
+		return fmt.Errorf("values: %w", err)
+	}
+	values := vs.([]any)
+	if timingOut {
+		if len(values) != 0 || !st.exists {
+			return errors.New("a timing-out key comes with a state and no values")
+		}
+		st.timingOut = true
+		values = []any{nil}
+	} else if len(values) == 0 {
+		return errors.New("a key with no values that is not timing out")
+	}
+	b.out = append(b.out, 0x92)
+	b.out = abi.AppendArrayHeader(b.out, len(values))
+	for _, v := range values {
+		value := Some(v)
+		if timingOut {
+			value = None
+		}
+		o, err := callMapState(f, t, k, value, &st)
+		if err != nil {
+			return err
+		}
+		if !o.OK {
+			b.out = append(b.out, 0x90)
+		} else if b.out, err = abi.Append(append(b.out, 0x91), o.Value); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !st.changed:
+		b.out = abi.AppendNil(b.out)
+	case !st.exists:
+		b.out = append(b.out, 0x90)
+	default:
+		b.out, err = abi.Append(append(b.out, 0x91), st.value)
+	}
+	return err
+}
+
 // The call* helpers run one user function call and turn a panic into an
 // error, so that it becomes a record error and the batch goes on.
 
@@ -283,4 +393,9 @@ func callReduce(f func(a, b any) (any, error), a, b any) (c any, err error) {
 func callUpdate(f func(any, []any, Option, int64) (Option, error), k any, vs []any, s Option, t int64) (o Option, err error) {
 	defer recovered(&err)
 	return f(k, vs, s, t)
+}
+
+func callMapState(f func(int64, any, Option, *State) (Option, error), t int64, k any, v Option, s *State) (o Option, err error) {
+	defer recovered(&err)
+	return f(t, k, v, s)
 }
