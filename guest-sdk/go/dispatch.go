@@ -282,17 +282,14 @@ func (b *batch) mapState(f *function, in []byte) error {
 		if key, rest, err = abi.Next(rest); err != nil {
 			return badf("item %d key: %v", i, err)
 		}
-		if state, rest, err = abi.Next(rest); err != nil {
-			return badf("item %d state: %v", i, err)
-		}
-		if _, _, err = abi.ReadOption(state); err != nil {
+		if state, rest, err = abi.ReadOption(rest); err != nil {
 			return badf("item %d: state must be [] or [value]: %v", i, err)
 		}
 		if vals, rest, err = abi.Next(rest); err != nil || abi.TypeOf(vals) != abi.TypeArray {
 			return badf("item %d: want an array of values", i)
 		}
 		if timingOut, rest, err = abi.ReadBool(rest); err != nil {
-			return badf("item %d: timing_out: %v", i, err)
+			return badf("item %d: timing_out must be a bool", i)
 		}
 		mark := len(b.out)
 		if err := b.mapStateItem(f.mapSt, t, key, state, vals, timingOut); err != nil {
@@ -313,8 +310,8 @@ func (b *batch) mapStateItem(f func(int64, any, Option, *State) (Option, error),
 		return fmt.Errorf("key: %w", err)
 	}
 	var st State
-	if s, _, _ := abi.ReadOption(state); s != nil {
-		if st.value, err = abi.Decode(s); err != nil {
+	if state != nil { // nil is none; a nil state is [0xc0]
+		if st.value, err = abi.Decode(state); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 		st.exists = true
@@ -341,6 +338,9 @@ func (b *batch) mapStateItem(f func(int64, any, Option, *State) (Option, error),
 			value = None
 		}
 		o, err := callMapState(f, t, k, value, &st)
+		if st.misuse != "" {
+			return errors.New(st.misuse)
+		}
 		if err != nil {
 			return err
 		}

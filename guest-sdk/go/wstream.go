@@ -144,6 +144,7 @@ type State struct {
 	exists    bool
 	changed   bool // updated or removed since the key's first call of the batch
 	timingOut bool
+	misuse    string // a change tried while timing out: fails the key
 }
 
 // Exists reports whether the key has a state.
@@ -157,19 +158,22 @@ func (s *State) Get() Option {
 	return Some(s.value)
 }
 
-// Update sets the key's state. It panics while the key is timing out
-// (which fails the record, as Spark's update throws).
+// Update sets the key's state. While the key is timing out it fails the
+// key instead, as Spark's update throws there.
 func (s *State) Update(v any) {
 	if s.timingOut {
-		panic("cannot update the state of a key that is timing out")
+		s.misuse = "cannot update the state of a key that is timing out"
+		return
 	}
 	s.value, s.exists, s.changed = v, true, true
 }
 
-// Remove removes the key's state. It panics while the key is timing out.
+// Remove removes the key's state. While the key is timing out it fails
+// the key instead.
 func (s *State) Remove() {
 	if s.timingOut {
-		panic("cannot remove the state of a key that is timing out")
+		s.misuse = "cannot remove the state of a key that is timing out"
+		return
 	}
 	s.value, s.exists, s.changed = nil, false, true
 }

@@ -276,7 +276,11 @@ func stateCommand(_ int64, _ any, v wstream.Option, st *wstream.State) (wstream.
 	case "remove-state":
 		st.Remove()
 	default:
-		return wstream.None, fmt.Errorf("state-command: unknown command %v (want noop, get-state, update-state or remove-state)", v.Value)
+		cmd, err := toString(v.Value)
+		if err != nil {
+			return wstream.None, err
+		}
+		return wstream.None, fmt.Errorf("state-command: unknown command %s (want noop, get-state, update-state or remove-state)", cmd)
 	}
 	return wstream.None, nil
 }
