@@ -144,12 +144,9 @@ func (m *mapStateStage) process(ctx context.Context, t int64, in []abi.Raw) ([]a
 		items = append(items, buf[start:len(buf):len(buf)])
 	}
 	m.scratch = buf
+	m.c.record = func(item abi.Raw) abi.Raw { return recordOf(items, groups, item) }
 	res, err := m.c.callWith(ctx, abi.AppendInt([]byte{0x92}, t), items)
 	if err != nil {
-		var se *StageError
-		if errors.As(err, &se) {
-			se.Record = m.records(items, groups, se.Record)
-		}
 		return nil, false, err
 	}
 
@@ -264,9 +261,9 @@ func keyOf(item abi.Raw) abi.Raw {
 	return k
 }
 
-// records names what a failed item stood for: its key's record when it
+// recordOf names what a failed item stood for: its key's record when it
 // had one, else [key, [values...]], or the key when it was timing out.
-func (m *mapStateStage) records(items []abi.Raw, groups []group, item abi.Raw) abi.Raw {
+func recordOf(items []abi.Raw, groups []group, item abi.Raw) abi.Raw {
 	for i, it := range items {
 		if &it[0] != &item[0] {
 			continue
