@@ -81,6 +81,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	s.scaling()
+	s.idleKeys()
+	s.joins()
 	s.cli()
 	s.footer(time.Since(start))
 	if cfg.JSON != "" {

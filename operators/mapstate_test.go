@@ -2,6 +2,7 @@ package operators
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math/rand"
 	"sort"
 	"testing"
@@ -120,13 +121,13 @@ func TestJoinBufferAgainstAModel(t *testing.T) {
 		switch rng.Intn(3) {
 		case 0, 1:
 			r := modelRow{key: fmt.Sprintf("k%d", rng.Intn(20)), time: int64(step + rng.Intn(50)), matched: rng.Intn(2) == 0}
-			b.add(str(r.key), abi.AppendInt(nil, r.time), r.time, r.matched)
+			b.add(str(r.key), abi.AppendInt(nil, r.time), maphash.Bytes(hashSeed, str(r.key)), r.time, r.matched)
 			model = append(model, r)
 		default:
 			upTo := int64(step - rng.Intn(30))
 			var gone []modelRow
 			b.evict(upTo, func(r *joinRow) {
-				k, _, _ := abi.ReadString(r.key())
+				k, _, _ := abi.ReadString(b.key(r))
 				gone = append(gone, modelRow{k, r.time, r.matched})
 			})
 			var want, kept []modelRow
@@ -149,8 +150,8 @@ func TestJoinBufferAgainstAModel(t *testing.T) {
 			if !r.live {
 				continue
 			}
-			k, _, _ := abi.ReadString(r.key())
-			if tm, _, _ := abi.ReadInt(r.val()); tm != r.time {
+			k, _, _ := abi.ReadString(b.key(r))
+			if tm, _, _ := abi.ReadInt(b.val(r)); tm != r.time {
 				t.Fatalf("step %d: row value %d, time %d", step, tm, r.time)
 			}
 			live = append(live, modelRow{k, r.time, r.matched})
@@ -160,12 +161,20 @@ func TestJoinBufferAgainstAModel(t *testing.T) {
 			t.Fatalf("step %d: rows %v, want %v", step, live, model)
 		}
 		for k, n := range byKey {
-			if len(b.keys[string(str(k))]) != n {
-				t.Fatalf("step %d: key %s lists %d rows, has %d", step, k, len(b.keys[string(str(k))]), n)
+			var times []int64
+			b.each(str(k), maphash.Bytes(hashSeed, str(k)), func(r *joinRow) { times = append(times, r.time) })
+			var want []int64
+			for _, r := range live {
+				if r.key == k {
+					want = append(want, r.time)
+				}
+			}
+			if len(times) != n || fmt.Sprint(times) != fmt.Sprint(want) {
+				t.Fatalf("step %d: key %s chains %v, want %v", step, k, times, want)
 			}
 		}
-		if len(b.keys) != len(byKey) {
-			t.Fatalf("step %d: %d keys listed, %d live", step, len(b.keys), len(byKey))
+		if len(b.chains) != len(byKey) {
+			t.Fatalf("step %d: %d chains, %d live keys", step, len(b.chains), len(byKey))
 		}
 		j := &streamJoinStage{left: b}
 		j2 := &streamJoinStage{}

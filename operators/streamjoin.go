@@ -1,8 +1,11 @@
 package operators
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"hash/maphash"
+	"slices"
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host/pipeline"
@@ -37,6 +40,7 @@ type streamJoinStage struct {
 	clock         *eventClock
 	leftTime      timeFunc
 	rightTime     timeFunc
+	leftMark      *watermarkStage
 	left, right   joinBuffer
 	// lateWM is the watermark of the previous trigger. Spark filters late
 	// rows with it and evicts with the current one; they differ only in a
@@ -64,6 +68,7 @@ func buildStreamJoin(b *builder, s pipeline.Stage, label string, kind joinKind) 
 		}
 		*side.dst = side.mark.fn
 	}
+	j.leftMark = b.chainMark
 	b.events().evicting = true // a watermark move evicts, and outer joins emit then
 	return j, nil
 }
@@ -94,23 +99,22 @@ func (j *streamJoinStage) process(ctx context.Context, _ int64, in []abi.Raw) ([
 	j.lateWM = wm
 	leftGone, rightGone := wm-j.before-1, wm-j.after-1
 	var out []abi.Raw
-	var buf []byte
+	var buf arena // joined records, cut from shared chunks
 	emit := func(k, lv, rv abi.Raw) {
-		start := len(buf)
-		buf = append(buf, 0x92)
-		buf = append(buf, k...)
-		buf = append(buf, 0x92)
-		buf = append(buf, lv...)
-		buf = append(buf, rv...)
-		out = append(out, buf[start:len(buf):len(buf)])
+		rec := buf.alloc(2 + len(k) + len(lv) + len(rv))
+		rec[0] = 0x92
+		n := 1 + copy(rec[1:], k)
+		rec[n] = 0x92
+		copy(rec[n+1+copy(rec[n+1:], lv):], rv)
+		out = append(out, rec)
 	}
 	nilRaw := abi.Raw{0xc0}
 
-	lk, lv, lt, err := j.rows(ctx, in, j.leftTime, j.label)
+	lk, lv, lt, err := j.rows(ctx, in, j.leftTime, j.leftMark, j.label)
 	if err != nil {
 		return nil, false, err
 	}
-	rk, rv, rt, err := j.rows(ctx, j.other.out, j.rightTime, j.label+" (other: "+j.other.name+")")
+	rk, rv, rt, err := j.rows(ctx, j.other.out, j.rightTime, j.other.mark, j.label+" (other: "+j.other.name+")")
 	if err != nil {
 		return nil, false, err
 	}
@@ -120,14 +124,14 @@ func (j *streamJoinStage) process(ctx context.Context, _ int64, in []abi.Raw) ([
 			continue
 		}
 		matched := false
-		for _, r := range j.right.keys[string(lk[i])] {
-			row := &j.right.rows[r]
+		h := maphash.Bytes(hashSeed, lk[i])
+		j.right.each(lk[i], h, func(row *joinRow) {
 			if row.time-j.before <= lt[i] && lt[i] <= row.time+j.after {
-				emit(lk[i], lv[i], row.val())
+				emit(lk[i], lv[i], j.right.val(row))
 				row.matched, matched = true, true
 			}
-		}
-		j.left.add(lk[i], lv[i], lt[i], matched)
+		})
+		j.left.add(lk[i], lv[i], h, lt[i], matched)
 	}
 	for i := range rk {
 		if rt[i] <= late {
@@ -135,16 +139,16 @@ func (j *streamJoinStage) process(ctx context.Context, _ int64, in []abi.Raw) ([
 			continue
 		}
 		matched := false
-		for _, l := range j.left.keys[string(rk[i])] {
-			row := &j.left.rows[l]
+		h := maphash.Bytes(hashSeed, rk[i])
+		j.left.each(rk[i], h, func(row *joinRow) {
 			if rt[i]-j.before <= row.time && row.time <= rt[i]+j.after {
-				emit(rk[i], row.val(), rv[i])
+				emit(rk[i], j.left.val(row), rv[i])
 				row.matched, matched = true, true
 			}
-		}
+		})
 		keepsUnmatched := !matched && (j.kind == joinRight || j.kind == joinFull)
 		if rt[i] > rightGone || keepsUnmatched {
-			j.right.add(rk[i], rv[i], rt[i], matched)
+			j.right.add(rk[i], rv[i], h, rt[i], matched)
 		}
 	}
 	// Evict, the preserved sides first, emitting the rows that never matched.
@@ -152,27 +156,35 @@ func (j *streamJoinStage) process(ctx context.Context, _ int64, in []abi.Raw) ([
 	outerRight := j.kind == joinRight || j.kind == joinFull
 	j.left.evict(leftGone, func(row *joinRow) {
 		if outerLeft && !row.matched {
-			emit(row.key(), row.val(), nilRaw)
+			emit(j.left.key(row), j.left.val(row), nilRaw)
 		}
 	})
 	j.right.evict(rightGone, func(row *joinRow) {
 		if outerRight && !row.matched {
-			emit(row.key(), nilRaw, row.val())
+			emit(j.right.key(row), nilRaw, j.right.val(row))
 		}
 	})
 	return out, true, nil
 }
 
 // rows splits a side's [k, v] records and computes each v's event time.
-func (j *streamJoinStage) rows(ctx context.Context, in []abi.Raw, tf timeFunc, label string) (keys, vals []abi.Raw, times []int64, err error) {
+// When each v is the record its withWatermark read, in the same order (the
+// usual pipeline: withWatermark, then a map that keys each row), the times
+// it computed are reused instead of calling the time function again.
+func (j *streamJoinStage) rows(ctx context.Context, in []abi.Raw, tf timeFunc, mark *watermarkStage, label string) (keys, vals []abi.Raw, times []int64, err error) {
 	if len(in) == 0 {
 		return nil, nil, nil, nil
 	}
 	keys, vals = make([]abi.Raw, len(in)), make([]abi.Raw, len(in))
+	same := mark != nil && len(mark.lastIn) == len(in)
 	for i, r := range in {
 		if keys[i], vals[i], err = abi.SplitPair(r); err != nil {
 			return nil, nil, nil, fmt.Errorf("%s: record %d: %v (a join reads [key, value] pairs: key the rows after withWatermark, e.g. with a map)", label, i, err)
 		}
+		same = same && bytes.Equal(vals[i], mark.lastIn[i])
+	}
+	if same {
+		return keys, vals, mark.lastTimes, nil
 	}
 	if times, err = tf.times(ctx, vals); err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: event time of a value: %w", label, err)
@@ -185,39 +197,80 @@ func (j *streamJoinStage) late(r abi.Raw) {
 	j.clock.lateTotal++
 }
 
-// joinBuffer is one side's buffered rows, in arrival order. An evicted row
-// stays in rows as a hole until holes outnumber the live rows; then rows is
-// compacted, which keeps arrival order without a sort.
+// joinBuffer is one side's buffered rows, in arrival order. Nothing in it
+// holds a Go pointer but the chunks of bytes, so a buffer of millions of
+// rows costs the garbage collector a few objects: rows are indexes into
+// byte chunks, chained per key through a map from the key's hash. An
+// evicted row stays in rows as a hole until holes outnumber the live rows;
+// then rows is compacted, which keeps arrival order without a sort.
 type joinBuffer struct {
 	rows    []joinRow
 	holes   int
-	keys    map[string][]int32 // live rows by key, in arrival order
-	minTime int64              // no live row is older: an eviction below it finds nothing
-	mem     arena
+	chains  map[uint64]chain // a key's hash -> its rows (with any other key of that hash)
+	minTime int64            // no live row is older: an eviction below it finds nothing
+	data    rowBytes
 }
+
+// chain is the first and last row of a hash chain, in arrival order.
+type chain struct{ head, tail int32 }
 
 // joinRow is a buffered [k, v] record and its event time.
 type joinRow struct {
-	rec     abi.Raw // [k, v], with k's length in klen
-	klen    int32
-	time    int64
-	matched bool
-	live    bool
+	at         rowAt // the record [k, v] in data
+	klen       uint32
+	time       int64
+	prev, next int32 // in the row's hash chain, -1 at the ends
+	matched    bool
+	live       bool
 }
 
-func (r *joinRow) key() abi.Raw { return r.rec[1 : 1+r.klen] }
-func (r *joinRow) val() abi.Raw { return r.rec[1+r.klen:] }
+// hashSeed makes key hashes; rows are found by hash and then by comparing
+// the key's bytes, so the seed may differ between runs.
+var hashSeed = maphash.MakeSeed()
 
-func (b *joinBuffer) add(k, v abi.Raw, t int64, matched bool) {
-	if b.keys == nil {
-		b.keys = map[string][]int32{}
+func (b *joinBuffer) rec(r *joinRow) abi.Raw { return b.data.get(r.at) }
+
+func (b *joinBuffer) key(r *joinRow) abi.Raw { return b.rec(r)[1 : 1+r.klen] }
+
+func (b *joinBuffer) val(r *joinRow) abi.Raw { return b.rec(r)[1+r.klen:] }
+
+// each calls f for every live row of key k (whose hash is h), in arrival
+// order.
+func (b *joinBuffer) each(k abi.Raw, h uint64, f func(*joinRow)) {
+	c, ok := b.chains[h]
+	if !ok {
+		return
+	}
+	for i := c.head; i >= 0; i = b.rows[i].next {
+		r := &b.rows[i]
+		if bytes.Equal(b.key(r), k) {
+			f(r)
+		}
+	}
+}
+
+func (b *joinBuffer) add(k, v abi.Raw, h uint64, t int64, matched bool) {
+	if b.chains == nil {
+		b.chains = map[uint64]chain{}
 	}
 	if len(b.rows)-b.holes == 0 || t < b.minTime {
 		b.minTime = t
 	}
 	i := int32(len(b.rows))
-	b.rows = append(b.rows, joinRow{rec: b.mem.pair(k, v), klen: int32(len(k)), time: t, matched: matched, live: true})
-	b.keys[string(k)] = append(b.keys[string(k)], i)
+	b.rows = append(b.rows, joinRow{at: b.data.pair(k, v), klen: uint32(len(k)), time: t, prev: -1, next: -1, matched: matched, live: true})
+	b.link(i, h)
+}
+
+// link appends row i to the chain of hash h.
+func (b *joinBuffer) link(i int32, h uint64) {
+	c, ok := b.chains[h]
+	if !ok {
+		b.chains[h] = chain{i, i}
+		return
+	}
+	b.rows[c.tail].next, b.rows[i].prev = i, c.tail
+	c.tail = i
+	b.chains[h] = c
 }
 
 // evict removes the live rows with time ≤ upTo, in arrival order, calling
@@ -226,35 +279,35 @@ func (b *joinBuffer) evict(upTo int64, gone func(*joinRow)) {
 	if len(b.rows) == b.holes || upTo < b.minTime {
 		return
 	}
-	min := int64(0)
-	first := true
+	min, first := int64(0), true
 	for i := range b.rows {
-		row := &b.rows[i]
-		if !row.live {
+		r := &b.rows[i]
+		if !r.live {
 			continue
 		}
-		if row.time > upTo {
-			if first || row.time < min {
-				min, first = row.time, false
+		if r.time > upTo {
+			if first || r.time < min {
+				min, first = r.time, false
 			}
 			continue
 		}
-		gone(row)
-		k := string(row.key())
-		list := b.keys[k]
-		for j, r := range list {
-			if r == int32(i) {
-				list = append(list[:j], list[j+1:]...)
-				break
-			}
+		gone(r)
+		h := maphash.Bytes(hashSeed, b.key(r))
+		c := b.chains[h]
+		switch {
+		case r.prev < 0 && r.next < 0:
+			delete(b.chains, h)
+		case r.prev < 0:
+			c.head, b.rows[r.next].prev = r.next, -1
+			b.chains[h] = c
+		case r.next < 0:
+			c.tail, b.rows[r.prev].next = r.prev, -1
+			b.chains[h] = c
+		default:
+			b.rows[r.prev].next, b.rows[r.next].prev = r.next, r.prev
 		}
-		if len(list) == 0 {
-			delete(b.keys, k)
-		} else {
-			b.keys[k] = list
-		}
-		b.mem.release(len(row.rec))
-		row.live, row.rec = false, nil
+		b.data.free(r.at)
+		*r = joinRow{}
 		b.holes++
 	}
 	b.minTime = min
@@ -263,34 +316,109 @@ func (b *joinBuffer) evict(upTo int64, gone func(*joinRow)) {
 	}
 }
 
-// compact drops the holes, renumbering the rows in the key lists, and
-// copies the bytes into a fresh arena when most of the old one is garbage.
+// compact drops the holes and relinks the chains, and copies the bytes
+// into fresh chunks when most of the old ones are garbage.
 func (b *joinBuffer) compact() {
 	rows := make([]joinRow, 0, len(b.rows)-b.holes)
-	fresh := b.mem.wasteful()
-	var mem arena
-	for _, r := range b.rows {
-		if r.live {
-			if fresh {
-				r.rec = mem.copy(r.rec)
-			}
-			rows = append(rows, r)
+	var data rowBytes
+	fresh := b.data.wasteful()
+	for i := range b.rows {
+		r := b.rows[i]
+		if !r.live {
+			continue
 		}
+		if fresh {
+			r.at = data.copy(b.data.get(r.at))
+		}
+		r.prev, r.next = -1, -1
+		rows = append(rows, r)
 	}
 	if fresh {
-		b.mem = mem
+		b.data = data
 	}
 	b.rows, b.holes = rows, 0
-	b.keys = make(map[string][]int32, len(b.keys))
+	b.chains = make(map[uint64]chain, len(b.chains))
 	for i := range rows {
-		k := string(rows[i].key())
-		b.keys[k] = append(b.keys[k], int32(i))
+		b.link(int32(i), maphash.Bytes(hashSeed, b.key(&rows[i])))
 	}
+}
+
+// rowBytes stores the records of a join buffer in large chunks, addressed
+// by chunk and offset rather than by slice, so that rows hold no pointers.
+// A chunk whose records have all left is dropped: rows arrive roughly in
+// event-time order and leave in it, so old chunks empty out whole.
+type rowBytes struct {
+	chunks [][]byte
+	live   []int // live bytes per chunk
+	used   int   // bytes in chunks that still exist
+	inUse  int   // of which live
+}
+
+// rowAt is where a record lies in a rowBytes.
+type rowAt struct{ chunk, off, n uint32 }
+
+const rowChunk = 1 << 20
+
+func (d *rowBytes) alloc(n int) (rowAt, []byte) {
+	last := len(d.chunks) - 1
+	if last < 0 || d.chunks[last] == nil || len(d.chunks[last])+n > cap(d.chunks[last]) {
+		d.chunks = append(d.chunks, make([]byte, 0, max(rowChunk, n)))
+		d.live = append(d.live, 0)
+		last++
+	}
+	c := d.chunks[last]
+	off := len(c)
+	d.chunks[last] = c[:off+n]
+	d.live[last] += n
+	d.used += n
+	d.inUse += n
+	return rowAt{uint32(last), uint32(off), uint32(n)}, d.chunks[last][off : off+n]
+}
+
+// pair stores the record [k, v].
+func (d *rowBytes) pair(k, v abi.Raw) rowAt {
+	at, dst := d.alloc(1 + len(k) + len(v))
+	dst[0] = 0x92
+	copy(dst[1+copy(dst[1:], k):], v)
+	return at
+}
+
+func (d *rowBytes) copy(b []byte) rowAt {
+	at, dst := d.alloc(len(b))
+	copy(dst, b)
+	return at
+}
+
+func (d *rowBytes) get(at rowAt) abi.Raw {
+	return d.chunks[at.chunk][at.off : at.off+at.n : at.off+at.n]
+}
+
+// free releases a record's bytes, and its chunk once the chunk holds no
+// live record and is not the one being filled.
+func (d *rowBytes) free(at rowAt) {
+	d.live[at.chunk] -= int(at.n)
+	d.inUse -= int(at.n)
+	if d.live[at.chunk] == 0 && int(at.chunk) != len(d.chunks)-1 {
+		d.used -= len(d.chunks[at.chunk])
+		d.chunks[at.chunk] = nil
+	}
+}
+
+// wasteful reports whether copying the live records into fresh chunks
+// would free more than it costs (as arena.wasteful).
+func (d *rowBytes) wasteful() bool {
+	garbage := d.used - d.inUse
+	return garbage > d.inUse && garbage > arenaSlack
 }
 
 // snapshot: [lateWM, left rows, right rows], each row [k, v, time, matched]
 // in arrival order.
 func (j *streamJoinStage) snapshot(dst []byte) []byte {
+	size := 1 + 9
+	for _, b := range []*joinBuffer{&j.left, &j.right} {
+		size += 5 + b.data.inUse + 11*(len(b.rows)-b.holes)
+	}
+	dst = slices.Grow(dst, size)
 	dst = append(dst, 0x93)
 	dst = abi.AppendInt(dst, j.lateWM)
 	for _, b := range []*joinBuffer{&j.left, &j.right} {
@@ -301,8 +429,7 @@ func (j *streamJoinStage) snapshot(dst []byte) []byte {
 				continue
 			}
 			dst = append(dst, 0x94)
-			dst = append(dst, r.key()...)
-			dst = append(dst, r.val()...)
+			dst = append(dst, b.rec(r)[1:]...) // k and v
 			dst = abi.AppendInt(dst, r.time)
 			dst = abi.AppendBool(dst, r.matched)
 		}
@@ -344,7 +471,7 @@ func (j *streamJoinStage) restore(b []byte) error {
 			if matched, rest, err = abi.ReadBool(rest); err != nil {
 				return err
 			}
-			buf.add(k, v, t, matched)
+			buf.add(k, v, maphash.Bytes(hashSeed, k), t, matched)
 		}
 	}
 	return nil
