@@ -147,6 +147,13 @@ type State struct {
 	misuse    string // a change tried while timing out: fails the key
 }
 
+// NewState returns a key's state as a MapState function receives it, for
+// a plugin's own tests: s is the state before the call, and timingOut
+// makes it the key's last call.
+func NewState(s Option, timingOut bool) *State {
+	return &State{value: s.Value, exists: s.OK, timingOut: timingOut}
+}
+
 // Exists reports whether the key has a state.
 func (s *State) Exists() bool { return s.exists }
 
