@@ -316,10 +316,24 @@ func (b *joinBuffer) evict(upTo int64, gone func(*joinRow)) {
 	}
 }
 
-// compact drops the holes and relinks the chains, and copies the bytes
-// into fresh chunks when most of the old ones are garbage.
+// compact drops the holes in place and renumbers the chains, so that it
+// allocates nothing but a renumbering table; and it copies the bytes into
+// fresh chunks when most of the old ones are garbage.
 func (b *joinBuffer) compact() {
-	rows := make([]joinRow, 0, len(b.rows)-b.holes)
+	renum := make([]int32, len(b.rows))
+	n := int32(0)
+	for i := range b.rows {
+		renum[i] = n
+		if b.rows[i].live {
+			n++
+		}
+	}
+	at := func(i int32) int32 {
+		if i < 0 {
+			return -1
+		}
+		return renum[i]
+	}
 	var data rowBytes
 	fresh := b.data.wasteful()
 	for i := range b.rows {
@@ -330,16 +344,16 @@ func (b *joinBuffer) compact() {
 		if fresh {
 			r.at = data.copy(b.data.get(r.at))
 		}
-		r.prev, r.next = -1, -1
-		rows = append(rows, r)
+		r.prev, r.next = at(r.prev), at(r.next)
+		b.rows[renum[i]] = r
 	}
 	if fresh {
 		b.data = data
 	}
-	b.rows, b.holes = rows, 0
-	b.chains = make(map[uint64]chain, len(b.chains))
-	for i := range rows {
-		b.link(int32(i), maphash.Bytes(hashSeed, b.key(&rows[i])))
+	clear(b.rows[n:])
+	b.rows, b.holes = b.rows[:n], 0
+	for h, c := range b.chains { // changing the values of existing keys while ranging is allowed
+		b.chains[h] = chain{at(c.head), at(c.tail)}
 	}
 }
 
