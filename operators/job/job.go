@@ -119,7 +119,7 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 		if n == 1 {
 			rows = "row"
 		}
-		cfg.Log.Warn(fmt.Sprintf("%d %s arrived after the watermark had closed all their windows and were dropped (%s)", n, rows, where))
+		cfg.Log.Warn(fmt.Sprintf("%d %s arrived after the watermark had closed every window or join range that could take them, and were dropped (%s)", n, rows, where))
 	}
 	return err
 }
