@@ -168,7 +168,6 @@ func TestConformanceSameBytes(t *testing.T) {
 	}
 }
 
-
 // TestBadInputSameBytes: undecodable or misshapen calls fail the batch (or
 // the record) with the same code and message.
 func TestBadInputSameBytes(t *testing.T) {

@@ -1340,6 +1340,22 @@ static const char *read_option(bytes *in, bytes *v, bool *some) {
     return errf("want [] or [value], got an array of %zu", n);
 }
 
+/* timed_items reads the head of an update or mapState input, [time_ms,
+ * [item...]], whose items have the given shape: the time, the number of
+ * items and the bytes that hold them. An empty input array is legal for
+ * every kind (ABI.md §6) and has no items. */
+static const char *timed_items(bytes in, const char *shape, int64_t *t, size_t *n, bytes *rest) {
+    *rest = in;
+    *t = 0;
+    const char *err = array_header(rest, n);
+    if (err || (*n != 0 && *n != 2))
+        return badf("want [time_ms, [[%s]...]], got %s", shape, describe_raw(in));
+    if (*n == 0) return NULL;
+    if ((err = read_int(rest, t))) return badf("time_ms: %s", err);
+    if ((err = array_header(rest, n))) return badf("want an array of [%s]: %s", shape, err);
+    return NULL;
+}
+
 static const char *update_entry(const function *f, bytes key, bytes vals, bytes state, bool some, int64_t t) {
     ws_value k, vs, s = ws_none();
     const char *err;
@@ -1362,18 +1378,11 @@ static const char *update_entry(const function *f, bytes key, bytes vals, bytes 
 /* update serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
  * one state option per key. */
 static const char *update(const function *f, bytes in) {
-    bytes rest = in;
-    size_t n;
-    const char *err = array_header(&rest, &n);
-    if (err || (n != 0 && n != 2))
-        return badf("want [time_ms, [[key, values, state]...]], got %s", describe_raw(in));
-    if (n == 0) { /* an empty input array is legal for every kind (ABI.md §6) */
-        response_header(0);
-        return NULL;
-    }
     int64_t t;
-    if ((err = read_int(&rest, &t))) return badf("time_ms: %s", err);
-    if ((err = array_header(&rest, &n))) return badf("want an array of [key, values, state]: %s", err);
+    size_t n;
+    bytes rest;
+    const char *err = timed_items(in, "key, values, state", &t, &n, &rest);
+    if (err) return err;
     response_header(n);
     for (size_t i = 0; i < n; i++) {
         size_t m;
@@ -1431,18 +1440,11 @@ static const char *map_state_item(const function *f, int64_t t, bytes key, bytes
 /* map_state serves mapWithState: [time_ms, [[key, state, [v...],
  * timing_out]...]] -> one [outs, change] per key. */
 static const char *map_state(const function *f, bytes in) {
-    bytes rest = in;
-    size_t n;
-    const char *err = array_header(&rest, &n);
-    if (err || (n != 0 && n != 2))
-        return badf("want [time_ms, [[key, state, values, timing_out]...]], got %s", describe_raw(in));
-    if (n == 0) {
-        response_header(0);
-        return NULL;
-    }
     int64_t t;
-    if ((err = read_int(&rest, &t))) return badf("time_ms: %s", err);
-    if ((err = array_header(&rest, &n))) return badf("want an array of [key, state, values, timing_out]: %s", err);
+    size_t n;
+    bytes rest;
+    const char *err = timed_items(in, "key, state, values, timing_out", &t, &n, &rest);
+    if (err) return err;
     response_header(n);
     for (size_t i = 0; i < n; i++) {
         size_t m;

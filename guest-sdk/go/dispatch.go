@@ -179,23 +179,33 @@ func (b *batch) groups(f *function, in []byte) error {
 	return nil
 }
 
+// timedItems reads the head of an update or mapState input,
+// [time_ms, [item...]], whose items have the given shape: the time, the
+// number of items and the bytes that hold them. An empty input array is
+// legal for every kind (ABI.md §6) and has no items.
+func timedItems(in []byte, shape string) (t int64, n int, rest []byte, err error) {
+	m, rest, err := abi.ArrayHeader(in)
+	if err != nil || (m != 0 && m != 2) {
+		return 0, 0, nil, badf("want [time_ms, [[%s]...]], got %s", shape, abi.Describe(in))
+	}
+	if m == 0 {
+		return 0, 0, rest, nil
+	}
+	if t, rest, err = abi.ReadInt(rest); err != nil {
+		return 0, 0, nil, badf("time_ms: %v", err)
+	}
+	if n, rest, err = abi.ArrayHeader(rest); err != nil {
+		return 0, 0, nil, badf("want an array of [%s]: %v", shape, err)
+	}
+	return t, n, rest, nil
+}
+
 // update serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
 // one state option per key.
 func (b *batch) update(f *function, in []byte) error {
-	n, rest, err := abi.ArrayHeader(in)
-	if err != nil || (n != 0 && n != 2) {
-		return badf("want [time_ms, [[key, values, state]...]], got %s", abi.Describe(in))
-	}
-	if n == 0 { // an empty input array is legal for every kind (ABI.md §6)
-		b.out = abi.AppendResponseHeader(b.out, 0)
-		return nil
-	}
-	var t int64
-	if t, rest, err = abi.ReadInt(rest); err != nil {
-		return badf("time_ms: %v", err)
-	}
-	if n, rest, err = abi.ArrayHeader(rest); err != nil {
-		return badf("want an array of [key, values, state]: %v", err)
+	t, n, rest, err := timedItems(in, "key, values, state")
+	if err != nil {
+		return err
 	}
 	b.out = abi.AppendResponseHeader(b.out, n)
 	for i := 0; i < n; i++ {
@@ -256,20 +266,9 @@ func updateEntry(f func(any, []any, Option, int64) (Option, error), key, vals, s
 // mapState serves mapWithState: [time_ms, [[key, state, [v...], timing_out]...]]
 // -> one [[out option...], state change] per key (ABI.md §6.1).
 func (b *batch) mapState(f *function, in []byte) error {
-	n, rest, err := abi.ArrayHeader(in)
-	if err != nil || (n != 0 && n != 2) {
-		return badf("want [time_ms, [[key, state, values, timing_out]...]], got %s", abi.Describe(in))
-	}
-	if n == 0 {
-		b.out = abi.AppendResponseHeader(b.out, 0)
-		return nil
-	}
-	var t int64
-	if t, rest, err = abi.ReadInt(rest); err != nil {
-		return badf("time_ms: %v", err)
-	}
-	if n, rest, err = abi.ArrayHeader(rest); err != nil {
-		return badf("want an array of [key, state, values, timing_out]: %v", err)
+	t, n, rest, err := timedItems(in, "key, state, values, timing_out")
+	if err != nil {
+		return err
 	}
 	b.out = abi.AppendResponseHeader(b.out, n)
 	for i := 0; i < n; i++ {

@@ -1235,23 +1235,7 @@ impl Call<'_> {
     /// updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] -> one state
     /// option per key.
     fn update(&mut self, f: &UpdateFn, input: &[u8]) -> Result<(), Bad> {
-        let mut r = Rd { b: input };
-        let n = r.array();
-        if !matches!(n, Ok(0) | Ok(2)) {
-            return bad!("want [time_ms, [[key, values, state]...]], got {}", describe_raw(input));
-        }
-        if n == Ok(0) {
-            self.header(0); // an empty input array is legal for every kind (ABI.md §6)
-            return Ok(());
-        }
-        let t = match r.int() {
-            Ok(t) => t,
-            Err(e) => return bad!("time_ms: {}", e),
-        };
-        let n = match r.array() {
-            Ok(n) => n,
-            Err(e) => return bad!("want an array of [key, values, state]: {}", e),
-        };
+        let (t, n, mut r) = timed_items(input, "key, values, state")?;
         self.header(n);
         for i in 0..n {
             if r.array() != Ok(3) {
@@ -1291,23 +1275,7 @@ impl Call<'_> {
     /// mapWithState: [time_ms, [[key, state, [v...], timing_out]...]] -> one
     /// [[out option...], state change] per key (ABI.md §6.1).
     fn map_state(&mut self, f: &MapStateFn, input: &[u8]) -> Result<(), Bad> {
-        let mut r = Rd { b: input };
-        let n = r.array();
-        if !matches!(n, Ok(0) | Ok(2)) {
-            return bad!("want [time_ms, [[key, state, values, timing_out]...]], got {}", describe_raw(input));
-        }
-        if n == Ok(0) {
-            self.header(0);
-            return Ok(());
-        }
-        let t = match r.int() {
-            Ok(t) => t,
-            Err(e) => return bad!("time_ms: {}", e),
-        };
-        let n = match r.array() {
-            Ok(n) => n,
-            Err(e) => return bad!("want an array of [key, state, values, timing_out]: {}", e),
-        };
+        let (t, n, mut r) = timed_items(input, "key, state, values, timing_out")?;
         self.header(n);
         for i in 0..n {
             if r.array() != Ok(4) {
@@ -1386,6 +1354,29 @@ fn map_state_item(out: &mut Vec<u8>, f: &MapStateFn, t: i64, key: &[u8], state: 
         }
     }
     Ok(())
+}
+
+/// Reads the head of an update or mapState input, [time_ms, [item...]],
+/// whose items have the given shape: the time, the number of items and a
+/// reader at the first. An empty input array is legal for every kind
+/// (ABI.md §6) and has no items.
+fn timed_items<'a>(input: &'a [u8], shape: &str) -> Result<(i64, usize, Rd<'a>), Bad> {
+    let mut r = Rd { b: input };
+    let n = r.array();
+    if !matches!(n, Ok(0) | Ok(2)) {
+        return bad!("want [time_ms, [[{}]...]], got {}", shape, describe_raw(input));
+    }
+    if n == Ok(0) {
+        return Ok((0, 0, r));
+    }
+    let t = match r.int() {
+        Ok(t) => t,
+        Err(e) => return bad!("time_ms: {}", e),
+    };
+    match r.array() {
+        Ok(n) => Ok((t, n, r)),
+        Err(e) => bad!("want an array of [{}]: {}", shape, e),
+    }
 }
 
 fn read_option<'a>(r: &mut Rd<'a>) -> Result<Option<&'a [u8]>, String> {

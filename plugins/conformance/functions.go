@@ -264,15 +264,7 @@ func stateCommand(_ int64, _ any, v wstream.Option, st *wstream.State) (wstream.
 	case "get-state":
 		return wstream.Some(st.Get().Or(int64(-1))), nil
 	case "update-state":
-		if st.Exists() {
-			s, err := wstream.Add(st.Get().Value, int64(1))
-			if err != nil {
-				return wstream.None, err
-			}
-			st.Update(s)
-		} else {
-			st.Update(int64(0))
-		}
+		return wstream.None, incOrInit(st)
 	case "remove-state":
 		st.Remove()
 	default:
@@ -292,19 +284,24 @@ func incOrInitRemoveOn2(_ int64, _ any, v wstream.Option, st *wstream.State) (ws
 	switch {
 	case !v.OK || !isInt:
 	case n == 1:
-		if st.Exists() {
-			s, err := wstream.Add(st.Get().Value, int64(1))
-			if err != nil {
-				return wstream.None, err
-			}
-			st.Update(s)
-		} else {
-			st.Update(int64(0))
-		}
+		return wstream.None, incOrInit(st)
 	case n == 2:
 		st.Remove()
 	}
 	return wstream.None, nil
+}
+
+// incOrInit increments the state, or sets it to 0 when there is none.
+func incOrInit(st *wstream.State) error {
+	if !st.Exists() {
+		st.Update(int64(0))
+		return nil
+	}
+	s, err := wstream.Add(st.Get().Value, int64(1))
+	if err == nil {
+		st.Update(s)
+	}
+	return err
 }
 
 // keyByFirst keys a pair by its first element: [a, b] -> [a, [a, b]], so

@@ -391,25 +391,71 @@ function groups(f: Fn, src: ArrayBuffer): string | null {
   return null;
 }
 
-// updates serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
-// one state option per key.
-function updates(f: Fn, src: ArrayBuffer): string | null {
+// What timedItems read: the time, the number of items and where the
+// first begins.
+let itemsTime: i64 = 0;
+let itemsCount: i32 = 0;
+let itemsAt: usize = 0;
+
+// timedItems reads the head of an update or mapState input, [time_ms,
+// [item...]], whose items have the given shape, into itemsTime, itemsCount
+// and itemsAt. It returns null, or the message of a bad input. An empty
+// input array is legal for every kind (ABI.md §6) and has no items.
+function timedItems(src: ArrayBuffer, shape: string): string | null {
   const start = changetype<usize>(src);
   const end = start + <usize>src.byteLength;
   let q = arrayHeader(start, end);
   if (q == BAD || (hN != 0 && hN != 2)) {
-    return "want [time_ms, [[key, values, state]...]], got " + describe(start, end);
+    return "want [time_ms, [[" + shape + "]...]], got " + describe(start, end);
   }
-  if (hN == 0) {
-    header(0); // an empty input array is legal for every kind (ABI.md §6)
-    return null;
-  }
+  itemsTime = 0;
+  itemsCount = 0;
+  itemsAt = q;
+  if (hN == 0) return null;
   q = readInt(q, end);
   if (q == BAD) return "time_ms: " + mpErr;
-  const t = intVal;
+  itemsTime = intVal;
   q = arrayHeader(q, end);
-  if (q == BAD) return "want an array of [key, values, state]: " + mpErr;
-  const n = <i32>hN;
+  if (q == BAD) return "want an array of [" + shape + "]: " + mpErr;
+  itemsCount = <i32>hN;
+  itemsAt = q;
+  return null;
+}
+
+// What stateOption read: where the option's value begins and ends (0 and
+// 0 for none), and where the option ends.
+let optionAt: usize = 0;
+let optionValueEnd: usize = 0;
+let optionEnd: usize = 0;
+
+// stateOption reads a state option, [] or [s], at q. It returns null, or
+// what is wrong with it.
+function stateOption(q: usize, end: usize): string | null {
+  optionAt = 0;
+  optionValueEnd = 0;
+  q = arrayHeader(q, end);
+  if (q == BAD) return mpErr;
+  if (hN == 1) {
+    optionAt = q;
+    q = skip(q, end, 0);
+    if (q == BAD) return mpErr;
+    optionValueEnd = q;
+  } else if (hN != 0) {
+    return "want [] or [value], got an array of " + hN.toString();
+  }
+  optionEnd = q;
+  return null;
+}
+
+// updates serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
+// one state option per key.
+function updates(f: Fn, src: ArrayBuffer): string | null {
+  const end = changetype<usize>(src) + <usize>src.byteLength;
+  const msg = timedItems(src, "key, values, state");
+  if (msg != null) return msg;
+  const t = itemsTime;
+  const n = itemsCount;
+  let q = itemsAt;
   header(n);
   for (let i = 0; i < n; i++) {
     q = arrayHeader(q, end);
@@ -422,18 +468,11 @@ function updates(f: Fn, src: ArrayBuffer): string | null {
     q = skip(q, end, 0);
     if (q == BAD || typeOf(vp, end) != T_ARRAY) return "entry " + i.toString() + ": want an array of values";
     const vEnd = q;
-    q = arrayHeader(q, end);
-    if (q == BAD) return "entry " + i.toString() + ": state must be [] or [value]: " + mpErr;
-    let sp: usize = 0;
-    let sEnd: usize = 0;
-    if (hN == 1) {
-      sp = q;
-      q = skip(q, end, 0);
-      if (q == BAD) return "entry " + i.toString() + ": state must be [] or [value]: " + mpErr;
-      sEnd = q;
-    } else if (hN != 0) {
-      return "entry " + i.toString() + ": state must be [] or [value]: want [] or [value], got an array of " + hN.toString();
-    }
+    const serr = stateOption(q, end);
+    if (serr != null) return "entry " + i.toString() + ": state must be [] or [value]: " + serr;
+    q = optionEnd;
+    const sp = optionAt;
+    const sEnd = optionValueEnd;
     const mark = out.len;
     const k = decode(src, kp, kEnd);
     if (k == null) {
@@ -469,22 +508,12 @@ function updates(f: Fn, src: ArrayBuffer): string | null {
 // mapStates serves mapWithState: [time_ms, [[key, state, [v...],
 // timing_out]...]] -> one [[out option...], state change] per key.
 function mapStates(f: Fn, src: ArrayBuffer): string | null {
-  const start = changetype<usize>(src);
-  const end = start + <usize>src.byteLength;
-  let q = arrayHeader(start, end);
-  if (q == BAD || (hN != 0 && hN != 2)) {
-    return "want [time_ms, [[key, state, values, timing_out]...]], got " + describe(start, end);
-  }
-  if (hN == 0) {
-    header(0);
-    return null;
-  }
-  q = readInt(q, end);
-  if (q == BAD) return "time_ms: " + mpErr;
-  const t = intVal;
-  q = arrayHeader(q, end);
-  if (q == BAD) return "want an array of [key, state, values, timing_out]: " + mpErr;
-  const n = <i32>hN;
+  const end = changetype<usize>(src) + <usize>src.byteLength;
+  const msg = timedItems(src, "key, state, values, timing_out");
+  if (msg != null) return msg;
+  const t = itemsTime;
+  const n = itemsCount;
+  let q = itemsAt;
   header(n);
   for (let i = 0; i < n; i++) {
     q = arrayHeader(q, end);
@@ -493,18 +522,11 @@ function mapStates(f: Fn, src: ArrayBuffer): string | null {
     q = skip(q, end, 0);
     if (q == BAD) return "item " + i.toString() + " key: " + mpErr;
     const kEnd = q;
-    q = arrayHeader(q, end);
-    if (q == BAD) return "item " + i.toString() + ": state must be [] or [value]: " + mpErr;
-    let sp: usize = 0;
-    let sEnd: usize = 0;
-    if (hN == 1) {
-      sp = q;
-      q = skip(q, end, 0);
-      if (q == BAD) return "item " + i.toString() + ": state must be [] or [value]: " + mpErr;
-      sEnd = q;
-    } else if (hN != 0) {
-      return "item " + i.toString() + ": state must be [] or [value]: want [] or [value], got an array of " + hN.toString();
-    }
+    const serr = stateOption(q, end);
+    if (serr != null) return "item " + i.toString() + ": state must be [] or [value]: " + serr;
+    q = optionEnd;
+    const sp = optionAt;
+    const sEnd = optionValueEnd;
     const vp = q;
     q = skip(q, end, 0);
     if (q == BAD || typeOf(vp, end) != T_ARRAY) return "item " + i.toString() + ": want an array of values";
