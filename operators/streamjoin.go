@@ -96,7 +96,6 @@ func afterJoin(join *streamJoinStage, s pipeline.Stage, label string) error {
 
 func (j *streamJoinStage) process(ctx context.Context, _ int64, in []abi.Raw) ([]abi.Raw, bool, error) {
 	wm, late := j.clock.wm, j.lateWM
-	j.lateWM = wm
 	leftGone, rightGone := wm-j.before-1, wm-j.after-1
 	var out []abi.Raw
 	var buf arena // joined records, cut from shared chunks
@@ -118,6 +117,7 @@ func (j *streamJoinStage) process(ctx context.Context, _ int64, in []abi.Raw) ([
 	if err != nil {
 		return nil, false, err
 	}
+	j.lateWM = wm
 	for i := range lk {
 		if lt[i] <= late {
 			j.late(in[i])
