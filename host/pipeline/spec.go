@@ -126,8 +126,7 @@ func (w *Within) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: within: want a duration (10m) or {before: D1, after: D2}", n.Line)
 	}
-	dec := n.Decode
-	if err := dec(&m); err != nil {
+	if err := n.Decode(&m); err != nil {
 		return fmt.Errorf("line %d: within: %v (want {before: D1, after: D2})", n.Line, err)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
