@@ -49,12 +49,16 @@ const (
 	KindReduce Kind = "reduce"
 	// KindUpdate: [time, [[k, [v...], [s]|[]]...]] -> [[s]|[]...].
 	KindUpdate Kind = "update"
+	// KindMapState: [time, [[k, [s]|[], [v...], timingOut]...]] ->
+	// [[[out]|[]...], nil|[]|[s]...]: Spark's mapWithState, called only for
+	// the keys of the batch and the keys timing out.
+	KindMapState Kind = "mapState"
 )
 
 // Valid reports whether k is one of the kinds of ABI v1.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindMap, KindFlatMap, KindFilter, KindReduce, KindUpdate:
+	case KindMap, KindFlatMap, KindFilter, KindReduce, KindUpdate, KindMapState:
 		return true
 	}
 	return false

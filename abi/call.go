@@ -275,7 +275,7 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 			return m, errors.New("manifest has a function with no name")
 		}
 		if !f.Kind.Valid() {
-			return m, fmt.Errorf("manifest function %q has unknown kind %q (want map, flatMap, filter, reduce or update)", f.Name, f.Kind)
+			return m, fmt.Errorf("manifest function %q has unknown kind %q (want map, flatMap, filter, reduce, update or mapState; a kind this host does not know needs a newer wstream)", f.Name, f.Kind)
 		}
 		if seen[f.Name] {
 			return m, fmt.Errorf("manifest names function %q twice", f.Name)

@@ -86,6 +86,24 @@ func TestLatencyRun(t *testing.T) {
 	}
 }
 
+// TestJoinJob runs the stream-stream join job briefly: every click is on
+// an impression of the last 5 s, within the join's 10 s, so (late rows
+// aside, which the 2 s watermark delay avoids) each joins exactly one.
+func TestJoinJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds WebAssembly guests")
+	}
+	a := guests(t)
+	r, err := RunJob(context.Background(), Job{Kind: "join", Workload: "join", Plugin: a.goGuest, Rate: 2000,
+		Interval: 100 * time.Millisecond, Duration: 5 * time.Second, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Samples) != 5 || r.Records != 2*2000*5 || r.Out != r.Records/2 || r.Samples[4].StateMB <= 0 {
+		t.Errorf("join job: %d records, %d out, samples %+v", r.Records, r.Out, r.Samples)
+	}
+}
+
 // TestChildProtocol checks the JSON line a child writes, which the suite
 // parses, using the native word count over a small file.
 func TestChildProtocol(t *testing.T) {

@@ -27,7 +27,7 @@ import (
 // Job is one measurement, run in its own process by the suite (so that its
 // peak RSS is its own) or in-process by the smoke test.
 type Job struct {
-	Kind     string `json:"kind"` // "throughput" or "latency"
+	Kind     string `json:"kind"` // "throughput", "latency" or "join"
 	Workload string `json:"workload"`
 	Plugin   string `json:"plugin,omitempty"` // "" runs the native Go version
 	Keys     int    `json:"keys"`
@@ -58,12 +58,17 @@ type Result struct {
 	MaxMs         float64 `json:"max_ms,omitempty"`
 	PeakRSSKB     int64   `json:"peak_rss_kb,omitempty"` // filled in by the parent
 	Err           string  `json:"error,omitempty"`
+	// Samples are a join job's state over time.
+	Samples []Sample `json:"samples,omitempty"`
 }
 
 // RunJob runs one job in this process.
 func RunJob(ctx context.Context, j Job) (Result, error) {
 	if j.Workload == keyedWindowName {
 		return keyedWindowJob(ctx, j)
+	}
+	if j.Kind == "join" {
+		return joinJob(ctx, j)
 	}
 	w, err := workloadByName(j.Workload)
 	if err != nil {

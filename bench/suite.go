@@ -82,6 +82,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	s.keyedWindow()
 	s.scaling()
+	s.idleKeys()
+	s.joins()
 	s.cli()
 	s.footer(time.Since(start))
 	if cfg.JSON != "" {

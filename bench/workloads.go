@@ -24,7 +24,8 @@ type workload struct {
 	// native makes a native runner; it returns the output record count of
 	// each batch, which must equal what the graph emits.
 	native func(keys int) func(recs []string) int
-	// initial is the updateStateByKey state to preload, if any.
+	// initial is the state of the last stage (updateStateByKey,
+	// mapWithState) to preload, if any.
 	initial func(keys int) []abi.Raw
 	// keys is the key space (vocabulary, keys, state size) of a full run.
 	keys, shortKeys int
@@ -77,6 +78,18 @@ var workloads = []*workload{
 		initial: initialState,
 		keys:    1000000, shortKeys: 10000,
 		batch: 100000,
+	},
+	{
+		name: "mapstate-1e6",
+		what: "map pair-with-one, mapWithState running-count (guest, timeout 1h) with 1e6 keys in state (preloaded), 1000 records a batch: only the batch's keys are called and emitted",
+		pipeline: func(p string) string {
+			return fmt.Sprintf("plugin: %q\nbatch: 10ms\nstages:\n  - {op: map, fn: pair-with-one}\n  - {op: mapWithState, fn: running-count, timeout: 1h}\n", p)
+		},
+		gen:     keyGen,
+		native:  nativeMapState,
+		initial: initialState,
+		keys:    1000000, shortKeys: 10000,
+		batch: 1000,
 	},
 	{
 		name: "upper",
@@ -311,6 +324,23 @@ func nativeState(keys int) func([]string) int {
 			s = update(vals[k], s)
 			state[k] = s
 			out = append(out, pair{k, s})
+		}
+		return len(out)
+	}
+}
+
+// nativeMapState is mapWithState with running-count: each record adds one
+// to its key's count and emits it; idle keys cost nothing.
+func nativeMapState(keys int) func([]string) int {
+	state := make(map[string]int64, keys)
+	for i := 0; i < keys; i++ {
+		state[keyName(i)] = 0
+	}
+	return func(in []string) int {
+		out := make([]pair, 0, len(in))
+		for _, k := range in {
+			state[k]++
+			out = append(out, pair{k, state[k]})
 		}
 		return len(out)
 	}

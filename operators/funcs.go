@@ -99,6 +99,9 @@ type caller struct {
 	buf    []byte
 	policy string    // onError: "" means fail
 	fails  *failures // set when policy is not fail
+	// record, if set, gives the record an item stands for, to name it in
+	// errors (a mapWithState item is a key and all its values).
+	record func(item abi.Raw) abi.Raw
 }
 
 // Chunking: a batch's items go to the guest in calls of at most chunkItems
@@ -224,7 +227,11 @@ func (c *caller) callChunk(ctx context.Context, input []byte, items []abi.Raw, d
 			if n := len(resp.Errors) - 1; n > 0 {
 				more = fmt.Sprintf(" (and %d more records)", n)
 			}
-			return nil, fmt.Errorf("%w%s", &StageError{Stage: c.stage, Plugin: pluginOf(c.fn), Record: items[e.Index], Message: e.Message}, more)
+			rec := items[e.Index]
+			if c.record != nil {
+				rec = c.record(rec)
+			}
+			return nil, fmt.Errorf("%w%s", &StageError{Stage: c.stage, Plugin: pluginOf(c.fn), Record: rec, Message: e.Message}, more)
 		}
 		for _, e := range resp.Errors {
 			c.setAside(items[e.Index], e.Message)

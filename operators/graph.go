@@ -32,6 +32,12 @@ type stream struct {
 	stages []stage
 	// slide is the interval (ms) at which the stream produces batches.
 	slide int64
+	// mark is the withWatermark whose time function gives the event time
+	// of this stream's records (of v, for [k, v] pairs keyed after it), nil
+	// when no withWatermark is upstream.
+	mark *watermarkStage
+	// join is the stream-stream join upstream of the stream's records.
+	join *streamJoinStage
 
 	// per-batch result, valid after the stream ran for the current t
 	out      []abi.Raw
@@ -77,8 +83,14 @@ type builder struct {
 	ev       *eventClock
 	fails    *failures
 	lastMark *watermarkStage
-	dstream  string // the first DStream-stateful op, for mixing errors
-	errs     []error
+	// chainMark is the withWatermark upstream of the stage being built, in
+	// its own stream: what a stream-stream join reads event times with.
+	chainMark *watermarkStage
+	dstream   string // the first DStream-stateful op, for mixing errors
+	// chainJoin is the stream-stream join whose output reaches the stage
+	// being built, if any.
+	chainJoin *streamJoinStage
+	errs      []error
 }
 
 // events returns the graph's event clock, creating it on first use.
@@ -124,9 +136,9 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		st := &stream{name: s.Name, from: s.From}
 		if _, ok := spec.Sources[s.From]; ok {
 			st.source = true
-			b.slide = b.interval
+			b.slide, b.chainMark, b.chainJoin = b.interval, nil, nil
 		} else if up, ok := b.byName[s.From]; ok {
-			b.slide = up.slide
+			b.slide, b.chainMark, b.chainJoin = up.slide, up.mark, up.join
 		} else {
 			b.errs = append(b.errs, fmt.Errorf("stream %q reads from %q, which is neither a source (%v) nor a stream listed before it%s", s.Name, s.From, spec.SourceNames(), pipeline.Suggest(s.From, append(spec.SourceNames(), b.streamNames()...))))
 			continue
@@ -137,7 +149,8 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		}
 		b.shape = append(b.shape, fmt.Sprintf("%s<%s", s.Name, s.From))
 		b.legacy = append(b.legacy, fmt.Sprintf("%s<%s", s.Name, s.From))
-		st.stages, st.slide = b.chain(prefix, s.Stages), b.slide
+		st.stages = b.chain(prefix, s.Stages)
+		st.slide, st.mark, st.join = b.slide, b.chainMark, b.chainJoin
 		b.byName[s.Name] = st
 		g.streams = append(g.streams, st)
 	}
@@ -147,7 +160,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	g.final = g.streams[len(g.streams)-1]
 	g.stateful, g.shape, g.legacy, g.events = b.stateful, strings.Join(b.shape, ";"), strings.Join(b.legacy, ";"), b.ev
 	if b.ev != nil && b.dstream != "" {
-		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey, aggregateBySession, dropDuplicates, dropDuplicatesWithinWatermark); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
+		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey, aggregateBySession, dropDuplicates, dropDuplicatesWithinWatermark, joins with within:); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
 	}
 	return g, nil
 }
@@ -175,6 +188,7 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) []stage {
 			}
 			continue
 		}
+		upJoin := b.chainJoin
 		if s.Other != "" {
 			other, ok := b.byName[s.Other]
 			if !ok {
@@ -185,16 +199,32 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) []stage {
 				fail("%s: stream %s produces every %dms but this one every %dms; they must match (as in Spark)", label, s.Other, other.slide, b.slide)
 				continue
 			}
+			if upJoin == nil {
+				upJoin = other.join
+			}
+		}
+		if upJoin != nil {
+			if err := afterJoin(upJoin, s, label); err != nil {
+				b.errs = append(b.errs, err)
+				continue
+			}
 		}
 		st, err := mk(b, s, label)
 		if err != nil {
 			b.errs = append(b.errs, err)
 			continue
 		}
+		if j, ok := st.(*streamJoinStage); ok {
+			upJoin = j
+		}
+		b.chainJoin = upJoin
 		if sf, ok := st.(stateful); ok {
 			b.stateful = append(b.stateful, sf)
 		}
-		if info, ok := opState[s.Op]; ok && !info.eventTime && b.dstream == "" {
+		if w, ok := st.(*watermarkStage); ok {
+			b.chainMark = w
+		}
+		if info, ok := stateOf(s); ok && !info.eventTime && b.dstream == "" {
 			b.dstream = label
 		}
 		b.shape = append(b.shape, stageShape(s))

@@ -175,6 +175,19 @@ func TestBuildErrors(t *testing.T) {
 		`stages: [{op: union, other: nowhere}]`:                                                                     `not a stream listed before`,
 		`stages: [{op: aggregateByKey, fn: sum, outputMode: append}]`:                                               `append is not possible without windows`,
 		`stages: [{op: aggregateByWindow, time: timestamp, window: 1h, slide: 1ms, fn: count, outputMode: update}]`: `puts every row in 3600000 windows`,
+		`stages: [{op: mapWithState, fn: f, window: 1s}]`:                                                           `field window: does not apply to op mapWithState`,
+		`streams: [{name: r, from: input}, {name: out, from: input, stages: [{op: union, other: r, within: 1s}]}]`:  `field within: does not apply to op union`,
+		`streams: [{name: r, from: input}, {name: out, from: input, stages: [{op: join, other: r, within: 1s}]}]`:   `this stream has no withWatermark upstream`,
+		`streams:
+  - {name: r, from: input, stages: [{op: withWatermark, time: timestamp, delay: 1s}]}
+  - {name: out, from: input, stages: [{op: withWatermark, time: timestamp, delay: 1s}, {op: leftOuterJoin, other: r, within: 1s}, {op: aggregateByKey, fn: count}]}`: `aggregateByKey cannot follow the outer join`,
+		`streams:
+  - {name: r, from: input, stages: [{op: withWatermark, time: timestamp, delay: 1s}]}
+  - {name: j, from: input, stages: [{op: withWatermark, time: timestamp, delay: 1s}, {op: join, other: r, within: 1s}]}
+  - {name: out, from: r, stages: [{op: join, other: j, within: 1s}]}`: `cannot read the output of another`,
+		`streams:
+  - {name: r, from: input, stages: [{op: withWatermark, time: timestamp, delay: 1s}]}
+  - {name: out, from: input, stages: [{op: withWatermark, time: timestamp, delay: 1s}, {op: join, other: r, within: 1s}, {op: window, window: 2s}]}`: `do not mix`,
 	} {
 		_, err := Build(spec(t, yaml), nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -25,6 +25,13 @@ var opState = map[string]stateInfo{
 	"aggregateBySession":            {eventTime: true},
 	"dropDuplicates":                {eventTime: true},
 	"dropDuplicatesWithinWatermark": {eventTime: true},
+	"mapWithState":                  {keyOf: pairKey},
+	// Joins keep state only in event time (with within:); without it they
+	// are the DStream join of each batch's records.
+	"join":           {keyOf: pairKey, eventTime: true, when: withinSet},
+	"leftOuterJoin":  {keyOf: pairKey, eventTime: true, when: withinSet},
+	"rightOuterJoin": {keyOf: pairKey, eventTime: true, when: withinSet},
+	"fullOuterJoin":  {keyOf: pairKey, eventTime: true, when: withinSet},
 }
 
 // stateInfo is how an op keeps state.
@@ -36,6 +43,19 @@ type stateInfo struct {
 	// eventTime marks Structured Streaming's state, which does not mix
 	// with DStream state in one pipeline.
 	eventTime bool
+	// when, if set, says whether a stage of the op keeps state at all.
+	when func(pipeline.Stage) bool
+}
+
+func withinSet(s pipeline.Stage) bool { return s.Within.Set }
+
+// stateOf says how stage s keeps state; ok is false when it keeps none.
+func stateOf(s pipeline.Stage) (stateInfo, bool) {
+	info, ok := opState[s.Op]
+	if ok && info.when != nil && !info.when(s) {
+		return stateInfo{}, false
+	}
+	return info, ok
 }
 
 func pairKey(r abi.Raw) (abi.Raw, error) {
@@ -69,7 +89,7 @@ func Stateful(spec *pipeline.Spec) bool {
 func KeyedSplit(stages []pipeline.Stage) (at int, keyOf func(abi.Raw) (abi.Raw, error), ok bool, why string) {
 	at = -1
 	for i, s := range stages {
-		info, stateful := opState[s.Op]
+		info, stateful := stateOf(s)
 		nested := stateIn(s.Stages)
 		switch {
 		case at < 0 && info.keyOf != nil:
@@ -90,7 +110,7 @@ func KeyedSplit(stages []pipeline.Stage) (at int, keyOf func(abi.Raw) (abi.Raw, 
 // stateIn names the first stateful op in stages, nested ones included, or "".
 func stateIn(stages []pipeline.Stage) string {
 	for _, s := range stages {
-		if _, ok := opState[s.Op]; ok {
+		if _, ok := stateOf(s); ok {
 			return s.Op
 		}
 		if n := stateIn(s.Stages); n != "" {

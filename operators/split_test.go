@@ -24,6 +24,8 @@ func TestKeyedSplit(t *testing.T) {
 		{st("flatMap", "map", "updateStateByKey"), 2, true, false},
 		{st("map", "reduceByKeyAndWindow", "filter"), 1, true, false},
 		{st("countByValueAndWindow"), 0, true, false},
+		{st("map", "mapWithState", "filter"), 1, true, false},
+		{st("mapWithState", "updateStateByKey"), 0, false, true},
 		{st("map", "reduceByKey"), 0, false, false},               // no state across batches
 		{st("window", "updateStateByKey"), 0, false, false},       // global state first
 		{st("updateStateByKey", "countByWindow"), 0, false, true}, // state after the split
@@ -41,5 +43,22 @@ func TestKeyedSplit(t *testing.T) {
 	}
 	if _, err := keyOf(abi.AppendString(nil, "x")); err == nil {
 		t.Error("a non-pair gave a key")
+	}
+}
+
+// A join keeps state only with within: (a stream-stream join in event
+// time); without it, it is the DStream join of each batch.
+func TestJoinsKeepStateOnlyWithWithin(t *testing.T) {
+	for _, op := range []string{"join", "leftOuterJoin", "rightOuterJoin", "fullOuterJoin"} {
+		if _, ok := stateOf(pipeline.Stage{Op: op}); ok {
+			t.Errorf("%s without within: keeps state", op)
+		}
+		info, ok := stateOf(pipeline.Stage{Op: op, Within: pipeline.Within{Set: true}})
+		if !ok || !info.eventTime || info.keyOf == nil {
+			t.Errorf("%s with within: %+v, %v", op, info, ok)
+		}
+	}
+	if Stateful(&pipeline.Spec{Stages: []pipeline.Stage{{Op: "join", Other: "x"}}}) {
+		t.Error("a DStream join made the pipeline stateful")
 	}
 }

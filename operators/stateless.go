@@ -50,8 +50,9 @@ func only(s pipeline.Stage, label string, allowed ...string) error {
 		"stages": len(s.Stages) > 0, "initial": len(s.Initial) > 0, "time": s.Time != "", "delay": s.Delay != 0,
 		"outputMode": s.OutputMode != "", "onError": s.OnError != "",
 		"key": len(s.Key) > 0, "value": s.Value != "", "gap": s.Gap != 0,
+		"timeout": s.Timeout != 0, "output": s.Output != "", "within": s.Within.Set,
 	}
-	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError", "key", "value", "gap"} {
+	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError", "key", "value", "gap", "timeout", "output", "within"} {
 		if used[f] && !set[f] {
 			return fmt.Errorf("%s: field %s: does not apply to op %s", label, f, s.Op)
 		}
@@ -381,6 +382,9 @@ type joinStage struct {
 
 func joinOp(kind joinKind) opBuilder {
 	return func(b *builder, s pipeline.Stage, label string) (stage, error) {
+		if s.Within.Set && kind != joinCogroup {
+			return buildStreamJoin(b, s, label, kind)
+		}
 		if err := only(s, label, "other"); err != nil {
 			return nil, err
 		}

@@ -212,6 +212,17 @@ var conformanceCases = []struct{ fn, in, want string }{
 	{"sum-into-state", `[1000,[["a",[1,1],[]],["b",[],[3]],["c",[2],[5]]]]`, `[0,[[2],[3],[7]],[]]`},
 	{"add-batch-time-if-values", `[1000,[["a",[1],[]],["b",[],[3]],["c",[9,9],[5]],["d",[],[]]]]`, `[0,[[1000],[3],[1005],[0]],[]]`},
 	{"count-expire-after-2-idle", `[1000,[["a",[1,1],[]],["b",[],[[3,0]]],["c",[],[[3,1]]],["d",[0],[]]]]`, `[0,[[[2,0]],[[3,1]],[],[[0,1]]],[]]`},
+	// mapState: [time, [[key, state, values, timing_out]...]] -> [[outputs], change] per key.
+	{"running-sum", `[1000,[["a",[],[1,2],false],["b",[5],[1],false]]]`, `[0,[[[[1],[3]],[3]],[[[6]],[6]]],[]]`},
+	{"running-sum-emit-key-twice", `[1000,[["ab",[1],[1],false]]]`, `[0,[[[["abab"]],[2]]],[]]`},
+	{"running-sum-emit-pair", `[1000,[["a",[],[1,2],false]]]`, `[0,[[[[["a",1]],[["a",3]]],[3]]],[]]`},
+	{"running-sum-emit-none", `[1000,[["a",[2],[1],false]]]`, `[0,[[[[]],[3]]],[]]`},
+	{"remove-if-exists-emit-key", `[1000,[["a",[],[7,8,9],false]]]`, `[0,[[[[],["a"],[]],[9]]],[]]`},
+	{"set-one-emit-key-on-timeout", `[1000,[["a",[],[5],false],["b",[1],[],true]]]`, `[0,[[[[]],[1]],[[["b"]],null]],[]]`},
+	{"state-command", `[1000,[["a",[4],["get-state","update-state","get-state","remove-state"],false],["b",[],["bad"],false]]]`, `[0,[[[[4],[],[5],[]],[]],null],[[1,"state-command: unknown command bad (want noop, get-state, update-state or remove-state)"]]]`},
+	{"inc-or-init-remove-on-2", `[1000,[["a",[],[1,1,2,1],false],["b",[3],[2],false]]]`, `[0,[[[[],[],[],[]],[0]],[[[]],[]]],[]]`},
+	{"key-by-first", `[["a",1],[1,[2]],"x"]`, `[0,[["a",["a",1]],[1,[1,[2]]],null],[[2,"key-by-first wants a pair [a, b]"]]]`},
+	{"second-seconds", `[["a",7],["b","7"]]`, `[0,[7000,null],[[1,"int-seconds wants an int (seconds), got string"]]]`},
 }
 
 func TestConformance(t *testing.T) {
@@ -228,7 +239,10 @@ func TestConformance(t *testing.T) {
 		"add-4:map", "add-8:map", "add-10:map", "x-and-double:flatMap", "v-and-v-plus-10:flatMap",
 		"is-even:filter", "split-words:flatMap", "first:map", "int-seconds:map", "sum:reduce",
 		"subtract:reduce", "value-nonzero:filter", "sum-into-state:update",
-		"add-batch-time-if-values:update", "count-expire-after-2-idle:update"}
+		"add-batch-time-if-values:update", "count-expire-after-2-idle:update",
+		"running-sum:mapState", "running-sum-emit-key-twice:mapState", "running-sum-emit-pair:mapState",
+		"running-sum-emit-none:mapState", "remove-if-exists-emit-key:mapState", "set-one-emit-key-on-timeout:mapState",
+		"state-command:mapState", "inc-or-init-remove-on-2:mapState", "key-by-first:map", "second-seconds:map"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("functions\n got %v\nwant %v", names, wantNames)
 	}
@@ -257,7 +271,7 @@ func TestCallErrors(t *testing.T) {
 	g := load(t, "conformance")
 	n := len(conformanceCases)
 	in, _ := abi.FromJSON(nil, []byte(`[1]`))
-	if got, want := sdktest.ToJSON(t, g.CallID(n, in)), `[2,"plugin \"conformance\" has no function 19 (it has 19)",[]]`; got != want {
+	if got, want := sdktest.ToJSON(t, g.CallID(n, in)), `[2,"plugin \"conformance\" has no function 29 (it has 29)",[]]`; got != want {
 		t.Errorf("unknown id: got %s, want %s", got, want)
 	}
 	if got, want := sdktest.ToJSON(t, g.CallID(g.ID("identity"), []byte{0x92, 0x01})), `[1,"identity: want an array of elements: msgpack: container of 2 elements in 1 bytes",[]]`; got != want {

@@ -33,6 +33,10 @@ func checkResults(kind abi.Kind, r abi.Response) error {
 			if n, _, err := abi.ArrayHeader(v); err != nil || n > 1 {
 				return badResult(i, "an update result must be an option, [] or [state], got %s", abi.Describe(v))
 			}
+		case abi.KindMapState: // the operator checks the parts
+			if n, _, err := abi.ArrayHeader(v); err != nil || n != 2 {
+				return badResult(i, "a mapState result must be [outputs, state change], got %s", abi.Describe(v))
+			}
 		}
 		if !r.Ext { // DecodeResponse saw none: no need to walk the result again
 			continue

@@ -56,6 +56,30 @@ func init() {
 		}
 		return wstream.Some(acc), nil
 	})
+	// mapWithState: the running count of a key, emitted per record.
+	wstream.MapState("running-count", func(_ int64, _ any, v wstream.Option, st *wstream.State) (wstream.Option, error) {
+		n, err := wstream.Add(st.Get().Or(int64(0)), v.Or(int64(0)))
+		if err != nil {
+			return wstream.None, err
+		}
+		st.Update(n)
+		return wstream.Some(n), nil
+	})
+	// The stream-stream join's rows [id, time_ms]: keyed by id, timed by time.
+	wstream.MapRaw("key-by-first", func(dst []byte, x abi.Raw) ([]byte, error) {
+		k, _, err := abi.SplitPair(x)
+		if err != nil {
+			return dst, err
+		}
+		return append(append(abi.AppendArrayHeader(dst, 2), k...), x...), nil
+	})
+	wstream.MapRaw("second", func(dst []byte, x abi.Raw) ([]byte, error) {
+		_, v, err := abi.SplitPair(x)
+		if err != nil {
+			return dst, err
+		}
+		return append(dst, v...), nil
+	})
 	wstream.MapRaw("upper", func(dst []byte, x abi.Raw) ([]byte, error) {
 		s, err := str(x, "upper wants a string")
 		if err != nil {

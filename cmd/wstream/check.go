@@ -157,6 +157,11 @@ func itemFor(k abi.Kind, v abi.Raw) abi.Raw {
 		e := append([]byte{0x93}, abi.AppendString(nil, "k")...)
 		e = abi.AppendArray(e, []abi.Raw{v})
 		return append(e, 0x90)
+	case abi.KindMapState: // [key, no state, [values], not timing out]
+		e := append([]byte{0x94}, abi.AppendString(nil, "k")...)
+		e = append(e, 0x90)
+		e = abi.AppendArray(e, []abi.Raw{v})
+		return abi.AppendBool(e, false)
 	}
 	return v
 }
@@ -164,7 +169,7 @@ func itemFor(k abi.Kind, v abi.Raw) abi.Raw {
 // inputFor encodes items as a call input of the kind.
 func inputFor(k abi.Kind, items []abi.Raw) []byte {
 	var dst []byte
-	if k == abi.KindUpdate {
+	if k == abi.KindUpdate || k == abi.KindMapState {
 		dst = abi.AppendInt([]byte{0x92}, 1000)
 	}
 	return abi.AppendArray(dst, items)

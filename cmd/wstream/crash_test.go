@@ -124,6 +124,83 @@ func killUntilDone(t *testing.T, bin, pipeline string, within time.Duration, rng
 	}
 }
 
+// TestKillAndRestartKeyedState is the kill loop above for mapWithState
+// (timeouts, initial state, snapshots) and a stream-stream full outer join
+// (buffers, matched flags, watermarks): a restart from the checkpoint must
+// continue exactly where the killed run committed.
+func TestKillAndRestartKeyedState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill loop: skipped in -short mode")
+	}
+	bin := buildBinary(t)
+	plugin := conformancePlugin(t)
+	dir := t.TempDir()
+	rng := rand.New(rand.NewSource(2))
+
+	// Words from a vocabulary larger than a batch, so that keys idle long
+	// enough to time out; and rows [key, seconds] for two join sides, a
+	// few seconds out of order.
+	var words, left, right bytes.Buffer
+	vocab := strings.Fields("a b c d e f g h i j k l")
+	for i := 0; i < 300; i++ {
+		var batch []string
+		for j := rng.Intn(4); j > 0; j-- {
+			batch = append(batch, fmt.Sprintf("%q", vocab[rng.Intn(len(vocab))]))
+		}
+		words.WriteString("[" + strings.Join(batch, ",") + "]\n")
+		for _, side := range []*bytes.Buffer{&left, &right} {
+			var rows []string
+			for j := rng.Intn(4); j > 0; j-- {
+				rows = append(rows, fmt.Sprintf("[%d,%d]", rng.Intn(5), i+rng.Intn(8)))
+			}
+			side.WriteString("[" + strings.Join(rows, ",") + "]\n")
+		}
+	}
+	for name, b := range map[string]*bytes.Buffer{"words": &words, "left": &left, "right": &right} {
+		os.WriteFile(filepath.Join(dir, name+".jsonl"), b.Bytes(), 0o644)
+	}
+	pipelines := map[string]string{
+		"mapWithState": `sources: {input: "batches:%[1]s/words.jsonl"}
+streams:
+  - {name: words, from: input, stages: [{op: map, fn: pair-with-one}]}
+  - {name: idle, from: words, stages: [{op: mapWithState, fn: set-one-emit-key-on-timeout, timeout: 3s}]}
+  - {name: sums, from: words, stages: [{op: mapWithState, fn: running-sum-emit-pair, initial: [["a", 100]]}]}
+  - {name: states, from: words, stages: [{op: mapWithState, fn: inc-or-init-remove-on-2, output: snapshots, timeout: 5s, initial: [["z", 1]]}]}
+  - {name: out, from: sums, stages: [{op: union, other: idle}, {op: union, other: states}]}
+`,
+		"join": `sources: {left: "batches:%[1]s/left.jsonl", right: "batches:%[1]s/right.jsonl"}
+streams:
+  - {name: r, from: right, stages: [{op: withWatermark, time: second-seconds, delay: 4s}, {op: map, fn: key-by-first}]}
+  - {name: out, from: left, stages: [{op: withWatermark, time: second-seconds, delay: 3s}, {op: map, fn: key-by-first}, {op: fullOuterJoin, other: r, within: {before: 2s, after: 3s}}]}
+`,
+	}
+	for name, body := range pipelines {
+		t.Run(name, func(t *testing.T) {
+			pipeline := func(run string) string {
+				p := filepath.Join(dir, name+"-"+run+".yaml")
+				os.WriteFile(p, []byte(fmt.Sprintf("plugin: %s\nclock: manual\ncheckpoint: %s\nsink: jsonl:%s\n", plugin,
+					filepath.Join(dir, name+"-"+run+"-ckpt"), filepath.Join(dir, name+"-"+run+".jsonl"))+fmt.Sprintf(body, dir)), 0o644)
+				return p
+			}
+			start := time.Now()
+			if b, err := exec.Command(bin, "run", "--pipeline", pipeline("ref")).CombinedOutput(); err != nil {
+				t.Fatalf("reference run: %v\n%s", err, b)
+			}
+			span := time.Since(start)
+			t.Logf("reference run: %v", span)
+			want := readOutput(t, dir, name+"-ref", "jsonl")
+			if !strings.Contains(want, `"records":[[`) {
+				t.Fatalf("the reference run produced no records:\n%.500s", want)
+			}
+			kills := killUntilDone(t, bin, pipeline("crash"), span/3, rng)
+			if got := readOutput(t, dir, name+"-crash", "jsonl"); got != want {
+				t.Fatalf("after %d kills the output differs from an uninterrupted run:\n got %d bytes\nwant %d bytes", kills, len(got), len(want))
+			}
+			t.Logf("%d kills, output identical (%d bytes)", kills, len(want))
+		})
+	}
+}
+
 // readOutput returns a sink's output: the jsonl file, or every dir: file
 // in name order.
 func readOutput(t *testing.T, dir, name, kind string) string {

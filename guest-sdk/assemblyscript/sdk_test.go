@@ -163,6 +163,9 @@ func TestConformanceSameBytes(t *testing.T) {
 		same(t, as, goRef, fn, sdktest.JSON(t, `[]`))
 		same(t, as, goRef, fn, sdktest.JSON(t, `[0, []]`))
 	}
+	for _, c := range sdktest.MapStateCases {
+		same(t, as, goRef, c.Fn, sdktest.Input(t, c.In))
+	}
 }
 
 // TestBadInputSameBytes: undecodable or misshapen calls fail the batch (or

@@ -1115,8 +1115,8 @@ void ws_log(int level, const char *fmt, ...) {
 
 /* ---- registry ---- */
 
-enum { K_MAP, K_FLATMAP, K_FILTER, K_REDUCE, K_UPDATE };
-static const char *const kind_names[] = {"map", "flatMap", "filter", "reduce", "update"};
+enum { K_MAP, K_FLATMAP, K_FILTER, K_REDUCE, K_UPDATE, K_MAP_STATE };
+static const char *const kind_names[] = {"map", "flatMap", "filter", "reduce", "update", "mapState"};
 
 typedef struct {
     const char *name;
@@ -1124,6 +1124,7 @@ typedef struct {
     ws_map_fn map;
     ws_reduce_fn reduce;
     ws_update_fn update;
+    ws_map_state_fn map_state;
 } function;
 
 static struct {
@@ -1139,9 +1140,9 @@ static void fatal(const char *what, const char *name) {
     abort();
 }
 
-static void add(const char *name, int kind, ws_map_fn m, ws_reduce_fn r, ws_update_fn u) {
+static void add(const char *name, int kind, ws_map_fn m, ws_reduce_fn r, ws_update_fn u, ws_map_state_fn ms) {
     if (!name || !*name) fatal("a function needs a name", NULL);
-    if (!m && !r && !u) fatal("function is NULL", name);
+    if (!m && !r && !u && !ms) fatal("function is NULL", name);
     for (size_t i = 0; i < plugin.n; i++)
         if (!strcmp(plugin.fns[i].name, name)) fatal("function registered twice", name);
     if (plugin.n == plugin.cap) {
@@ -1149,17 +1150,51 @@ static void add(const char *name, int kind, ws_map_fn m, ws_reduce_fn r, ws_upda
         plugin.fns = realloc(plugin.fns, plugin.cap * sizeof(function));
         if (!plugin.fns) oom();
     }
-    function f = {name, kind, m, r, u};
+    function f = {name, kind, m, r, u, ms};
     plugin.fns[plugin.n++] = f;
 }
 
 void ws_plugin(const char *name, const char *version) { plugin.name = name; plugin.version = version; }
 void ws_default_pipeline(const char *yaml) { plugin.pipeline = yaml ? yaml : ""; }
-void ws_register_map(const char *name, ws_map_fn f) { add(name, K_MAP, f, NULL, NULL); }
-void ws_register_flat_map(const char *name, ws_map_fn f) { add(name, K_FLATMAP, f, NULL, NULL); }
-void ws_register_filter(const char *name, ws_map_fn f) { add(name, K_FILTER, f, NULL, NULL); }
-void ws_register_reduce(const char *name, ws_reduce_fn f) { add(name, K_REDUCE, NULL, f, NULL); }
-void ws_register_update(const char *name, ws_update_fn f) { add(name, K_UPDATE, NULL, NULL, f); }
+void ws_register_map(const char *name, ws_map_fn f) { add(name, K_MAP, f, NULL, NULL, NULL); }
+void ws_register_flat_map(const char *name, ws_map_fn f) { add(name, K_FLATMAP, f, NULL, NULL, NULL); }
+void ws_register_filter(const char *name, ws_map_fn f) { add(name, K_FILTER, f, NULL, NULL, NULL); }
+void ws_register_reduce(const char *name, ws_reduce_fn f) { add(name, K_REDUCE, NULL, f, NULL, NULL); }
+void ws_register_update(const char *name, ws_update_fn f) { add(name, K_UPDATE, NULL, NULL, f, NULL); }
+void ws_register_map_state(const char *name, ws_map_state_fn f) { add(name, K_MAP_STATE, NULL, NULL, NULL, f); }
+
+/* ---- mapState's state (Spark's State) ---- */
+
+struct ws_state {
+    ws_value value;
+    bool exists;
+    bool changed;      /* updated or removed since the key's first call */
+    bool timing_out;
+    const char *misuse; /* a change tried while timing out: fails the key */
+};
+
+bool ws_state_exists(const ws_state *s) { return s->exists; }
+ws_value ws_state_get(const ws_state *s) { return s->exists ? ws_some(s->value) : ws_none(); }
+bool ws_state_timing_out(const ws_state *s) { return s->timing_out; }
+
+void ws_state_update(ws_state *s, ws_value v) {
+    if (s->timing_out) {
+        s->misuse = "cannot update the state of a key that is timing out";
+        return;
+    }
+    s->value = v;
+    s->exists = s->changed = true;
+}
+
+void ws_state_remove(ws_state *s) {
+    if (s->timing_out) {
+        s->misuse = "cannot remove the state of a key that is timing out";
+        return;
+    }
+    s->value = ws_nil();
+    s->exists = false;
+    s->changed = true;
+}
 
 /* ---- dispatch: one call per batch (ABI.md §5, §6) ---- */
 
@@ -1305,6 +1340,22 @@ static const char *read_option(bytes *in, bytes *v, bool *some) {
     return errf("want [] or [value], got an array of %zu", n);
 }
 
+/* timed_items reads the head of an update or mapState input, [time_ms,
+ * [item...]], whose items have the given shape: the time, the number of
+ * items and the bytes that hold them. An empty input array is legal for
+ * every kind (ABI.md §6) and has no items. */
+static const char *timed_items(bytes in, const char *shape, int64_t *t, size_t *n, bytes *rest) {
+    *rest = in;
+    *t = 0;
+    const char *err = array_header(rest, n);
+    if (err || (*n != 0 && *n != 2))
+        return badf("want [time_ms, [[%s]...]], got %s", shape, describe_raw(in));
+    if (*n == 0) return NULL;
+    if ((err = read_int(rest, t))) return badf("time_ms: %s", err);
+    if ((err = array_header(rest, n))) return badf("want an array of [%s]: %s", shape, err);
+    return NULL;
+}
+
 static const char *update_entry(const function *f, bytes key, bytes vals, bytes state, bool some, int64_t t) {
     ws_value k, vs, s = ws_none();
     const char *err;
@@ -1327,18 +1378,11 @@ static const char *update_entry(const function *f, bytes key, bytes vals, bytes 
 /* update serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
  * one state option per key. */
 static const char *update(const function *f, bytes in) {
-    bytes rest = in;
-    size_t n;
-    const char *err = array_header(&rest, &n);
-    if (err || (n != 0 && n != 2))
-        return badf("want [time_ms, [[key, values, state]...]], got %s", describe_raw(in));
-    if (n == 0) { /* an empty input array is legal for every kind (ABI.md §6) */
-        response_header(0);
-        return NULL;
-    }
     int64_t t;
-    if ((err = read_int(&rest, &t))) return badf("time_ms: %s", err);
-    if ((err = array_header(&rest, &n))) return badf("want an array of [key, values, state]: %s", err);
+    size_t n;
+    bytes rest;
+    const char *err = timed_items(in, "key, values, state", &t, &n, &rest);
+    if (err) return err;
     response_header(n);
     for (size_t i = 0; i < n; i++) {
         size_t m;
@@ -1350,6 +1394,69 @@ static const char *update(const function *f, bytes in) {
         if ((err = read_option(&rest, &state, &some))) return badf("entry %zu: state must be [] or [value]: %s", i, err);
         size_t mark = out.len;
         if ((err = update_entry(f, key, vals, state, some, t))) fail(i, mark, err);
+    }
+    if (rest.n) return badf("%zu bytes after the input", rest.n);
+    return NULL;
+}
+
+/* map_state_item calls f for one key's values (once, with none, when the
+ * key is timing out) and writes [outs, change] (ABI.md §6.1). */
+static const char *map_state_item(const function *f, int64_t t, bytes key, bytes state, bool some, bytes vals, bool timing_out) {
+    ws_value k, vs;
+    ws_state st = {0};
+    const char *err;
+    if ((err = decode(&key, 0, &k))) return errf("key: %s", err);
+    if (some) {
+        if ((err = decode(&state, 0, &st.value))) return errf("state: %s", err);
+        st.exists = true;
+    }
+    if ((err = decode(&vals, 0, &vs))) return errf("values: %s", err);
+    if (timing_out && (vs.a.len != 0 || !st.exists)) return "a timing-out key comes with a state and no values";
+    if (!timing_out && vs.a.len == 0) return "a key with no values that is not timing out";
+    st.timing_out = timing_out;
+    size_t calls = timing_out ? 1 : vs.a.len;
+    put1(&out, 0x92);
+    put_array_header(&out, calls);
+    for (size_t i = 0; i < calls; i++) {
+        ws_value v = timing_out ? ws_none() : ws_some(vs.a.items[i]);
+        ws_result r = f->map_state(t, k, v, &st);
+        if (st.misuse) return st.misuse;
+        if (r.error) return r.error;
+        if (r.value.type != WS_ARRAY || r.value.a.len > 1)
+            return "a mapState function returns an option: ws_none() or ws_some(x)";
+        if (r.value.a.len == 0) {
+            put1(&out, 0x90);
+            continue;
+        }
+        put1(&out, 0x91);
+        if ((err = encode(&out, r.value.a.items[0], 0))) return err;
+    }
+    if (!st.changed) { put1(&out, 0xc0); return NULL; }
+    if (!st.exists) { put1(&out, 0x90); return NULL; }
+    put1(&out, 0x91);
+    return encode(&out, st.value, 0);
+}
+
+/* map_state serves mapWithState: [time_ms, [[key, state, [v...],
+ * timing_out]...]] -> one [outs, change] per key. */
+static const char *map_state(const function *f, bytes in) {
+    int64_t t;
+    size_t n;
+    bytes rest;
+    const char *err = timed_items(in, "key, state, values, timing_out", &t, &n, &rest);
+    if (err) return err;
+    response_header(n);
+    for (size_t i = 0; i < n; i++) {
+        size_t m;
+        if (array_header(&rest, &m) || m != 4) return badf("item %zu: want [key, state, values, timing_out]", i);
+        bytes key, vals, state = {0}, flag;
+        bool some;
+        if ((err = next(&rest, &key))) return badf("item %zu key: %s", i, err);
+        if ((err = read_option(&rest, &state, &some))) return badf("item %zu: state must be [] or [value]: %s", i, err);
+        if (next(&rest, &vals) || type_of(vals) != T_ARRAY) return badf("item %zu: want an array of values", i);
+        if (next(&rest, &flag) || type_of(flag) != T_BOOL) return badf("item %zu: timing_out must be a bool", i);
+        size_t mark = out.len;
+        if ((err = map_state_item(f, t, key, state, some, vals, flag.p[0] == 0xc3))) fail(i, mark, err);
     }
     if (rest.n) return badf("%zu bytes after the input", rest.n);
     return NULL;
@@ -1372,6 +1479,7 @@ static void handle(int32_t fn, bytes in) {
     switch (f->kind) {
     case K_REDUCE: err = groups(f, in); break;
     case K_UPDATE: err = update(f, in); break;
+    case K_MAP_STATE: err = map_state(f, in); break;
     default: err = elements(f, in);
     }
     if (err) {

@@ -118,6 +118,22 @@ typedef ws_result (*ws_reduce_fn)(ws_value a, ws_value b);
  * removes the key. Called for every key in state every batch. */
 typedef ws_result (*ws_update_fn)(ws_value key, ws_value values, ws_value state, int64_t time_ms);
 
+/* mapState (mapWithState, abi/ABI.md §6.1): called once per record of the
+ * batch, in batch order, with the batch time, the record's key, its value
+ * as an option, and the key's state; the state a call leaves is what the
+ * next record of the same key sees. A key whose state timed out gets one
+ * more call with value ws_none() and ws_state_timing_out(state) true; it
+ * may read the state but not change it. Return ws_ok(ws_some(x)) to emit x,
+ * ws_ok(ws_none()) to emit nothing, or ws_err(...) to fail the key. */
+typedef struct ws_state ws_state;
+typedef ws_result (*ws_map_state_fn)(int64_t time_ms, ws_value key, ws_value value, ws_state *state);
+
+bool ws_state_exists(const ws_state *s);
+ws_value ws_state_get(const ws_state *s);         /* an option: [] none, [s] the state */
+void ws_state_update(ws_state *s, ws_value v);    /* while timing out: fails the key */
+void ws_state_remove(ws_state *s);                /* while timing out: fails the key */
+bool ws_state_timing_out(const ws_state *s);
+
 void ws_plugin(const char *name, const char *version);
 void ws_default_pipeline(const char *yaml);       /* run by `wstream run --plugin` */
 void ws_register_map(const char *name, ws_map_fn f);
@@ -125,6 +141,7 @@ void ws_register_flat_map(const char *name, ws_map_fn f);
 void ws_register_filter(const char *name, ws_map_fn f);
 void ws_register_reduce(const char *name, ws_reduce_fn f);
 void ws_register_update(const char *name, ws_update_fn f);
+void ws_register_map_state(const char *name, ws_map_state_fn f);
 
 /* WS_INIT { ... } runs once per instance, from _initialize, before any call. */
 #define WS_INIT \

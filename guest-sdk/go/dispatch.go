@@ -56,6 +56,8 @@ func (r *registry) handle(dst []byte, fn int, in []byte) (resp []byte) {
 		err = b.groups(f, in)
 	case abi.KindUpdate:
 		err = b.update(f, in)
+	case abi.KindMapState:
+		err = b.mapState(f, in)
 	default:
 		err = fmt.Errorf("unknown kind %q", f.kind)
 	}
@@ -177,23 +179,33 @@ func (b *batch) groups(f *function, in []byte) error {
 	return nil
 }
 
+// timedItems reads the head of an update or mapState input,
+// [time_ms, [item...]], whose items have the given shape: the time, the
+// number of items and the bytes that hold them. An empty input array is
+// legal for every kind (ABI.md §6) and has no items.
+func timedItems(in []byte, shape string) (t int64, n int, rest []byte, err error) {
+	m, rest, err := abi.ArrayHeader(in)
+	if err != nil || (m != 0 && m != 2) {
+		return 0, 0, nil, badf("want [time_ms, [[%s]...]], got %s", shape, abi.Describe(in))
+	}
+	if m == 0 {
+		return 0, 0, rest, nil
+	}
+	if t, rest, err = abi.ReadInt(rest); err != nil {
+		return 0, 0, nil, badf("time_ms: %v", err)
+	}
+	if n, rest, err = abi.ArrayHeader(rest); err != nil {
+		return 0, 0, nil, badf("want an array of [%s]: %v", shape, err)
+	}
+	return t, n, rest, nil
+}
+
 // update serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
 // one state option per key.
 func (b *batch) update(f *function, in []byte) error {
-	n, rest, err := abi.ArrayHeader(in)
-	if err != nil || (n != 0 && n != 2) {
-		return badf("want [time_ms, [[key, values, state]...]], got %s", abi.Describe(in))
-	}
-	if n == 0 { // an empty input array is legal for every kind (ABI.md §6)
-		b.out = abi.AppendResponseHeader(b.out, 0)
-		return nil
-	}
-	var t int64
-	if t, rest, err = abi.ReadInt(rest); err != nil {
-		return badf("time_ms: %v", err)
-	}
-	if n, rest, err = abi.ArrayHeader(rest); err != nil {
-		return badf("want an array of [key, values, state]: %v", err)
+	t, n, rest, err := timedItems(in, "key, values, state")
+	if err != nil {
+		return err
 	}
 	b.out = abi.AppendResponseHeader(b.out, n)
 	for i := 0; i < n; i++ {
@@ -251,6 +263,103 @@ func updateEntry(f func(any, []any, Option, int64) (Option, error), key, vals, s
 	return callUpdate(f, k, v.([]any), prev, t)
 }
 
+// mapState serves mapWithState: [time_ms, [[key, state, [v...], timing_out]...]]
+// -> one [[out option...], state change] per key (ABI.md §6.1).
+func (b *batch) mapState(f *function, in []byte) error {
+	t, n, rest, err := timedItems(in, "key, state, values, timing_out")
+	if err != nil {
+		return err
+	}
+	b.out = abi.AppendResponseHeader(b.out, n)
+	for i := 0; i < n; i++ {
+		var m int
+		if m, rest, err = abi.ArrayHeader(rest); err != nil || m != 4 {
+			return badf("item %d: want [key, state, values, timing_out]", i)
+		}
+		var key, state, vals abi.Raw
+		var timingOut bool
+		if key, rest, err = abi.Next(rest); err != nil {
+			return badf("item %d key: %v", i, err)
+		}
+		if state, rest, err = abi.ReadOption(rest); err != nil {
+			return badf("item %d: state must be [] or [value]: %v", i, err)
+		}
+		if vals, rest, err = abi.Next(rest); err != nil || abi.TypeOf(vals) != abi.TypeArray {
+			return badf("item %d: want an array of values", i)
+		}
+		if timingOut, rest, err = abi.ReadBool(rest); err != nil {
+			return badf("item %d: timing_out must be a bool", i)
+		}
+		mark := len(b.out)
+		if err := b.mapStateItem(f.mapSt, t, key, state, vals, timingOut); err != nil {
+			b.fail(i, mark, err)
+		}
+	}
+	if len(rest) != 0 {
+		return badf("%d bytes after the input", len(rest))
+	}
+	return nil
+}
+
+// mapStateItem calls f for one key's values (once, with none, when the key
+// is timing out) and appends [outs, change].
+func (b *batch) mapStateItem(f func(int64, any, Option, *State) (Option, error), t int64, key, state, vals abi.Raw, timingOut bool) error {
+	k, err := abi.Decode(key)
+	if err != nil {
+		return fmt.Errorf("key: %w", err)
+	}
+	var st State
+	if state != nil { // nil is none; a nil state is [0xc0]
+		if st.value, err = abi.Decode(state); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		st.exists = true
+	}
+	vs, err := abi.Decode(vals)
+	if err != nil {
+		return fmt.Errorf("values: %w", err)
+	}
+	values := vs.([]any)
+	if timingOut {
+		if len(values) != 0 || !st.exists {
+			return errors.New("a timing-out key comes with a state and no values")
+		}
+		st.timingOut = true
+		values = []any{nil}
+	} else if len(values) == 0 {
+		return errors.New("a key with no values that is not timing out")
+	}
+	b.out = append(b.out, 0x92)
+	b.out = abi.AppendArrayHeader(b.out, len(values))
+	for _, v := range values {
+		value := Some(v)
+		if timingOut {
+			value = None
+		}
+		o, err := callMapState(f, t, k, value, &st)
+		if st.misuse != "" {
+			return errors.New(st.misuse)
+		}
+		if err != nil {
+			return err
+		}
+		if !o.OK {
+			b.out = append(b.out, 0x90)
+		} else if b.out, err = abi.Append(append(b.out, 0x91), o.Value); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !st.changed:
+		b.out = abi.AppendNil(b.out)
+	case !st.exists:
+		b.out = append(b.out, 0x90)
+	default:
+		b.out, err = abi.Append(append(b.out, 0x91), st.value)
+	}
+	return err
+}
+
 // The call* helpers run one user function call and turn a panic into an
 // error, so that it becomes a record error and the batch goes on.
 
@@ -283,4 +392,9 @@ func callReduce(f func(a, b any) (any, error), a, b any) (c any, err error) {
 func callUpdate(f func(any, []any, Option, int64) (Option, error), k any, vs []any, s Option, t int64) (o Option, err error) {
 	defer recovered(&err)
 	return f(k, vs, s, t)
+}
+
+func callMapState(f func(int64, any, Option, *State) (Option, error), t int64, k any, v Option, s *State) (o Option, err error) {
+	defer recovered(&err)
+	return f(t, k, v, s)
 }

@@ -48,6 +48,25 @@ func testRegistry(reduceCalls *int) *registry {
 	add(function{name: "describe-state", kind: abi.KindUpdate, updateF: func(k any, vs []any, s Option, t int64) (Option, error) {
 		return Some([]any{k, int64(len(vs)), s.OK, s.Value, t}), nil
 	}})
+	add(function{name: "running-sum", kind: abi.KindMapState, mapSt: func(t int64, k any, v Option, s *State) (Option, error) {
+		if k == "read-only" {
+			return Some([]any{s.Exists(), s.Get().Value, s.IsTimingOut(), t}), nil
+		}
+		if k == "update-timing-out" {
+			s.Update(int64(1))
+			return None, nil
+		}
+		acc, err := Add(s.Get().Or(int64(0)), v.Or(int64(0)))
+		if err != nil {
+			return None, err
+		}
+		if acc == int64(-1) {
+			s.Remove()
+			return None, nil
+		}
+		s.Update(acc)
+		return Some(acc), nil
+	}})
 	add(function{name: "panics", kind: abi.KindMap, mapFn: func(x any) (any, error) {
 		if x == "boom" {
 			panic("boom!")
@@ -90,7 +109,7 @@ func callRaw(t *testing.T, r *registry, fn int, in []byte) string {
 	// Every OK response must also pass the host's own validation.
 	if resp[1] == byte(abi.CodeOK) {
 		n, rest, _ := abi.ArrayHeader(in)
-		if r.fns[fn].kind == abi.KindUpdate && n == 2 { // [time, entries]
+		if k := r.fns[fn].kind; (k == abi.KindUpdate || k == abi.KindMapState) && n == 2 { // [time, entries]
 			_, rest, _ = abi.ReadInt(rest)
 			n, _, _ = abi.ArrayHeader(rest)
 		}
@@ -131,6 +150,15 @@ func TestDispatch(t *testing.T) {
 		{"sum-into-state", `[5000,[]]`, `[0,[],[]]`},
 		// A nil state is some(nil), not none.
 		{"describe-state", `[7,[[["k",1],[1,2],[null]],["j",[],[]]]]`, `[0,[[[["k",1],2,true,null,7]],[["j",0,false,null,7]]],[]]`},
+		// ABI.md §6.1, the worked example.
+		{"running-sum", `[2000,[["a",[1],[2,3],false],["b",[],[5],false]]]`, `[0,[[[[3],[6]],[6]],[[[5]],[5]]],[]]`},
+		// Reading only leaves the state unchanged (nil); removing then
+		// setting reports the last; a timing-out key gets one call.
+		{"running-sum", `[9,[["read-only",[null],[1,2],false],["c",[1],[-2,5],false],["d",[2],[-3],false],["read-only",[4],[],true]]]`,
+			`[0,[[[[[true,null,false,9]],[[true,null,false,9]]],null],[[[],[5]],[5]],[[[]],[]],[[[[true,4,true,9]]],null]],[]]`},
+		{"running-sum", `[9,[["update-timing-out",[4],[],true],["e",[],["x"],false],["f",[],[],false]]]`,
+			`[0,[null,null,null],[[0,"cannot update the state of a key that is timing out"],[1,"cannot compute 0 (int64) + \"x\" (string): want numbers"],[2,"a key with no values that is not timing out"]]]`},
+		{"running-sum", `[]`, `[0,[],[]]`},
 		{"panics", `["ok","boom","nil-map",1]`, `[0,["ok",null,null,1],[[1,"panic: boom!"],[2,"panic: assignment to entry in nil map"]]]`},
 		{"unencodable", `["struct","fine"]`, `[0,[null,"fine"],[[0,"msgpack: cannot encode a struct {}"]]]`},
 		{"flat-unencodable", `[1,2]`, `[0,[null,null],[[0,"msgpack: cannot encode a struct {}"],[1,"msgpack: cannot encode a struct {}"]]]`},
@@ -230,7 +258,7 @@ func TestUnknownFunction(t *testing.T) {
 	r := testRegistry(new(int))
 	for _, fn := range []int{-1, len(r.fns), 1 << 30} {
 		got := call(t, r, fn, `[1]`)
-		want := `[2,"plugin \"test\" has no function ` + itoa(fn) + ` (it has 9)",[]]`
+		want := `[2,"plugin \"test\" has no function ` + itoa(fn) + ` (it has 10)",[]]`
 		if got != want {
 			t.Errorf("fn %d: got %s, want %s", fn, got, want)
 		}
@@ -264,7 +292,7 @@ func TestManifest(t *testing.T) {
 	if m.Name != "test" || m.Version != "1.2.3" || m.Language != "go" || m.ABI != 1 || m.Pipeline != "stages: []\n" {
 		t.Errorf("manifest %+v", m)
 	}
-	wantKinds := []abi.Kind{"map", "flatMap", "filter", "reduce", "update", "update", "map", "map", "flatMap"}
+	wantKinds := []abi.Kind{"map", "flatMap", "filter", "reduce", "update", "update", "mapState", "map", "map", "flatMap"}
 	if len(m.Functions) != len(wantKinds) {
 		t.Fatalf("functions %v", m.Functions)
 	}
@@ -292,9 +320,10 @@ func TestRegister(t *testing.T) {
 	Filter("f", func(x any) (bool, error) { return true, nil })
 	Reduce("r", func(a, b any) (any, error) { return a, nil })
 	Update("u", func(k any, vs []any, s Option, t int64) (Option, error) { return s, nil })
+	MapState("ms", func(t int64, k any, v Option, s *State) (Option, error) { return v, nil })
 	m := plugin.manifest()
 	j, _ := abi.AppendJSON(nil, abi.AppendManifest(nil, m))
-	want := `{"abi":1,"name":"p","version":"v1","language":"go","functions":[{"name":"m","kind":"map"},{"name":"fm","kind":"flatMap"},{"name":"f","kind":"filter"},{"name":"r","kind":"reduce"},{"name":"u","kind":"update"}],"pipeline":"x: 1"}`
+	want := `{"abi":1,"name":"p","version":"v1","language":"go","functions":[{"name":"m","kind":"map"},{"name":"fm","kind":"flatMap"},{"name":"f","kind":"filter"},{"name":"r","kind":"reduce"},{"name":"u","kind":"update"},{"name":"ms","kind":"mapState"}],"pipeline":"x: 1"}`
 	if string(j) != want {
 		t.Errorf("got  %s\nwant %s", j, want)
 	}

@@ -55,6 +55,7 @@ type function struct {
 	filter  func(any) (bool, error)
 	reduce  func(a, b any) (any, error)
 	updateF func(key any, values []any, state Option, timeMs int64) (Option, error)
+	mapSt   func(timeMs int64, key any, value Option, state *State) (Option, error)
 
 	// the raw API (raw.go)
 	mapRaw    func(dst []byte, x abi.Raw) ([]byte, error)
@@ -124,6 +125,69 @@ func Reduce(name string, f func(a, b any) (any, error)) {
 func Update(name string, f func(key any, values []any, state Option, timeMs int64) (Option, error)) {
 	plugin.add(function{name: name, kind: abi.KindUpdate, updateF: f}, f != nil)
 }
+
+// MapState registers a mapWithState function (Spark's StateSpec.function).
+// It is called once per record of the batch, in batch order, with the
+// batch time in ms, the record's key and value, and the key's state, which
+// it may read, update or remove; the state a call leaves is what the next
+// record of the same key sees. A key whose state timed out (the stage's
+// timeout:) gets one more call with value None and state.IsTimingOut(): it
+// may read the state but not change it, and the key is then removed. The
+// returned Option is emitted when it is Some.
+func MapState(name string, f func(timeMs int64, key any, value Option, state *State) (Option, error)) {
+	plugin.add(function{name: name, kind: abi.KindMapState, mapSt: f}, f != nil)
+}
+
+// State is one key's state inside a MapState function (Spark's State).
+type State struct {
+	value     any
+	exists    bool
+	changed   bool // updated or removed since the key's first call of the batch
+	timingOut bool
+	misuse    string // a change tried while timing out: fails the key
+}
+
+// NewState returns a key's state as a MapState function receives it, for
+// a plugin's own tests: s is the state before the call, and timingOut
+// makes it the key's last call.
+func NewState(s Option, timingOut bool) *State {
+	return &State{value: s.Value, exists: s.OK, timingOut: timingOut}
+}
+
+// Exists reports whether the key has a state.
+func (s *State) Exists() bool { return s.exists }
+
+// Get returns the state, None when the key has none.
+func (s *State) Get() Option {
+	if !s.exists {
+		return None
+	}
+	return Some(s.value)
+}
+
+// Update sets the key's state. While the key is timing out it fails the
+// key instead, as Spark's update throws there.
+func (s *State) Update(v any) {
+	if s.timingOut {
+		s.misuse = "cannot update the state of a key that is timing out"
+		return
+	}
+	s.value, s.exists, s.changed = v, true, true
+}
+
+// Remove removes the key's state. While the key is timing out it fails
+// the key instead.
+func (s *State) Remove() {
+	if s.timingOut {
+		s.misuse = "cannot remove the state of a key that is timing out"
+		return
+	}
+	s.value, s.exists, s.changed = nil, false, true
+}
+
+// IsTimingOut reports whether this call is the key's last, after its
+// state was idle longer than the stage's timeout.
+func (s *State) IsTimingOut() bool { return s.timingOut }
 
 // manifest returns the plugin's manifest, in registration (id) order.
 func (r *registry) manifest() *abi.Manifest {

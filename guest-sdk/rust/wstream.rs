@@ -171,6 +171,7 @@ type FlatMapFn = Box<dyn Fn(Value) -> Result<Vec<Value>, String>>;
 type FilterFn = Box<dyn Fn(Value) -> Result<bool, String>>;
 type ReduceFn = Box<dyn Fn(Value, Value) -> Result<Value, String>>;
 type UpdateFn = Box<dyn Fn(Value, Vec<Value>, Option<Value>, i64) -> Result<Option<Value>, String>>;
+type MapStateFn = Box<dyn Fn(i64, &Value, Option<Value>, &mut State) -> Result<Option<Value>, String>>;
 
 enum Func {
     Map(MapFn),
@@ -178,6 +179,54 @@ enum Func {
     Filter(FilterFn),
     Reduce(ReduceFn),
     Update(UpdateFn),
+    MapState(MapStateFn),
+}
+
+/// One key's state inside a `map_state` function (Spark's `State`).
+pub struct State {
+    value: Option<Value>,
+    changed: bool, // updated or removed since the key's first call
+    timing_out: bool,
+    misuse: Option<&'static str>,
+}
+
+impl State {
+    /// Whether the key has a state.
+    pub fn exists(&self) -> bool {
+        self.value.is_some()
+    }
+
+    /// The state, if any.
+    pub fn get(&self) -> Option<&Value> {
+        self.value.as_ref()
+    }
+
+    /// Sets the state. While the key is timing out this fails the key
+    /// instead (Spark's update throws there).
+    pub fn update(&mut self, v: Value) {
+        if self.timing_out {
+            self.misuse = Some("cannot update the state of a key that is timing out");
+            return;
+        }
+        self.value = Some(v);
+        self.changed = true;
+    }
+
+    /// Removes the state. While the key is timing out this fails the key.
+    pub fn remove(&mut self) {
+        if self.timing_out {
+            self.misuse = Some("cannot remove the state of a key that is timing out");
+            return;
+        }
+        self.value = None;
+        self.changed = true;
+    }
+
+    /// Whether this call is the key's last, after its state was idle
+    /// longer than the stage's timeout.
+    pub fn is_timing_out(&self) -> bool {
+        self.timing_out
+    }
 }
 
 impl Func {
@@ -188,6 +237,7 @@ impl Func {
             Func::Filter(_) => "filter",
             Func::Reduce(_) => "reduce",
             Func::Update(_) => "update",
+            Func::MapState(_) => "mapState",
         }
     }
 }
@@ -255,6 +305,20 @@ impl Plugin {
         f: impl Fn(Value, Vec<Value>, Option<Value>, i64) -> Result<Option<Value>, String> + 'static,
     ) -> &mut Self {
         self.add(name, Func::Update(Box::new(f)))
+    }
+
+    /// mapWithState (abi/ABI.md §6.1): (batch time in ms, key, the record's
+    /// value, the key's state) -> Some(x) to emit x, or None. Called once
+    /// per record of the batch, in batch order; the state a call leaves is
+    /// what the next record of the same key sees. A key whose state timed
+    /// out gets one more call with value None and `state.is_timing_out()`;
+    /// it may read the state but not change it.
+    pub fn map_state(
+        &mut self,
+        name: &str,
+        f: impl Fn(i64, &Value, Option<Value>, &mut State) -> Result<Option<Value>, String> + 'static,
+    ) -> &mut Self {
+        self.add(name, Func::MapState(Box::new(f)))
     }
 }
 
@@ -1171,23 +1235,7 @@ impl Call<'_> {
     /// updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] -> one state
     /// option per key.
     fn update(&mut self, f: &UpdateFn, input: &[u8]) -> Result<(), Bad> {
-        let mut r = Rd { b: input };
-        let n = r.array();
-        if !matches!(n, Ok(0) | Ok(2)) {
-            return bad!("want [time_ms, [[key, values, state]...]], got {}", describe_raw(input));
-        }
-        if n == Ok(0) {
-            self.header(0); // an empty input array is legal for every kind (ABI.md §6)
-            return Ok(());
-        }
-        let t = match r.int() {
-            Ok(t) => t,
-            Err(e) => return bad!("time_ms: {}", e),
-        };
-        let n = match r.array() {
-            Ok(n) => n,
-            Err(e) => return bad!("want an array of [key, values, state]: {}", e),
-        };
+        let (t, n, mut r) = timed_items(input, "key, values, state")?;
         self.header(n);
         for i in 0..n {
             if r.array() != Ok(3) {
@@ -1220,6 +1268,114 @@ impl Call<'_> {
             return bad!("{} bytes after the input", r.b.len());
         }
         Ok(())
+    }
+}
+
+impl Call<'_> {
+    /// mapWithState: [time_ms, [[key, state, [v...], timing_out]...]] -> one
+    /// [[out option...], state change] per key (ABI.md §6.1).
+    fn map_state(&mut self, f: &MapStateFn, input: &[u8]) -> Result<(), Bad> {
+        let (t, n, mut r) = timed_items(input, "key, state, values, timing_out")?;
+        self.header(n);
+        for i in 0..n {
+            if r.array() != Ok(4) {
+                return bad!("item {}: want [key, state, values, timing_out]", i);
+            }
+            let key = match r.next() {
+                Ok(k) => k,
+                Err(e) => return bad!("item {} key: {}", i, e),
+            };
+            let state = match read_option(&mut r) {
+                Ok(s) => s,
+                Err(e) => return bad!("item {}: state must be [] or [value]: {}", i, e),
+            };
+            let vals = match r.next() {
+                Ok(v) if type_of(v) == T::Array => v,
+                _ => return bad!("item {}: want an array of values", i),
+            };
+            let timing_out = match r.next() {
+                Ok(b) if type_of(b) == T::Bool => b[0] == 0xc3,
+                _ => return bad!("item {}: timing_out must be a bool", i),
+            };
+            let mark = self.out.len();
+            set_current(Some(i));
+            if let Err(e) = map_state_item(self.out, f, t, key, state, vals, timing_out) {
+                self.fail(i, mark, e);
+            }
+        }
+        if !r.b.is_empty() {
+            return bad!("{} bytes after the input", r.b.len());
+        }
+        Ok(())
+    }
+}
+
+/// Calls f for one key's values (once, with none, when the key is timing
+/// out) and writes [outs, change].
+fn map_state_item(out: &mut Vec<u8>, f: &MapStateFn, t: i64, key: &[u8], state: Option<&[u8]>, vals: &[u8], timing_out: bool) -> Result<(), String> {
+    let k = decode(key).map_err(|e| format!("key: {}", e))?;
+    let value = match state {
+        None => None,
+        Some(s) => Some(decode(s).map_err(|e| format!("state: {}", e))?),
+    };
+    let vs = match decode(vals).map_err(|e| format!("values: {}", e))? {
+        Value::Array(a) => a,
+        _ => unreachable!(), // checked by the caller
+    };
+    let mut st = State { value, changed: false, timing_out, misuse: None };
+    if timing_out && (!vs.is_empty() || !st.exists()) {
+        return Err("a timing-out key comes with a state and no values".to_string());
+    }
+    if !timing_out && vs.is_empty() {
+        return Err("a key with no values that is not timing out".to_string());
+    }
+    let calls: Vec<Option<Value>> = if timing_out { vec![None] } else { vs.into_iter().map(Some).collect() };
+    out.push(0x92);
+    put_array_header(out, calls.len());
+    for v in calls {
+        let o = f(t, &k, v, &mut st)?;
+        if let Some(m) = st.misuse {
+            return Err(m.to_string());
+        }
+        match o {
+            None => out.push(0x90),
+            Some(x) => {
+                out.push(0x91);
+                encode(out, &x);
+            }
+        }
+    }
+    match (&st.value, st.changed) {
+        (_, false) => out.push(0xc0),
+        (None, true) => out.push(0x90),
+        (Some(s), true) => {
+            out.push(0x91);
+            encode(out, s);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the head of an update or mapState input, [time_ms, [item...]],
+/// whose items have the given shape: the time, the number of items and a
+/// reader at the first. An empty input array is legal for every kind
+/// (ABI.md §6) and has no items.
+fn timed_items<'a>(input: &'a [u8], shape: &str) -> Result<(i64, usize, Rd<'a>), Bad> {
+    let mut r = Rd { b: input };
+    let n = r.array();
+    if !matches!(n, Ok(0) | Ok(2)) {
+        return bad!("want [time_ms, [[{}]...]], got {}", shape, describe_raw(input));
+    }
+    if n == Ok(0) {
+        return Ok((0, 0, r));
+    }
+    let t = match r.int() {
+        Ok(t) => t,
+        Err(e) => return bad!("time_ms: {}", e),
+    };
+    match r.array() {
+        Ok(n) => Ok((t, n, r)),
+        Err(e) => bad!("want an array of [{}]: {}", shape, e),
     }
 }
 
@@ -1281,6 +1437,7 @@ fn handle(p: &Plugin, out: &mut Vec<u8>, fn_id: i32, input: &[u8]) {
     let res = match f {
         Func::Reduce(f) => c.groups(f, input),
         Func::Update(f) => c.update(f, input),
+        Func::MapState(f) => c.map_state(f, input),
         _ => c.elements(f, input),
     };
     let errs = std::mem::take(&mut c.errs);
@@ -1322,7 +1479,7 @@ fn manifest(p: &Plugin, b: &mut Vec<u8>) {
 
 // ---- the ABI v1 exports (ABI.md §2) ----
 
-struct State {
+struct Instance {
     plugin: Plugin,
     input: Vec<u8>, // the last wstream_alloc buffer
     out: Vec<u8>,   // the last response
@@ -1332,7 +1489,7 @@ struct State {
 thread_local! {
     // wasm32 guests have one thread and the host never re-enters an export,
     // so this is simply the instance's state, built on first use.
-    static STATE: RefCell<Option<State>> = RefCell::new(None);
+    static STATE: RefCell<Option<Instance>> = RefCell::new(None);
     // What is running, for the panic message: the function and the item.
     static FUNCTION: RefCell<String> = RefCell::new(String::new());
     static ITEM: Cell<Option<usize>> = Cell::new(None);
@@ -1350,7 +1507,7 @@ fn set_current(i: Option<usize>) {
     ITEM.with(|c| c.set(i));
 }
 
-fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+fn with_state<R>(f: impl FnOnce(&mut Instance) -> R) -> R {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         if s.is_none() {
@@ -1367,7 +1524,7 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
             }));
             let mut plugin = Plugin::default();
             crate::register(&mut plugin);
-            *s = Some(State { plugin, input: Vec::new(), out: Vec::new(), manifest: Vec::new() });
+            *s = Some(Instance { plugin, input: Vec::new(), out: Vec::new(), manifest: Vec::new() });
         }
         f(s.as_mut().unwrap())
     })
@@ -1409,7 +1566,7 @@ pub extern "C" fn wstream_manifest() -> i64 {
 #[no_mangle]
 pub extern "C" fn wstream_call(fn_id: i32, ptr: i32, len: i32) -> i64 {
     with_state(|s| {
-        let State { plugin, input, out, .. } = s;
+        let Instance { plugin, input, out, .. } = s;
         let base = input.as_ptr() as usize as u64;
         let (p, n) = (ptr as u32 as u64, len as u32 as u64);
         // The input must lie inside the alloc buffer, so that a confused

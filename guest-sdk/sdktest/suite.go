@@ -142,6 +142,31 @@ var VocabularyCases = []struct{ Fn, In string }{
 	{"sum-into-state", `[1000, [["k", [1], []]], 1]`},
 }
 
+// MapStateCases cover every mapState function of the vocabulary and the
+// shapes of its input (abi/ABI.md §6.1).
+var MapStateCases = []struct{ Fn, In string }{
+	{"running-sum", `[2000, [["a", [], [1, 2], false], ["b", [5], [1], false], ["c", [1], [], true], ["d", [], ["x"], false], ["e", ["s"], [1], false], ["f", [null], [1], false], ["g", [2.5], [1, 0.5], false]]]`},
+	{"running-sum-emit-key-twice", `[1000, [["ab", [], [1], false], [1, [], [1], false], ["é", [2], [1, 1], false], ["", [], [1], false]]]`},
+	{"running-sum-emit-pair", `[1000, [["a", [1], [1, 2.5], false], [[1, 2], [], [1], false], [{"k": 1}, [], [2], false]]]`},
+	{"running-sum-emit-none", `[1000, [["a", [], [1], false], ["a", [7], [1], false], ["a", [], ["x"], false]]]`},
+	{"remove-if-exists-emit-key", `[1000, [["a", [], [1, 1, 1], false], ["b", [3], [1], false], ["c", [3], [], true], ["d", [], [null], false], ["e", [], [1, 2], false]]]`},
+	{"set-one-emit-key-on-timeout", `[1000, [["a", [], [1], false], ["b", [1], [], true], ["c", [5], [1, 2], false], ["d", [null], [], true]]]`},
+	{"state-command", `[2000, [["k", [], ["noop"], false], ["k", [123], ["get-state"], false], ["k", [], ["get-state"], false], ["k", [], ["update-state"], false], ["k", [0], ["update-state", "get-state"], false], ["k", [345], ["remove-state"], false], ["k", [1], [], true], ["k", [], ["bad"], false], ["k", [], [5], false], ["k", ["s"], ["update-state"], false], ["k", [1], ["remove-state", "update-state", "get-state"], false], ["k", [1], ["update-state", "remove-state"], false], ["k", [null], ["get-state"], false]]]`},
+	{"inc-or-init-remove-on-2", `[345, [["k1", [], [0], false], ["k3", [], [1], false], ["k2", [0], [1, 1], false], ["k0", [], [2], false], ["k1", [5], [2], false], ["k1", [1], [], true], ["k", [], [1.0, "1", 3], false], ["k", [0], [2, 1], false]]]`},
+	{"running-sum", `[]`},
+	{"running-sum", `[1000, []]`},
+	{"running-sum", `[1000]`},
+	{"running-sum", `[1000, [["k", [], [1]]]]`},
+	{"running-sum", `[1000, [["k", 5, [1], false]]]`},
+	{"running-sum", `[1000, [["k", [1, 2], [1], false]]]`},
+	{"running-sum", `[1000, [["k", [], 1, false]]]`},
+	{"running-sum", `[1000, [["k", [], [1], 1]]]`},
+	{"running-sum", `[1000, [["k", [], [], true], ["k", [], [], false], ["k", [1], [1], true], ["k", [1], [1], false]]]`},
+	{"running-sum", `hex:92 01 91 94 a16b 91 d40102 91 01 c2`},
+	{"running-sum", `hex:92 01 91 94 a16b 90 91 d40102 c2`},
+	{"running-sum", `[1000, [["k", [], [1], false]], 1]`},
+}
+
 // BadUTF8Cases hold strings that are not UTF-8: Go passes their bytes
 // through; an SDK whose strings must be UTF-8 fails those records instead.
 var BadUTF8Cases = []struct{ Fn, In string }{
@@ -162,7 +187,7 @@ func Input(tb testing.TB, s string) []byte {
 func conformanceMatchesGo(t *testing.T, s SDK) {
 	got := s.Plugin(t, "conformance")
 	want := GoPlugin(t, "conformance")
-	cases := VocabularyCases
+	cases := append(VocabularyCases, MapStateCases...)
 	if s.PassesBadUTF8 {
 		cases = append(cases, BadUTF8Cases...)
 	}

@@ -426,6 +426,12 @@ func TestKafkaWarnsSharedState(t *testing.T) {
 // over Kafka; with a group, its keyed state is partitioned across the
 // group's processes (RunScaleOut).
 func runningCountPipeline(t *testing.T, dir, brokers, in, out string, exactlyOnce bool) string {
+	return runningPipeline(t, dir, brokers, in, out, exactlyOnce, "{op: updateStateByKey, fn: sum-into-state")
+}
+
+// runningPipeline is the running word count with keyed stage stage (its
+// op and fn, the plugin added here).
+func runningPipeline(t *testing.T, dir, brokers, in, out string, exactlyOnce bool, stage string) string {
 	return writePipeline(t, dir, fmt.Sprintf(`plugin: %[1]s
 batch: 50ms
 exactlyOnce: %[6]v
@@ -434,9 +440,9 @@ stages:
   - {op: flatMap, fn: split-words}
   - {op: map, fn: pair-with-one}
   - {op: reduceByKey, fn: sum}
-  - {op: updateStateByKey, fn: sum-into-state, plugin: %[5]s}
+  - %[7]s, plugin: %[5]s}
 sink: kafka://%[2]s/%[4]s?transactionTimeout=10s
-`, wordcountWasm(t, dir), brokers, in, out, pluginWasm(t, dir, "conformance"), exactlyOnce))
+`, wordcountWasm(t, dir), brokers, in, out, pluginWasm(t, dir, "conformance"), exactlyOnce, stage))
 }
 
 // lastPerKey is the value of the last record of each key, as text.
@@ -457,6 +463,31 @@ func TestKafkaScaleOutStateKill(t *testing.T) {
 	out, want, survivors := killRun(t, 9000, 3, 1500, true, func(dir, brokers, in, out string) string {
 		return runningCountPipeline(t, dir, brokers, in, out, true)
 	})
+	exactTotals(t, out, want)
+	restored := false
+	for _, p := range survivors {
+		restored = restored || regexp.MustCompile(`state restored from wstream-wc-in-[0-9a-f]+-changelog`).MatchString(p.stderr.String())
+	}
+	if !restored {
+		t.Error("no survivor restored a partition's state from the changelog")
+	}
+}
+
+// mapWithState's state moves with its partitions as updateStateByKey's
+// does: the running count emitted per word and batch ([word, total], the
+// pairs the Kafka sink writes as key and value), with one of three
+// processes killed, ends at every word's exact total.
+func TestKafkaScaleOutMapWithStateKill(t *testing.T) {
+	out, want, _ := killRun(t, 6000, 3, 1000, true, func(dir, brokers, in, out string) string {
+		return runningPipeline(t, dir, brokers, in, out, true, "{op: mapWithState, fn: running-sum-emit-pair")
+	})
+	exactTotals(t, out, want)
+}
+
+// exactTotals checks that the last committed count of every word is its
+// total, and that no other word is counted.
+func exactTotals(t *testing.T, out []*kgo.Record, want map[string]int64) {
+	t.Helper()
 	last := lastPerKey(out)
 	for w, n := range want {
 		if last[w] != fmt.Sprint(n) {
@@ -465,13 +496,6 @@ func TestKafkaScaleOutStateKill(t *testing.T) {
 	}
 	if len(last) != len(want) {
 		t.Errorf("%d words in the output, want %d", len(last), len(want))
-	}
-	restored := false
-	for _, p := range survivors {
-		restored = restored || regexp.MustCompile(`state restored from wstream-wc-in-[0-9a-f]+-changelog`).MatchString(p.stderr.String())
-	}
-	if !restored {
-		t.Error("no survivor restored a partition's state from the changelog")
 	}
 }
 

@@ -89,6 +89,14 @@ type Stage struct {
 	// Gap is a session window's gap: rows of a key at most Gap apart share
 	// a session.
 	Gap Duration `yaml:"gap"`
+	// Timeout is mapWithState's idle timeout: a key whose state has not
+	// changed for longer is called once more as timing out, then removed.
+	Timeout Duration `yaml:"timeout"`
+	// Output is what mapWithState emits: mapped (the function's returns)
+	// or snapshots (every key's state after the batch).
+	Output string `yaml:"output"`
+	// Within makes a join a stream-stream join in event time.
+	Within Within `yaml:"within"`
 
 	// Line is the line of the stage in the pipeline file, for messages.
 	Line int `yaml:"-"`
@@ -99,6 +107,55 @@ type Stream struct {
 	Name   string  `yaml:"name"`
 	From   string  `yaml:"from"`
 	Stages []Stage `yaml:"stages"`
+}
+
+// Within is the event-time range of a stream-stream join: a left row at
+// lt matches a right row at rt when rt − Before ≤ lt ≤ rt + After (both
+// ends inclusive, Spark's BETWEEN). `within: D` sets both to D;
+// `within: {before: D1, after: D2}` sets them apart.
+type Within struct {
+	Before, After Duration
+	Set           bool // the stage gave within:
+}
+
+// UnmarshalYAML accepts a duration or a map {before: D1, after: D2}.
+func (w *Within) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var d Duration
+		if err := d.UnmarshalYAML(n); err != nil {
+			return fmt.Errorf("within: %w", err)
+		}
+		*w = Within{Before: d, After: d, Set: true}
+		return nil
+	}
+	var m struct {
+		Before *Duration `yaml:"before"`
+		After  *Duration `yaml:"after"`
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: within: want a duration (10m) or {before: D1, after: D2}", n.Line)
+	}
+	if err := n.Decode(&m); err != nil {
+		return fmt.Errorf("line %d: within: %v (want {before: D1, after: D2})", n.Line, err)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "before" && k != "after" {
+			return fmt.Errorf("line %d: within: unknown field %q (want {before: D1, after: D2})", n.Content[i].Line, k)
+		}
+	}
+	if m.Before == nil || m.After == nil {
+		return fmt.Errorf("line %d: within: give both before: and after: (0s for no slack on that side): a left row at lt matches a right row at rt when rt - before <= lt <= rt + after", n.Line)
+	}
+	*w = Within{Before: *m.Before, After: *m.After, Set: true}
+	return nil
+}
+
+// String is the range as the pipeline file would give it.
+func (w Within) String() string {
+	if !w.Set {
+		return ""
+	}
+	return fmt.Sprintf("{before: %s, after: %s}", w.Before.D(), w.After.D())
 }
 
 // Keys is a stage's key: one path or function, or a list of them (a

@@ -73,17 +73,38 @@ streams:
 
 func TestParseSpecErrors(t *testing.T) {
 	for input, want := range map[string]string{
-		"batch: 1s\nbacth: 2s\n":                    "line 2: unknown field bacth (did you mean batch?)",
-		"stages: [{op: map, fnn: x}]\n":             "line 1: unknown field fnn in a stage (did you mean fn?)",
-		"batch: fast\n":                             `line 1: "fast" is not a duration (write it like 500ms, 1s or 2m)`,
-		"stages: [{op: window, window: -1s}]\n":     `duration "-1s" is negative`,
-		"clock: wall\n":                             `clock: "wall" is not a clock (use system or manual)`,
-		"source: stdin\nsources: {a: stdin}\n":      "give either source: or sources:, not both",
-		"stages: [{op: map}]\nstreams: [{name: x}]": "give either stages: (one chain) or streams: (named streams), not both",
+		"batch: 1s\nbacth: 2s\n":                                            "line 2: unknown field bacth (did you mean batch?)",
+		"stages: [{op: map, fnn: x}]\n":                                     "line 1: unknown field fnn in a stage (did you mean fn?)",
+		"batch: fast\n":                                                     `line 1: "fast" is not a duration (write it like 500ms, 1s or 2m)`,
+		"stages: [{op: window, window: -1s}]\n":                             `duration "-1s" is negative`,
+		"clock: wall\n":                                                     `clock: "wall" is not a clock (use system or manual)`,
+		"source: stdin\nsources: {a: stdin}\n":                              "give either source: or sources:, not both",
+		"stages: [{op: map}]\nstreams: [{name: x}]":                         "give either stages: (one chain) or streams: (named streams), not both",
+		"stages: [{op: join, within: {before: 1s}}]":                        "line 1: within: give both before: and after:",
+		"stages: [{op: join, within: {before: 1s, after: 1s, around: 2s}}]": `within: unknown field "around"`,
+		"stages: [{op: join, within: [1s]}]":                                "within: want a duration (10m) or {before: D1, after: D2}",
+		"stages: [{op: join, within: soon}]":                                `"soon" is not a duration`,
 	} {
 		_, err := Parse([]byte(input))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", input, err, want)
+		}
+	}
+}
+
+// within: is one duration for both ends, or each end apart.
+func TestWithin(t *testing.T) {
+	for input, want := range map[string]string{
+		"stages: [{op: join, within: 10m}]":                        "{before: 10m0s, after: 10m0s}",
+		"stages: [{op: join, within: {before: 1s, after: 0s}}]":    "{before: 1s, after: 0s}",
+		"stages: [{op: join, within: {after: 500ms, before: 2m}}]": "{before: 2m0s, after: 500ms}",
+		"stages: [{op: join}]":                                     "",
+	} {
+		s, err := Parse([]byte(input))
+		if err != nil {
+			t.Errorf("%s: %v", input, err)
+		} else if got := s.Stages[0].Within.String(); got != want {
+			t.Errorf("%s: %q, want %q", input, got, want)
 		}
 	}
 }

@@ -119,7 +119,7 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 		if n == 1 {
 			rows = "row"
 		}
-		cfg.Log.Warn(fmt.Sprintf("%d %s arrived after the watermark had closed all their windows and were dropped (%s)", n, rows, where))
+		cfg.Log.Warn(fmt.Sprintf("%d %s arrived after the watermark had closed every window or join range that could take them, and were dropped (%s)", n, rows, where))
 	}
 	return err
 }
@@ -164,6 +164,10 @@ func keyedSplit(spec *pipeline.Spec, log *slog.Logger) (at int, keyOf func(abi.R
 	}
 	_, clog := kafka.ScaleOutTopics(group)
 	switch {
+	case len(spec.Stages[at].Initial) > 0:
+		// Each partition runs its own copy of the keyed stage: every copy
+		// would start with every initial key, and emit it.
+		return 0, nil, false, fmt.Errorf("stage %d (%s): initial: does not apply with the kafka group source %s, whose keyed state is split across partitions and processes; write the initial pairs to the source topic ahead of the data instead", at+1, spec.Stages[at].Op, uri)
 	case spec.Checkpoint != "":
 		return 0, nil, false, fmt.Errorf("checkpoint: %s: with the kafka group source %s, keyed state lives in Kafka (topic %s) and moves with its partitions between processes; remove checkpoint: from the pipeline", spec.Checkpoint, uri, clog)
 	case spec.Clock == pipeline.ClockManual:

@@ -6,7 +6,7 @@
 import { Buf } from "./buf";
 import { Value, decode } from "./value";
 import { describe, utf8Bytes, appendQuote, bstrOf } from "./text";
-import { BAD, T_ARRAY, arrayHeader, skip, readInt, intVal, typeOf, hN } from "./msgpack";
+import { BAD, T_ARRAY, T_BOOL, arrayHeader, skip, readInt, intVal, typeOf, hN } from "./msgpack";
 import { err as mpErr } from "./msgpack";
 
 const CODE_BAD_INPUT = 1;
@@ -17,8 +17,9 @@ const KIND_FLATMAP = 1;
 const KIND_FILTER = 2;
 const KIND_REDUCE = 3;
 const KIND_UPDATE = 4;
+const KIND_MAP_STATE = 5;
 
-const kindNames: string[] = ["map", "flatMap", "filter", "reduce", "update"];
+const kindNames: string[] = ["map", "flatMap", "filter", "reduce", "update", "mapState"];
 
 // A function fails its record with fail(message). A map, flatMap or reduce
 // function may also return null after fail(), which is how add and sub
@@ -28,6 +29,59 @@ export type FlatMapFn = (x: Value) => Value[] | null;
 export type FilterFn = (x: Value) => bool;
 export type ReduceFn = (a: Value, b: Value) => Value | null;
 export type UpdateFn = (key: Value, values: Value[], state: Value | null, timeMs: i64) => Value | null;
+// A mapState function returns the value to emit, or null to emit nothing
+// (fail() fails the key).
+export type MapStateFn = (timeMs: i64, key: Value, value: Value | null, state: State) => Value | null;
+
+// State is one key's state inside a mapState function (Spark's State).
+export class State {
+  private value: Value | null = null;
+  changed: bool = false; // updated or removed since the key's first call
+  private timingOut: bool = false;
+
+  constructor(value: Value | null, timingOut: bool) {
+    this.value = value;
+    this.timingOut = timingOut;
+  }
+
+  // exists reports whether the key has a state.
+  exists(): bool {
+    return this.value != null;
+  }
+
+  // get returns the state, or null when there is none (Value.nil() is a
+  // state that is present and nil).
+  get(): Value | null {
+    return this.value;
+  }
+
+  // update sets the state. While the key is timing out it fails the key
+  // instead (Spark's update throws there).
+  update(v: Value): void {
+    if (this.timingOut) {
+      fail("cannot update the state of a key that is timing out");
+      return;
+    }
+    this.value = v;
+    this.changed = true;
+  }
+
+  // remove removes the state. While the key is timing out it fails the key.
+  remove(): void {
+    if (this.timingOut) {
+      fail("cannot remove the state of a key that is timing out");
+      return;
+    }
+    this.value = null;
+    this.changed = true;
+  }
+
+  // isTimingOut reports whether this call is the key's last, after its
+  // state was idle longer than the stage's timeout.
+  isTimingOut(): bool {
+    return this.timingOut;
+  }
+}
 
 function noMap(x: Value): Value | null {
   return x;
@@ -44,6 +98,9 @@ function noReduce(a: Value, b: Value): Value | null {
 function noUpdate(key: Value, values: Value[], state: Value | null, timeMs: i64): Value | null {
   return state;
 }
+function noMapState(timeMs: i64, key: Value, value: Value | null, state: State): Value | null {
+  return null;
+}
 
 // Fn is one registered function; only the field matching kind is used.
 // Typed fields, not a union, keep the per-record path free of casts.
@@ -55,6 +112,7 @@ class Fn {
   filterFn: FilterFn = noFilter;
   reduceFn: ReduceFn = noReduce;
   updateFn: UpdateFn = noUpdate;
+  mapStateFn: MapStateFn = noMapState;
 }
 
 const fns = new Array<Fn>();
@@ -115,6 +173,16 @@ export function reduce(name: string, fn: ReduceFn): void {
 // null to remove the key. Value.nil() is a state that is present and nil.
 export function update(name: string, fn: UpdateFn): void {
   add(name, KIND_UPDATE).updateFn = fn;
+}
+
+// mapState registers a mapWithState function (abi/ABI.md §6.1): called
+// once per record of the batch, in batch order, with the batch time in ms,
+// the record's key and value, and the key's state; the state a call leaves
+// is what the next record of the same key sees. A key whose state timed
+// out gets one more call with value null and state.isTimingOut(); it may
+// read the state but not change it.
+export function mapState(name: string, fn: MapStateFn): void {
+  add(name, KIND_MAP_STATE).mapStateFn = fn;
 }
 
 // The failure of the record being processed: a byte string, or null.
@@ -220,6 +288,7 @@ export function handle(fn: i32, p: usize, n: i32): Buf {
   let msg: string | null;
   if (f.kind == KIND_REDUCE) msg = groups(f, src);
   else if (f.kind == KIND_UPDATE) msg = updates(f, src);
+  else if (f.kind == KIND_MAP_STATE) msg = mapStates(f, src);
   else msg = elements(f, src);
   if (msg != null) {
     batchError(CODE_BAD_INPUT, utf8Bytes(f.name) + ": " + msg);
@@ -322,25 +391,71 @@ function groups(f: Fn, src: ArrayBuffer): string | null {
   return null;
 }
 
-// updates serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
-// one state option per key.
-function updates(f: Fn, src: ArrayBuffer): string | null {
+// What timedItems read: the time, the number of items and where the
+// first begins.
+let itemsTime: i64 = 0;
+let itemsCount: i32 = 0;
+let itemsAt: usize = 0;
+
+// timedItems reads the head of an update or mapState input, [time_ms,
+// [item...]], whose items have the given shape, into itemsTime, itemsCount
+// and itemsAt. It returns null, or the message of a bad input. An empty
+// input array is legal for every kind (ABI.md §6) and has no items.
+function timedItems(src: ArrayBuffer, shape: string): string | null {
   const start = changetype<usize>(src);
   const end = start + <usize>src.byteLength;
   let q = arrayHeader(start, end);
   if (q == BAD || (hN != 0 && hN != 2)) {
-    return "want [time_ms, [[key, values, state]...]], got " + describe(start, end);
+    return "want [time_ms, [[" + shape + "]...]], got " + describe(start, end);
   }
-  if (hN == 0) {
-    header(0); // an empty input array is legal for every kind (ABI.md §6)
-    return null;
-  }
+  itemsTime = 0;
+  itemsCount = 0;
+  itemsAt = q;
+  if (hN == 0) return null;
   q = readInt(q, end);
   if (q == BAD) return "time_ms: " + mpErr;
-  const t = intVal;
+  itemsTime = intVal;
   q = arrayHeader(q, end);
-  if (q == BAD) return "want an array of [key, values, state]: " + mpErr;
-  const n = <i32>hN;
+  if (q == BAD) return "want an array of [" + shape + "]: " + mpErr;
+  itemsCount = <i32>hN;
+  itemsAt = q;
+  return null;
+}
+
+// What stateOption read: where the option's value begins and ends (0 and
+// 0 for none), and where the option ends.
+let optionAt: usize = 0;
+let optionValueEnd: usize = 0;
+let optionEnd: usize = 0;
+
+// stateOption reads a state option, [] or [s], at q. It returns null, or
+// what is wrong with it.
+function stateOption(q: usize, end: usize): string | null {
+  optionAt = 0;
+  optionValueEnd = 0;
+  q = arrayHeader(q, end);
+  if (q == BAD) return mpErr;
+  if (hN == 1) {
+    optionAt = q;
+    q = skip(q, end, 0);
+    if (q == BAD) return mpErr;
+    optionValueEnd = q;
+  } else if (hN != 0) {
+    return "want [] or [value], got an array of " + hN.toString();
+  }
+  optionEnd = q;
+  return null;
+}
+
+// updates serves updateStateByKey: [time_ms, [[key, [v...], [s]|[]]...]] ->
+// one state option per key.
+function updates(f: Fn, src: ArrayBuffer): string | null {
+  const end = changetype<usize>(src) + <usize>src.byteLength;
+  const msg = timedItems(src, "key, values, state");
+  if (msg != null) return msg;
+  const t = itemsTime;
+  const n = itemsCount;
+  let q = itemsAt;
   header(n);
   for (let i = 0; i < n; i++) {
     q = arrayHeader(q, end);
@@ -353,18 +468,11 @@ function updates(f: Fn, src: ArrayBuffer): string | null {
     q = skip(q, end, 0);
     if (q == BAD || typeOf(vp, end) != T_ARRAY) return "entry " + i.toString() + ": want an array of values";
     const vEnd = q;
-    q = arrayHeader(q, end);
-    if (q == BAD) return "entry " + i.toString() + ": state must be [] or [value]: " + mpErr;
-    let sp: usize = 0;
-    let sEnd: usize = 0;
-    if (hN == 1) {
-      sp = q;
-      q = skip(q, end, 0);
-      if (q == BAD) return "entry " + i.toString() + ": state must be [] or [value]: " + mpErr;
-      sEnd = q;
-    } else if (hN != 0) {
-      return "entry " + i.toString() + ": state must be [] or [value]: want [] or [value], got an array of " + hN.toString();
-    }
+    const serr = stateOption(q, end);
+    if (serr != null) return "entry " + i.toString() + ": state must be [] or [value]: " + serr;
+    q = optionEnd;
+    const sp = optionAt;
+    const sEnd = optionValueEnd;
     const mark = out.len;
     const k = decode(src, kp, kEnd);
     if (k == null) {
@@ -394,5 +502,82 @@ function updates(f: Fn, src: ArrayBuffer): string | null {
     }
   }
   if (q != end) return (end - q).toString() + " bytes after the input";
+  return null;
+}
+
+// mapStates serves mapWithState: [time_ms, [[key, state, [v...],
+// timing_out]...]] -> one [[out option...], state change] per key.
+function mapStates(f: Fn, src: ArrayBuffer): string | null {
+  const end = changetype<usize>(src) + <usize>src.byteLength;
+  const msg = timedItems(src, "key, state, values, timing_out");
+  if (msg != null) return msg;
+  const t = itemsTime;
+  const n = itemsCount;
+  let q = itemsAt;
+  header(n);
+  for (let i = 0; i < n; i++) {
+    q = arrayHeader(q, end);
+    if (q == BAD || hN != 4) return "item " + i.toString() + ": want [key, state, values, timing_out]";
+    const kp = q;
+    q = skip(q, end, 0);
+    if (q == BAD) return "item " + i.toString() + " key: " + mpErr;
+    const kEnd = q;
+    const serr = stateOption(q, end);
+    if (serr != null) return "item " + i.toString() + ": state must be [] or [value]: " + serr;
+    q = optionEnd;
+    const sp = optionAt;
+    const sEnd = optionValueEnd;
+    const vp = q;
+    q = skip(q, end, 0);
+    if (q == BAD || typeOf(vp, end) != T_ARRAY) return "item " + i.toString() + ": want an array of values";
+    const vEnd = q;
+    if (typeOf(q, end) != T_BOOL) return "item " + i.toString() + ": timing_out must be a bool";
+    const timingOut = load<u8>(q) == 0xc3;
+    q += 1;
+    const mark = out.len;
+    const msg = mapStateItem(f, src, t, kp, kEnd, sp, sEnd, vp, vEnd, timingOut);
+    if (msg != null) recordError(i, mark, msg);
+  }
+  if (q != end) return (end - q).toString() + " bytes after the input";
+  return null;
+}
+
+// mapStateItem calls f for one key's values (once, with none, when the key
+// is timing out) and writes [outs, change]; it returns null, or the
+// message the key failed with.
+function mapStateItem(f: Fn, src: ArrayBuffer, t: i64, kp: usize, kEnd: usize, sp: usize, sEnd: usize, vp: usize, vEnd: usize, timingOut: bool): string | null {
+  const k = decode(src, kp, kEnd);
+  if (k == null) return "key: " + mpErr;
+  let prev: Value | null = null;
+  if (sp != 0) {
+    prev = decode(src, sp, sEnd);
+    if (prev == null) return "state: " + mpErr;
+  }
+  const vs = decode(src, vp, vEnd);
+  if (vs == null) return "values: " + mpErr;
+  const values = vs.asArray();
+  if (timingOut && (values.length != 0 || prev == null)) return "a timing-out key comes with a state and no values";
+  if (!timingOut && values.length == 0) return "a key with no values that is not timing out";
+  const st = new State(prev, timingOut);
+  const calls = timingOut ? 1 : values.length;
+  out.byte(0x92);
+  out.arrayHeader(calls);
+  for (let j = 0; j < calls; j++) {
+    failed = null;
+    const o = f.mapStateFn(t, k, timingOut ? null : unchecked(values[j]), st);
+    if (failed != null) return failed;
+    if (o == null) out.byte(0x90);
+    else {
+      out.byte(0x91);
+      o.encode(out);
+    }
+  }
+  const s = st.get();
+  if (!st.changed) out.nil();
+  else if (s == null) out.byte(0x90);
+  else {
+    out.byte(0x91);
+    s.encode(out);
+  }
   return null;
 }

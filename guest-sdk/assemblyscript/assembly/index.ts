@@ -11,8 +11,8 @@
 
 export { Value, Kind, typeName } from "./value";
 export {
-  plugin, defaultPipeline, map, flatMap, filter, reduce, update, fail,
-  MapFn, FlatMapFn, FilterFn, ReduceFn, UpdateFn,
+  plugin, defaultPipeline, map, flatMap, filter, reduce, update, mapState, fail,
+  MapFn, FlatMapFn, FilterFn, ReduceFn, UpdateFn, MapStateFn, State,
 } from "./dispatch";
 export { add, sub } from "./arith";
 export { log, Level } from "./host";

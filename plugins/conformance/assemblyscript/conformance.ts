@@ -4,7 +4,7 @@
 // Build it with `make` here; wrong types fail the record, never the batch.
 
 import {
-  plugin, map, flatMap, filter, reduce, update, fail, add, sub, typeName, Value,
+  plugin, map, flatMap, filter, reduce, update, mapState, fail, add, sub, typeName, Value, State,
 } from "wstream-sdk";
 export * from "wstream-sdk/exports";
 
@@ -31,6 +31,101 @@ filter("value-nonzero", valueNonzero);
 update("sum-into-state", sumIntoState);
 update("add-batch-time-if-values", addBatchTimeIfValues);
 update("count-expire-after-2-idle", countExpireAfter2Idle);
+
+mapState("running-sum", (t: i64, k: Value, v: Value | null, st: State): Value | null => runningSum(v, st));
+mapState("running-sum-emit-key-twice", (t: i64, k: Value, v: Value | null, st: State): Value | null => {
+  if (runningSum(v, st) == null) return null;
+  if (!k.isStr) {
+    fail("running-sum-emit-key-twice wants a string key, got " + typeName(k));
+    return null;
+  }
+  return Value.str(k.asString() + k.asString());
+});
+mapState("running-sum-emit-pair", (t: i64, k: Value, v: Value | null, st: State): Value | null => {
+  const s = runningSum(v, st);
+  return s == null ? null : Value.pair(k, s);
+});
+mapState("running-sum-emit-none", (t: i64, k: Value, v: Value | null, st: State): Value | null => {
+  runningSum(v, st);
+  return null;
+});
+mapState("remove-if-exists-emit-key", (t: i64, k: Value, v: Value | null, st: State): Value | null => {
+  if (st.exists()) {
+    st.remove();
+    return k;
+  }
+  st.update(v != null ? v : Value.nil());
+  return null;
+});
+mapState("set-one-emit-key-on-timeout", (t: i64, k: Value, v: Value | null, st: State): Value | null => {
+  if (v != null) st.update(Value.int(1));
+  return st.isTimingOut() ? k : null;
+});
+mapState("state-command", stateCommand);
+mapState("inc-or-init-remove-on-2", (t: i64, k: Value, v: Value | null, st: State): Value | null => {
+  if (v == null || !v.isInt) return null;
+  if (v.asInt() == 1) incOrInit(st);
+  else if (v.asInt() == 2) st.remove();
+  return null;
+});
+
+map("key-by-first", (x: Value): Value | null => {
+  if (!x.isArray || x.length != 2) {
+    fail("key-by-first wants a pair [a, b]");
+    return null;
+  }
+  return Value.pair(x.asArray()[0], x);
+});
+map("second-seconds", (x: Value): Value | null => {
+  if (!x.isArray || x.length != 2) {
+    fail("second-seconds wants a pair [a, seconds]");
+    return null;
+  }
+  return intSeconds(x.asArray()[1]);
+});
+
+// runningSum is the running count of Spark's MapWithStateSuite: s' =
+// (state or 0) + (value or 0) becomes the state. A timing-out call may not
+// update, so it fails the key, as Spark's update throws there.
+function runningSum(v: Value | null, st: State): Value | null {
+  const prev = st.get();
+  const s = add(prev != null ? prev : Value.int(0), v != null ? v : Value.int(0));
+  if (s != null) st.update(s);
+  return s;
+}
+
+// incOrInit increments the state, or sets it to 0 when there is none.
+function incOrInit(st: State): void {
+  const prev = st.get();
+  if (prev == null) {
+    st.update(Value.int(0));
+    return;
+  }
+  const s = add(prev, Value.int(1));
+  if (s != null) st.update(s);
+}
+
+// stateCommand is MapWithStateRDDSuite's testFunc: each value is a command
+// on the key's state.
+function stateCommand(t: i64, k: Value, v: Value | null, st: State): Value | null {
+  if (v == null) return null; // timing out
+  const c = v.isStr ? v.asString() : "";
+  if (c == "noop") return null;
+  if (c == "get-state") {
+    const s = st.get();
+    return s != null ? s : Value.int(-1);
+  }
+  if (c == "update-state") {
+    incOrInit(st);
+    return null;
+  }
+  if (c == "remove-state") {
+    st.remove();
+    return null;
+  }
+  fail("state-command: unknown command " + v.toText().asString() + " (want noop, get-state, update-state or remove-state)");
+  return null;
+}
 
 // toString writes an int in decimal and a string as itself; anything else
 // becomes Scala's toString of it (2.5, 1.0E10, (a,1), List(1, 2), null).

@@ -6,7 +6,7 @@
 #[path = "../../../guest-sdk/rust/wstream.rs"]
 mod wstream;
 
-use wstream::{add, pair, sub, Plugin, Value};
+use wstream::{add, pair, sub, Plugin, State, Value};
 
 pub fn register(p: &mut Plugin) {
     p.name("conformance", "1.0.0");
@@ -56,6 +56,95 @@ pub fn register(p: &mut Plugin) {
         Ok(Some(add(&s, &Value::Int(t))?))
     });
     p.update("count-expire-after-2-idle", count_expire_after_2_idle);
+
+    p.map_state("running-sum", |_, _, v, st| Ok(Some(running_sum(v, st)?)));
+    p.map_state("running-sum-emit-key-twice", |_, k, v, st| {
+        running_sum(v, st)?;
+        match k {
+            Value::Str(s) => Ok(Some(Value::Str(format!("{}{}", s, s)))),
+            _ => Err(format!("running-sum-emit-key-twice wants a string key, got {}", k.type_name())),
+        }
+    });
+    p.map_state("running-sum-emit-pair", |_, k, v, st| {
+        let s = running_sum(v, st)?;
+        Ok(Some(pair(k.clone(), s)))
+    });
+    p.map_state("running-sum-emit-none", |_, _, v, st| {
+        running_sum(v, st)?;
+        Ok(None)
+    });
+    p.map_state("remove-if-exists-emit-key", |_, k, v, st| {
+        if st.exists() {
+            st.remove();
+            return Ok(Some(k.clone()));
+        }
+        st.update(v.unwrap_or(Value::Nil));
+        Ok(None)
+    });
+    p.map_state("set-one-emit-key-on-timeout", |_, k, v, st| {
+        if v.is_some() {
+            st.update(Value::Int(1));
+        }
+        Ok(if st.is_timing_out() { Some(k.clone()) } else { None })
+    });
+    p.map_state("state-command", state_command);
+    p.map_state("inc-or-init-remove-on-2", |_, _, v, st| {
+        match v.and_then(|v| v.as_int()) {
+            Some(1) => inc_or_init(st)?,
+            Some(2) => st.remove(),
+            _ => {}
+        }
+        Ok(None)
+    });
+
+    p.map("key-by-first", |x| match &x {
+        Value::Array(a) if a.len() == 2 => Ok(pair(a[0].clone(), x.clone())),
+        _ => Err("key-by-first wants a pair [a, b]".into()),
+    });
+    p.map("second-seconds", |x| match x {
+        Value::Array(a) if a.len() == 2 => match a[1].as_int() {
+            Some(s) => Ok(Value::Int(s.wrapping_mul(1000))),
+            None => Err(format!("int-seconds wants an int (seconds), got {}", a[1].type_name())),
+        },
+        _ => Err("second-seconds wants a pair [a, seconds]".into()),
+    });
+}
+
+/// The running count of Spark's MapWithStateSuite: s' = (state or 0) +
+/// (value or 0) becomes the state. A timing-out call may not update, so it
+/// fails the key, as Spark's update throws there.
+fn running_sum(v: Option<Value>, st: &mut State) -> Result<Value, String> {
+    let s = add(st.get().unwrap_or(&Value::Int(0)), &v.unwrap_or(Value::Int(0)))?;
+    st.update(s.clone());
+    Ok(s)
+}
+
+/// Increments the state, or sets it to 0 when there is none.
+fn inc_or_init(st: &mut State) -> Result<(), String> {
+    let next = match st.get() {
+        Some(s) => add(s, &Value::Int(1))?,
+        None => Value::Int(0),
+    };
+    st.update(next);
+    Ok(())
+}
+
+/// MapWithStateRDDSuite's testFunc: each value is a command on the state.
+fn state_command(_: i64, _: &Value, v: Option<Value>, st: &mut State) -> Result<Option<Value>, String> {
+    let v = match v {
+        Some(v) => v,
+        None => return Ok(None), // timing out
+    };
+    match v.as_str() {
+        Some("noop") => Ok(None),
+        Some("get-state") => Ok(Some(st.get().cloned().unwrap_or(Value::Int(-1)))),
+        Some("update-state") => inc_or_init(st).map(|_| None),
+        Some("remove-state") => {
+            st.remove();
+            Ok(None)
+        }
+        _ => Err(format!("state-command: unknown command {} (want noop, get-state, update-state or remove-state)", v.text())),
+    }
 }
 
 /// An int is decimal and a string itself; anything else is Scala's
