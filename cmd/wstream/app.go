@@ -35,6 +35,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			inspectCommand(),
 			conformanceCommand(),
 			newCommand(),
+			buildCommand(),
 			versionCommand(),
 			benchCommand(),
 		},
