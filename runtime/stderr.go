@@ -93,3 +93,13 @@ func Truncated(kept string, dropped int) string {
 	}
 	return kept + fmt.Sprintf("[stderr truncated: %d more bytes dropped]\n", dropped)
 }
+
+// WithStderr adds what a guest wrote to stderr to the error that ended it
+// outside a call (in _initialize, where no CallError carries it), made
+// inert.
+func WithStderr(err error, stderr string) error {
+	if stderr == "" {
+		return err
+	}
+	return fmt.Errorf("%w\nguest stderr:\n%s", err, Inert(strings.TrimRight(stderr, "\n")))
+}

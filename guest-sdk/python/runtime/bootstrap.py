@@ -115,10 +115,28 @@ sys.meta_path[2:2] = [app, stdlib]
 
 
 def run_app():
-    """Imports the author's main module; its decorators register functions."""
+    """Imports the author's main module; its decorators register functions.
+    If that fails, prints the traceback from the author's first frame on
+    (the importer's frames say nothing to them) and raises SystemExit."""
     sys.stdout = sys.stderr  # stdout is not the host's to share; print shows in its log
     if ".main" not in app.entries:
         raise ImportError("no Python program is embedded in this module: "
                           "build a plugin with `wstream build app.py -o app.wasm`")
     import wstream
-    wstream._load_app(app.read(".main").decode("utf-8"))
+    try:
+        wstream._load_app(app.read(".main").decode("utf-8"))
+    except BaseException as e:
+        import traceback
+        tb = e.__traceback__
+        while tb and tb.tb_frame.f_code.co_filename not in app_files:
+            tb = tb.tb_next
+        frames = [f for f in traceback.extract_tb(tb)
+                  if not f.filename.startswith(("<frozen importlib", "<wstream"))]
+        if frames:
+            print("Traceback (most recent call last):", file=sys.stderr)
+            print("".join(traceback.format_list(frames)), end="", file=sys.stderr)
+        traceback.print_exception(type(e), e, None, file=sys.stderr)
+        raise SystemExit(1)
+
+
+app_files = {app.origin(p) for p in app.entries}

@@ -24,6 +24,9 @@
 
 #define MAX_DEPTH 512
 
+/* Where the standard library's modules say they come from (bootstrap.py). */
+#define STDLIB_PREFIX "/usr/lib/python3.11/"
+
 /* ---- bundles ----
  *
  * A bundle is a passive data segment. pybuild replaces the body of each
@@ -235,10 +238,19 @@ static const char *py_error(void) {
     PyObject *s = value ? PyObject_Str(value) : NULL;
     const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
     if (!msg) { PyErr_Clear(); msg = ""; }
-    /* the innermost frame: where the author's code raised */
+    /* where it was raised: the innermost frame of the author's files,
+     * else (an SDK or library function registered directly) the innermost */
     char where[256] = "";
-    PyTracebackObject *t = (PyTracebackObject *)tb;
-    while (t && t->tb_next) t = t->tb_next;
+    PyTracebackObject *t = NULL, *innermost = NULL;
+    for (PyTracebackObject *f = (PyTracebackObject *)tb; f; f = f->tb_next) {
+        PyCodeObject *code = PyFrame_GetCode(f->tb_frame);
+        const char *file = PyUnicode_AsUTF8(code->co_filename);
+        if (file && strncmp(file, STDLIB_PREFIX, sizeof STDLIB_PREFIX - 1)) t = f;
+        innermost = f;
+        Py_DECREF(code);
+    }
+    PyErr_Clear();
+    if (!t) t = innermost;
     if (t) {
         PyCodeObject *code = PyFrame_GetCode(t->tb_frame);
         const char *file = PyUnicode_AsUTF8(code->co_filename);
@@ -564,7 +576,9 @@ __attribute__((constructor)) static void start(void) {
     PyObject *globals = PyDict_New();
     if (!globals || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0)
         print_and_die("cannot start");
-    PyObject *r = PyRun_String(BOOTSTRAP_PY, Py_file_input, globals, globals);
+    PyObject *code = Py_CompileString(BOOTSTRAP_PY, "<wstream bootstrap>", Py_file_input);
+    PyObject *r = code ? PyEval_EvalCode(code, globals, globals) : NULL;
+    Py_XDECREF(code);
     if (!r) print_and_die("the bundle importer failed");
     Py_DECREF(r);
 
@@ -574,6 +588,7 @@ __attribute__((constructor)) static void start(void) {
     PyObject *run = PyDict_GetItemString(globals, "run_app");
     if (!run) die("%s", "bootstrap.py defines no run_app");
     r = PyObject_CallNoArgs(run);
+    if (!r && PyErr_ExceptionMatches(PyExc_SystemExit)) die("%s", "the plugin's module failed to load (its traceback is above)");
     if (!r) print_and_die("the plugin's module failed to load (its traceback is above)");
     Py_DECREF(r);
     Py_DECREF(globals);
