@@ -593,3 +593,65 @@ func TestNewPythonPlugin(t *testing.T) {
 		t.Fatalf("make test: %v\n%s", err, out)
 	}
 }
+
+// TestSparkExamplesMatchGo: Spark's network, stateful and windowed word
+// counts written in Python (plugins/spark-examples/python, their default
+// pipelines built with wstream.stream()) print what the same pipelines
+// print with the Go conformance plugin's functions, on the bundled sample.
+func TestSparkExamplesMatchGo(t *testing.T) {
+	bin := wstreamBin(t)
+	runtimeModule(t)
+	dir := filepath.Join(root, "plugins/spark-examples/python")
+	if _, err := command(dir, nil, "make", "-s"); err != nil {
+		t.Fatal(err)
+	}
+	sample, err := os.ReadFile(filepath.Join(root, "plugins/wordcount/sample.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformance := goPlugin(t, "conformance")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"run", "--clock", "manual"}, args...)...)
+		cmd.Stdin = bytes.NewReader(sample)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("wstream run %v: %v\n%s", args, err, stderr.String())
+		}
+		return string(out)
+	}
+	goPipeline := func(last string) string {
+		p := filepath.Join(t.TempDir(), "p.yaml")
+		os.WriteFile(p, []byte("plugin: "+conformance+"\nstages:\n  - {op: flatMap, fn: split-words}\n  - {op: map, fn: pair-with-one}\n  - "+last+"\n"), 0o644)
+		return p
+	}
+	for _, c := range []struct{ program, goStage, batch string }{
+		{"network_wordcount", "{op: reduceByKey, fn: sum}", "1s"},
+		{"stateful_network_wordcount", "{op: updateStateByKey, fn: sum-into-state}", "1s"},
+		{"windowed_network_wordcount", "{op: reduceByKeyAndWindow, fn: sum, inverse: subtract, window: 30s, slide: 10s}", "10s"},
+	} {
+		t.Run(c.program, func(t *testing.T) {
+			got := run("--plugin", filepath.Join(dir, c.program+".wasm"), "--batch", c.batch)
+			want := run("--pipeline", goPipeline(c.goStage), "--batch", c.batch)
+			if got != want || !strings.Contains(got, "(river,") {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestPackageOnCPython runs the wstream package's own tests (tests/) on
+// the machine's python3, where authors unit-test their functions.
+func TestPackageOnCPython(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	if out, err := command(".", nil, py, "-m", "unittest", "discover", "-s", "tests"); err != nil {
+		t.Fatal(err)
+	} else if testing.Verbose() {
+		t.Log(out)
+	}
+}

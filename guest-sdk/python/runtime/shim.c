@@ -120,20 +120,22 @@ static PyObject *to_py(ws_value v, int depth) {
     return PyErr_Format(PyExc_ValueError, "unknown value type %d", (int)v.type);
 }
 
-/* Objects whose memory ws_values point into (strings, bytes) are kept
- * alive here until the C SDK has encoded them: the result of the previous
- * call of a function is released when the next one starts. */
-static PyObject *pins;
+/* Objects whose memory ws_values point into (strings, bytes) must stay
+ * alive until the C SDK has encoded them: the result of a call is held
+ * until the next call of a function starts, and so are the bytes made for
+ * strings with lone surrogates (rare, hence a list). */
+static PyObject *held, *extra;
 
-static int pin(PyObject *o) { return PyList_Append(pins, o); }
+static int pin(PyObject *o) { return PyList_Append(extra, o); }
 
-static void unpin_all(void) {
-    if (pins && PyList_GET_SIZE(pins)) PyList_SetSlice(pins, 0, PyList_GET_SIZE(pins), NULL);
+static void release(void) {
+    Py_CLEAR(held);
+    if (PyList_GET_SIZE(extra)) PyList_SetSlice(extra, 0, PyList_GET_SIZE(extra), NULL);
 }
 
 /* from_py converts o into *v, or returns -1 with a Python exception set.
  * Memory comes from the C SDK's per-call arena; strings point into the
- * Python objects, which the caller keeps alive (pins). */
+ * Python objects, which the caller keeps alive (held, extra). */
 static int str_from_py(PyObject *o, ws_value *v) {
     Py_ssize_t n;
     const char *p = PyUnicode_AsUTF8AndSize(o, &n);
@@ -179,8 +181,6 @@ static int from_py(PyObject *o, ws_value *v, int depth) {
         PyErr_Format(PyExc_OverflowError, "int %R does not fit in 64 bits", o);
         return -1;
     }
-    if (PyFloat_Check(o)) { *v = ws_float(PyFloat_AS_DOUBLE(o)); return 0; }
-    if (PyUnicode_Check(o)) return str_from_py(o, v);
     if (PyList_Check(o) || PyTuple_Check(o)) {
         /* nothing below runs Python code, so a list cannot change under us */
         Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
@@ -191,6 +191,8 @@ static int from_py(PyObject *o, ws_value *v, int depth) {
         *v = a;
         return 0;
     }
+    if (PyFloat_Check(o)) { *v = ws_float(PyFloat_AS_DOUBLE(o)); return 0; }
+    if (PyUnicode_Check(o)) return str_from_py(o, v);
     if (PyDict_Check(o)) {
         ws_value m = ws_map((size_t)PyDict_GET_SIZE(o));
         Py_ssize_t pos = 0, i = 0;
@@ -282,7 +284,7 @@ static size_t nfns;
 /* begin starts a call of the current function: the previous results have
  * been encoded by now. */
 static pyfunction *begin(void) {
-    unpin_all();
+    release();
     return &fns[ws_current_function()];
 }
 
@@ -296,10 +298,9 @@ static ws_result failed(void) {
  * exception), keeping it alive until the C SDK has encoded it. */
 static ws_result finish(PyObject *r) {
     if (!r) return failed();
+    held = r;
     ws_value v;
-    int err = pin(r) < 0 || from_py(r, &v, 0) < 0;
-    Py_DECREF(r);
-    if (err) return failed();
+    if (from_py(r, &v, 0) < 0) return failed();
     return ws_ok(v);
 }
 
@@ -569,8 +570,8 @@ __attribute__((constructor)) static void start(void) {
     check(Py_InitializeFromConfig(&config), "Python initialization");
     PyConfig_Clear(&config);
 
-    pins = PyList_New(0);
-    if (!pins) print_and_die("cannot start");
+    extra = PyList_New(0);
+    if (!extra) print_and_die("cannot start");
 
     /* bootstrap.py installs the importer; it needs only builtins. */
     PyObject *globals = PyDict_New();

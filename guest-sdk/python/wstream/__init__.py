@@ -45,7 +45,7 @@ except ImportError:
 
 __all__ = [
     "plugin", "pipeline", "map", "flat_map", "flatMap", "filter", "reduce", "update",
-    "functions", "add", "sub", "text", "type_name", "log",
+    "functions", "add", "sub", "text", "type_name", "log", "stream", "DStream",
 ]
 
 _functions = {}  # name -> (kind, fn), in registration order
@@ -298,6 +298,125 @@ def text(x):
         items = sorted(x.items(), key=lambda kv: kv[0].encode("utf-8", "surrogateescape"))
         return "Map(" + ", ".join("%s -> %s" % (text(k), text(v)) for k, v in items) + ")"
     raise TypeError("text: cannot show a value of type %s" % type(x).__name__)
+
+
+# ---- the default pipeline as DStream calls, as a PySpark program writes it ----
+
+
+class DStream:
+    """A stream of the default pipeline. Each method is the DStream method
+    of the same name and adds a stage; functions passed to it are
+    registered under their names (split_words as "split-words"), and a
+    lambda under the method's name and its position ("map-2"). pprint()
+    makes the chain the plugin's default pipeline.
+
+        counts = wstream.stream().flatMap(split_words).map(pair_with_one).reduceByKey(add)
+        counts.pprint()
+
+    Sources, sinks and checkpoints belong to whoever runs the plugin
+    (`wstream run --plugin app.wasm --source socket://...`), not to it."""
+
+    def __init__(self, stages=()):
+        self._stages = list(stages)
+
+    def _then(self, op, decorator=None, fn=None, **fields):
+        stage = {"op": op}
+        if fn is not None:
+            stage["fn"] = _name_for(decorator, op, fn, len(self._stages) + 1)
+        for k, v in fields.items():
+            if v is not None:
+                stage[k] = v
+        return DStream(self._stages + [stage])
+
+    def map(self, f):
+        return self._then("map", "map", f)
+
+    def flatMap(self, f):
+        return self._then("flatMap", "flat_map", f)
+
+    def filter(self, f):
+        return self._then("filter", "filter", f)
+
+    def mapValues(self, f):
+        return self._then("mapValues", "map", f)
+
+    def flatMapValues(self, f):
+        return self._then("flatMapValues", "flat_map", f)
+
+    def reduce(self, f):
+        return self._then("reduce", "reduce", f)
+
+    def reduceByKey(self, f):
+        return self._then("reduceByKey", "reduce", f)
+
+    def groupByKey(self):
+        return self._then("groupByKey")
+
+    def count(self):
+        return self._then("count")
+
+    def countByValue(self):
+        return self._then("countByValue")
+
+    def updateStateByKey(self, f):
+        return self._then("updateStateByKey", "update", f)
+
+    def window(self, windowDuration, slideDuration=None):
+        return self._then("window", window=_duration(windowDuration), slide=_duration(slideDuration))
+
+    def reduceByKeyAndWindow(self, f, invFunc=None, windowDuration=None, slideDuration=None, filterFunc=None):
+        s = self._then("reduceByKeyAndWindow", "reduce", f,
+                       window=_duration(windowDuration), slide=_duration(slideDuration))
+        last = s._stages[-1]
+        if invFunc is not None:
+            last["inverse"] = _name_for("reduce", "inverse", invFunc, len(s._stages))
+        if filterFunc is not None:
+            last["filter"] = _name_for("filter", "filter", filterFunc, len(s._stages))
+        return s
+
+    def countByWindow(self, windowDuration, slideDuration=None):
+        return self._then("countByWindow", window=_duration(windowDuration), slide=_duration(slideDuration))
+
+    def countByValueAndWindow(self, windowDuration, slideDuration=None):
+        return self._then("countByValueAndWindow", window=_duration(windowDuration), slide=_duration(slideDuration))
+
+    def pprint(self):
+        """The output: makes this chain the plugin's default pipeline."""
+        pipeline({"stages": self._stages})
+
+    def stages(self):
+        """The chain as pipeline-file stages (lists of dicts), for tests."""
+        return [dict(s) for s in self._stages]
+
+
+def stream():
+    """The input stream of the default pipeline: the lines (or records) of
+    the source that `wstream run` is given."""
+    return DStream()
+
+
+def _name_for(decorator, op, fn, position):
+    """The registered name of fn, registering it first if needed."""
+    for name, (_, f) in _functions.items():
+        if f is fn:
+            return name
+    name = getattr(fn, "__name__", "")
+    if not name or name == "<lambda>":
+        name = "%s-%d" % (op, position)
+    else:
+        name = name.replace("_", "-")
+    _register(decorator, name, fn)
+    return name
+
+
+def _duration(d):
+    """Spark's durations are seconds; pipeline files take Go durations."""
+    if d is None or isinstance(d, str):
+        return d
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or d <= 0:
+        raise ValueError("a window or slide is a number of seconds or a duration such as '500ms', not %r" % (d,))
+    ms = round(d * 1000)
+    return "%ds" % (ms // 1000) if ms % 1000 == 0 else "%dms" % ms
 
 
 def _load_app(module):
