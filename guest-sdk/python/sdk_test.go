@@ -141,11 +141,9 @@ func wstreamBin(t testing.TB) string {
 // engines are the runtimes compiled into this test binary.
 func engines(t testing.TB) []runtime.Engine {
 	ctx := context.Background()
-	es := []runtime.Engine{wazero.New(ctx)}
-	if e, err := wasmtime.New(ctx); err == nil {
+	es := []runtime.Engine{newEngine(t, "wazero")}
+	if e := newEngine(t, "wasmtime"); e != nil {
 		es = append(es, e)
-	} else if !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatal(err)
 	} else {
 		t.Log("wasmtime is not compiled in (no cgo): wazero only")
 	}
@@ -155,6 +153,22 @@ func engines(t testing.TB) []runtime.Engine {
 		}
 	})
 	return es
+}
+
+// newEngine makes the named engine, or returns nil if it is not compiled in.
+func newEngine(t testing.TB, name string) runtime.Engine {
+	ctx := context.Background()
+	if name == "wazero" {
+		return wazero.New(ctx)
+	}
+	e, err := wasmtime.New(ctx)
+	if errors.Is(err, runtime.ErrUnavailable) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 type plugin struct {
