@@ -276,8 +276,8 @@ var vocabulary = []struct{ fn, in string }{
 	{"identity", `[0, -1, 127, 128, -33, 65536, -2147483649, 9223372036854775807, -9223372036854775808, 18446744073709551615]`},
 	{"identity", `[null, true, 0.25, -0.0, 1e-310, "", "ünïcode", [[], {}], {"z": 1, "a": {"b": [null]}}]`},
 	{"identity", `hex:93 ca40400000 cc05 c403000102`}, // float32, a wide int, bin
-	{"identity", `hex:92 a2c328 a3e282ac`},             // not UTF-8: passed through
-	{"identity", `hex:92 81 01 02 d5010203`},           // an int map key, an ext
+	{"identity", `hex:92 a2c328 a3e282ac`},            // not UTF-8: passed through
+	{"identity", `hex:92 81 01 02 d5010203`},          // an int map key, an ext
 	{"to-string", `[7, -7, "s", 0.1, 100.0, 1e7, 1.5e-4, 1e21, [1, ["a", 2.5]], {"k": null}, true, null, 18446744073709551615]`},
 	{"pair-with-one", `["a", 2, null, ["x"]]`},
 	{"pair-with-x", `["a", {"k": 1}]`},
