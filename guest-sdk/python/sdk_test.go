@@ -386,6 +386,8 @@ func TestPythonValues(t *testing.T) {
 		{"exit", `[1]`, `[null] #0: SystemExit: 3 (rules.py:99 in exit_)`},
 		{"stdlib", `[1]`, `[["{\"x\": 1}","a#b##","3.3","2024-02-28","2d711642",2.5]]`},
 		{"lambda-named", `[1]`, `[[1]]`},
+		// String hashing is fixed: a set's order is the same everywhere.
+		{"unique", `[["pear", "fig", "apple", "kiwi", "plum", "date", "lime"]]`, `[[false,["kiwi","apple","plum","pear","fig","date","lime"]]]`},
 	}
 	for _, e := range engines(t) {
 		t.Run(e.Name(), func(t *testing.T) {
@@ -653,6 +655,36 @@ func TestSparkExamplesMatchGo(t *testing.T) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestStartFailureShowsTraceback: a program that fails at import is
+// refused on both engines, and the error carries its traceback.
+func TestStartFailureShowsTraceback(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "fails.py")
+	os.WriteFile(app, []byte("import wstream\n\n\ndef setup():\n    raise KeyError('config')\n\n\nsetup()\n"), 0o644)
+	module, err := os.ReadFile(runtimeModule(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pybuild.ReadApp(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := pybuild.Build(module, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range engines(t) {
+		_, err := runtime.Load(context.Background(), e, "fails.wasm", wasm, runtime.Config{Workers: 1})
+		msg := fmt.Sprint(err)
+		for _, want := range []string{"_initialize", "guest stderr:", `File "fails.py", line 8, in <module>`,
+			`File "fails.py", line 5, in setup`, "KeyError: 'config'", "the plugin's module failed to load"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: the error does not say %q:\n%s", e.Name(), want, msg)
+			}
+		}
 	}
 }
 

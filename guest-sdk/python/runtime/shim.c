@@ -562,6 +562,10 @@ __attribute__((constructor)) static void start(void) {
     config.module_search_paths_set = 1; /* empty: every import comes from a bundle */
     config.use_frozen_modules = 1;
     config.buffered_stdio = 0;
+    /* Fixed string hashing: a set's order must not change between
+     * instances, engines or a replay after a failure. */
+    config.use_hash_seed = 1;
+    config.hash_seed = 0;
     config._init_main = 0; /* stop before encodings are imported: the bundles are not installed yet */
     check(PyConfig_SetString(&config, &config.program_name, L"wstream-python"), "program name");
     check(PyConfig_SetString(&config, &config.home, L"/"), "home");

@@ -113,3 +113,8 @@ def stdlib(x):
 
 
 wstream.map("lambda-named", lambda x: [x])
+
+
+@wstream.flat_map
+def unique(words):
+    return sorted(set(words)) == list(set(words)), list(set(words))
