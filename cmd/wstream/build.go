@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -68,8 +67,8 @@ Examples:
 	}
 }
 
-// writeChecked writes module to out only if it loads (as `wstream
-// inspect` would load it), through a temporary file renamed into place.
+// writeChecked writes module to out only if it loads, as `wstream
+// inspect` would load it.
 func writeChecked(c *cli.Context, out string, module []byte) error {
 	ctx := context.Background()
 	engine, err := newEngine(ctx, "wazero")
@@ -82,22 +81,7 @@ func writeChecked(c *cli.Context, out string, module []byte) error {
 		return fmt.Errorf("%s does not load, so %s was not written: %w", c.Args().First(), out, err)
 	}
 	defer p.Close(ctx)
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".wstream-build-*.wasm")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(module); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := pybuild.WriteFile(out, module); err != nil {
 		return err
 	}
 	m := p.Manifest()

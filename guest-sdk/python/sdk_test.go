@@ -28,25 +28,13 @@ import (
 )
 
 var (
-	root    string // the repository
-	tmp     string // removed by TestMain
+	root, _ = filepath.Abs("../..") // the repository
+	// tmp holds what the tests build; like the runtime's build, it is kept
+	// (and ignored by git) so that a second run reuses it.
+	tmp     = filepath.Join(root, "guest-sdk/python/_build/test")
 	builds  sync.Map
 	buildMu sync.Mutex
 )
-
-func TestMain(m *testing.M) {
-	wd, _ := os.Getwd()
-	root = filepath.Dir(filepath.Dir(wd))
-	dir, err := os.MkdirTemp("", "wstream-python-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	tmp = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // once builds something at most once per test run, and fails every test
 // that needs it if that build failed.
@@ -60,7 +48,12 @@ func once(t testing.TB, key string, build func() (string, error)) string {
 		}
 		return v.(string)
 	}
-	p, err := build()
+	p, err := func() (string, error) {
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			return "", err
+		}
+		return build()
+	}()
 	if err != nil {
 		builds.Store(key, err)
 		t.Fatal(err)
@@ -174,30 +167,13 @@ func newEngine(t testing.TB, name string) runtime.Engine {
 type plugin struct {
 	t      testing.TB
 	p      *runtime.Plugin
-	stderr *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr *bytes.Buffer // written by calls, which run on the caller's goroutine
 }
 
 func load(t testing.TB, e runtime.Engine, path string) *plugin {
 	t.Helper()
 	ctx := context.Background()
-	stderr := &syncBuffer{}
+	stderr := &bytes.Buffer{}
 	p, err := runtime.LoadFile(ctx, e, path, runtime.Config{Workers: 1, Stderr: stderr})
 	if err != nil {
 		t.Fatalf("%s on %s: %v", path, e.Name(), err)
@@ -470,21 +446,15 @@ func TestLimitsEndCleanly(t *testing.T) {
 				pipeline := filepath.Join(dir, "p.yaml")
 				os.WriteFile(pipeline, []byte("plugin: "+plugin+"\nclock: manual\nsource: batches:"+in+
 					"\nstages: [{op: map, fn: "+c.fn+"}]\nsink: jsonl:"+filepath.Join(dir, "out.jsonl")+"\n"), 0o644)
-				cmd := exec.Command(bin, "run", "--pipeline", pipeline, "--runtime", rt,
+				ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, "run", "--pipeline", pipeline, "--runtime", rt,
 					"--call-timeout", "2s", "--memory-limit", "64MiB")
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
 				start := time.Now()
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				select {
-				case <-done:
-				case <-time.After(120 * time.Second):
-					cmd.Process.Kill()
-					<-done
+				cmd.Run()
+				if ctx.Err() != nil {
 					t.Fatalf("still running after 120s; stderr: %s", stderr.String())
 				}
 				msg := stderr.String()

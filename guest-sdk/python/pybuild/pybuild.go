@@ -252,6 +252,27 @@ func ReadDir(dir string) ([]File, error) {
 	return files, err
 }
 
+// WriteFile writes a module to path through a temporary file beside it
+// renamed into place, so that path never holds half a module.
+func WriteFile(path string, module []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".pybuild-*.wasm")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(module); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
 // FindRuntime locates the runtime module: $WSTREAM_PYTHON_RUNTIME, else
 // RuntimeFile beside the executable exe, else the build output of a
 // wstream checkout above dir or exe (guest-sdk/python/_build).

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/wstream/wstream/guest-sdk/python/pybuild"
@@ -71,20 +70,5 @@ func run(out, runtime, stdlib string, libs, args []string) error {
 			return fmt.Errorf("%s: %w", runtime, err)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".pybuild-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(module); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
+	return pybuild.WriteFile(out, module)
 }
