@@ -23,13 +23,14 @@ func pythonPlugin(root, dir, name string) error {
 # file embedded (no C toolchain needed). make test runs the unit test on
 # the local python3.
 WSTREAM ?= wstream
+PYTHON ?= python3
 PYTHON_RUNTIME ?= %[2]s/guest-sdk/python/_build/python-runtime.wasm
 
 %[1]s.wasm: %[1]s.py
 	$(WSTREAM) build --python-runtime $(PYTHON_RUNTIME) -o $@ %[1]s.py
 
 test:
-	PYTHONPATH=%[2]s/guest-sdk/python python3 -m unittest -v test_%[3]s
+	PYTHONPATH=%[2]s/guest-sdk/python $(PYTHON) -m unittest -v test_%[3]s
 
 clean:
 	rm -f %[1]s.wasm

@@ -65,10 +65,7 @@ func nativeGo(lines []string) int {
 
 // cpythonNsPerLine runs testdata/cpython_wordcount.py on lines.
 func cpythonNsPerLine(b *testing.B, lines []string) float64 {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		b.Skip("no python3 for the native baseline")
-	}
+	py := python(b)
 	f := filepath.Join(b.TempDir(), "lines.txt")
 	if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		b.Fatal(err)
