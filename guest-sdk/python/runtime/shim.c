@@ -1,7 +1,7 @@
 /* shim.c - CPython embedded as a wstream guest (batch ABI v1, abi/ABI.md).
  *
  * The ABI itself (exports, msgpack, batch loops, per-record errors, the
- * manifest) is the C SDK's, linked in unchanged: this file registers one C
+ * manifest) is the C SDK's, linked in: this file registers one C
  * callback per function kind with it, and the callback converts the decoded
  * values to Python objects, calls the Python function the author decorated
  * and converts its result back.
