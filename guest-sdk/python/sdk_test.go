@@ -513,7 +513,8 @@ func TestBuildCommand(t *testing.T) {
 	env := []string{"WSTREAM_PYTHON_RUNTIME=" + runtimeModule(t)}
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "lib/text"), 0o755)
-	os.WriteFile(filepath.Join(dir, "lib/text/__init__.py"), []byte("def shout(s):\n    return s.upper() + '!'\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "lib/text/__init__.py"), []byte("import pkgutil\n\nMARK = pkgutil.get_data(__name__, 'mark.txt').decode()\n\n\ndef shout(s):\n    return s.upper() + MARK\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "lib/text/mark.txt"), []byte("!"), 0o644)
 	os.WriteFile(filepath.Join(dir, "app.py"), []byte("import wstream\nfrom text import shout\n\nwstream.map('shout', shout)\n"), 0o644)
 	out, err := command(dir, env, bin, "build", "app.py", "--lib", "lib")
 	if err != nil {
