@@ -131,21 +131,25 @@ func wstreamBin(t testing.TB) string {
 	})
 }
 
-// engines are the runtimes compiled into this test binary.
+var (
+	enginesOnce sync.Once
+	allEngines  []runtime.Engine
+	loaded      sync.Map // engine name + "\x00" + path -> *plugin
+)
+
+// engines are the runtimes compiled into this test binary, shared by the
+// tests (as the plugins they load are: loading a 15 MB module is slow).
 func engines(t testing.TB) []runtime.Engine {
-	ctx := context.Background()
-	es := []runtime.Engine{newEngine(t, "wazero")}
-	if e := newEngine(t, "wasmtime"); e != nil {
-		es = append(es, e)
-	} else {
-		t.Log("wasmtime is not compiled in (no cgo): wazero only")
-	}
-	t.Cleanup(func() {
-		for _, e := range es {
-			e.Close(ctx)
+	enginesOnce.Do(func() {
+		allEngines = []runtime.Engine{newEngine(t, "wazero")}
+		if e := newEngine(t, "wasmtime"); e != nil {
+			allEngines = append(allEngines, e)
 		}
 	})
-	return es
+	if len(allEngines) == 1 {
+		t.Log("wasmtime is not compiled in (no cgo): wazero only")
+	}
+	return allEngines
 }
 
 // newEngine makes the named engine, or returns nil if it is not compiled in.
@@ -165,21 +169,25 @@ func newEngine(t testing.TB, name string) runtime.Engine {
 }
 
 type plugin struct {
-	t      testing.TB
 	p      *runtime.Plugin
 	stderr *bytes.Buffer // written by calls, which run on the caller's goroutine
 }
 
+// load loads a plugin once per engine for the whole test run.
 func load(t testing.TB, e runtime.Engine, path string) *plugin {
 	t.Helper()
-	ctx := context.Background()
+	key := e.Name() + "\x00" + path
+	if p, ok := loaded.Load(key); ok {
+		return p.(*plugin)
+	}
 	stderr := &bytes.Buffer{}
-	p, err := runtime.LoadFile(ctx, e, path, runtime.Config{Workers: 1, Stderr: stderr})
+	p, err := runtime.LoadFile(context.Background(), e, path, runtime.Config{Workers: 1, Stderr: stderr})
 	if err != nil {
 		t.Fatalf("%s on %s: %v", path, e.Name(), err)
 	}
-	t.Cleanup(func() { p.Close(ctx) })
-	return &plugin{t, p, stderr}
+	pl := &plugin{p, stderr}
+	loaded.Store(key, pl)
+	return pl
 }
 
 // items is how many results a call input asks for (ABI.md §6).
@@ -197,13 +205,13 @@ func items(kind abi.Kind, in []byte) int {
 }
 
 // call runs fn on a JSON input ("hex:..." for raw msgpack).
-func (p *plugin) call(fn, input string) (abi.Response, error) {
-	p.t.Helper()
+func (p *plugin) call(t testing.TB, fn, input string) (abi.Response, error) {
+	t.Helper()
 	f, err := p.p.Func(fn)
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
-	in := msgpack(p.t, input)
+	in := msgpack(t, input)
 	return f.Call(context.Background(), in, items(f.Kind(), in))
 }
 
@@ -289,8 +297,8 @@ func TestVocabularyMatchesGo(t *testing.T) {
 			want := load(t, e, goPlugin(t, "conformance"))
 			got := load(t, e, pyPlugin(t, "conformance"))
 			for _, c := range vocabulary {
-				w, werr := want.call(c.fn, c.in)
-				g, gerr := got.call(c.fn, c.in)
+				w, werr := want.call(t, c.fn, c.in)
+				g, gerr := got.call(t, c.fn, c.in)
 				if !sameResponse(w, werr, g, gerr) {
 					t.Errorf("%s(%s):\n got  %s\n want %s", c.fn, c.in, showResponse(g, gerr), showResponse(w, werr))
 				} else if testing.Verbose() {
@@ -369,7 +377,7 @@ func TestPythonValues(t *testing.T) {
 		t.Run(e.Name(), func(t *testing.T) {
 			p := load(t, e, testPlugin(t, "rules"))
 			for _, c := range cases {
-				r, err := p.call(c.fn, c.in)
+				r, err := p.call(t, c.fn, c.in)
 				got := showResponse(r, err)
 				want := strings.Join(strings.Fields(c.want), " ")
 				if !matches(got, want) {
@@ -377,16 +385,16 @@ func TestPythonValues(t *testing.T) {
 				}
 			}
 			// Strings that are not UTF-8 and binaries come back byte for byte.
-			r, err := p.call("same", `hex:92 a2c328 c4020102`)
+			r, err := p.call(t, "same", `hex:92 a2c328 c4020102`)
 			if err != nil || !bytes.Equal(r.Results[0], []byte{0xa2, 0xc3, 0x28}) || !bytes.Equal(r.Results[1], []byte{0xc4, 2, 1, 2}) {
 				t.Errorf("same(bad UTF-8, bin) = %s", showResponse(r, err))
 			}
-			r, err = p.call("bytes-of", `hex:92 a361ff62 01`)
+			r, err = p.call(t, "bytes-of", `hex:92 a361ff62 01`)
 			if err != nil || !bytes.Equal(r.Results[0], []byte{0xc4, 3, 0x61, 0xff, 0x62}) || !bytes.Equal(r.Results[1], []byte{0xc4, 2, 'a', 'b'}) {
 				t.Errorf("bytes-of = %s", showResponse(r, err))
 			}
 			// print goes to stderr and log to the host's log, both shown with the plugin's name.
-			if _, err := p.call("chatty", `["hi"]`); err != nil {
+			if _, err := p.call(t, "chatty", `["hi"]`); err != nil {
 				t.Fatal(err)
 			}
 			if s := p.stderr.String(); !strings.Contains(s, "[rules.wasm] saw hi") || !strings.Contains(s, "logged hi") {
@@ -426,16 +434,18 @@ func TestLimitsEndCleanly(t *testing.T) {
 	if strings.Contains(out, "wasmtime") {
 		runtimes = append(runtimes, "wasmtime")
 	}
+	// The loop gets a short time limit; the others a long one, so that on
+	// a loaded machine it is their own limit that stops them.
 	cases := []struct {
-		fn   string
-		want []string
+		fn, timeout string
+		want        []string
 	}{
-		{"spin", []string{"plugin hostile.wasm", `function "spin"`, "guest exceeded its time limit of 2s"}},
-		{"bomb", []string{"plugin hostile.wasm", `function "bomb"`, "guest exceeded its memory limit of 1024 pages (64 MiB)", "out of memory (MemoryError)"}},
+		{"spin", "2s", []string{"plugin hostile.wasm", `function "spin"`, "guest exceeded its time limit of 2s"}},
+		{"bomb", "60s", []string{"plugin hostile.wasm", `function "bomb"`, "guest exceeded its memory limit of 1024 pages (64 MiB)", "out of memory (MemoryError)"}},
 		// A record error names the stage and the author's file and line.
-		{"recurse", []string{"(map recurse, line 4) failed on record 1", "RecursionError: maximum recursion depth exceeded (hostile.py:21 in recurse)"}},
-		{"nest-repr", []string{"(map nest-repr, line 4) failed on record 1", "hostile.py:30 in nest_repr", "RecursionError: maximum recursion depth exceeded while getting the repr of an object"}},
-		{"big-string", []string{"plugin hostile.wasm", `function "big-string"`, "guest exceeded its memory limit"}},
+		{"recurse", "60s", []string{"(map recurse, line 4) failed on record 1", "RecursionError: maximum recursion depth exceeded (hostile.py:21 in recurse)"}},
+		{"nest-repr", "60s", []string{"(map nest-repr, line 4) failed on record 1", "hostile.py:30 in nest_repr", "RecursionError: maximum recursion depth exceeded while getting the repr of an object"}},
+		{"big-string", "60s", []string{"plugin hostile.wasm", `function "big-string"`, "guest exceeded its memory limit"}},
 	}
 	for _, rt := range runtimes {
 		for _, c := range cases {
@@ -449,7 +459,7 @@ func TestLimitsEndCleanly(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 				defer cancel()
 				cmd := exec.CommandContext(ctx, bin, "run", "--pipeline", pipeline, "--runtime", rt,
-					"--call-timeout", "2s", "--memory-limit", "64MiB")
+					"--call-timeout", c.timeout, "--memory-limit", "64MiB")
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
 				start := time.Now()
