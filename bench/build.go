@@ -46,6 +46,7 @@ func prepare(root, dir string, withBenthos bool, log func(string, ...any)) (*art
 		"c":              "plugins/wordcount/c/wordcount.wasm",
 		"rust":           "plugins/wordcount/rust/wordcount.wasm",
 		"assemblyscript": "plugins/wordcount/assemblyscript/wordcount.wasm",
+		"python":         "plugins/wordcount/python/wordcount.wasm",
 	} {
 		p := filepath.Join(root, rel)
 		if _, err := os.Stat(p); err == nil {

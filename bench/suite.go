@@ -211,7 +211,7 @@ func (s *suite) guests(w *workload) [][2]string {
 	switch w.name {
 	case "wordcount":
 		var out [][2]string
-		for _, lang := range []string{"go", "c", "rust", "assemblyscript"} {
+		for _, lang := range []string{"go", "c", "rust", "assemblyscript", "python"} {
 			if p, ok := s.art.wordcount[lang]; ok {
 				out = append(out, [2]string{"wasm " + lang, p})
 			}

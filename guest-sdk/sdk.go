@@ -8,7 +8,9 @@ import "embed"
 // Files holds what a plugin needs to build against each SDK, under the
 // SDK's folder name: go/ (the package, without its tests), c/, rust/, and
 // assemblyscript/ (the SDK package in assembly/, and the package.json and
-// package-lock.json that pin its compiler). The Go SDK also needs the abi
+// package-lock.json that pin its compiler), and python/wstream (the
+// decorators, for a plugin's unit test on python3: the runtime module
+// carries its own copy). The Go SDK also needs the abi
 // package, which embeds its own source (abi.Source). A file added to an
 // SDK must be listed here; sdk_test.go fails until it is.
 //
@@ -16,4 +18,5 @@ import "embed"
 //go:embed c/wstream.c c/wstream.h
 //go:embed rust/wstream.rs
 //go:embed assemblyscript/assembly assemblyscript/package.json assemblyscript/package-lock.json
+//go:embed python/wstream/__init__.py
 var Files embed.FS

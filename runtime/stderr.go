@@ -163,3 +163,13 @@ func (b *LogBudget) Dropped(plugin string) string {
 	return fmt.Sprintf("[%s] warn: %d more log lines (%d bytes) of this call dropped, over the limit of %d bytes per call\n",
 		plugin, b.lines, b.dropped, b.limit)
 }
+
+// WithStderr adds what a guest wrote to stderr to the error that ended it
+// outside a call (in _initialize, where no CallError carries it), made
+// inert.
+func WithStderr(err error, stderr string) error {
+	if stderr == "" {
+		return err
+	}
+	return fmt.Errorf("%w\nguest stderr:\n%s", err, Inert(strings.TrimRight(stderr, "\n")))
+}

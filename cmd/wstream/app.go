@@ -38,6 +38,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			inspectCommand(),
 			checkCommand(),
 			newCommand(),
+			buildCommand(),
 			versionCommand(),
 			benchCommand(),
 		},

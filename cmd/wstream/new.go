@@ -32,7 +32,8 @@ import (
 // every language gets: README, .gitignore, the golden test's data) and one
 // folder per language with its defs.tmpl (its name, what it needs, its
 // files), its starter, its test and its Makefile. In file names NAME is the
-// plugin's name; a .tmpl file is a text/template, anything else is copied.
+// plugin's name and IDENT the name as an identifier; a .tmpl file is a
+// text/template, anything else is copied.
 
 //go:embed templates
 var scaffoldTemplates embed.FS
@@ -52,6 +53,7 @@ var scaffolds = map[string]scaffold{
 	"c":              {sdk: copySDK("c", ".")},
 	"rust":           {sdk: copySDK("rust", ".")},
 	"assemblyscript": {sdk: assemblyScriptSDK},
+	"python":         {sdk: copySDK("python/wstream", "wstream")},
 }
 
 var pluginName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
@@ -146,7 +148,12 @@ func checkName(name, lang string) error {
 // templateData is what the templates see.
 type templateData struct {
 	Name    string // the plugin's name
+	Ident   string // the name as an identifier (- becomes _)
 	Version string // wstream's version, which the SDK files come from
+}
+
+func newTemplateData(name string) templateData {
+	return templateData{Name: name, Ident: strings.ReplaceAll(name, "-", "_"), Version: version}
 }
 
 // languageTemplates parses the shared definitions, then the language's own
@@ -168,7 +175,7 @@ func languageTemplates(lang string) (*template.Template, error) {
 // renderScaffold executes every template of all/ and of the language's folder and
 // returns the files, by their path in the plugin folder.
 func renderScaffold(defs *template.Template, lang, name string) (map[string][]byte, error) {
-	data := templateData{Name: name, Version: version}
+	data := newTemplateData(name)
 	files := map[string][]byte{}
 	for _, root := range []string{"templates/all", "templates/" + lang} {
 		err := fs.WalkDir(scaffoldTemplates, root, func(p string, d fs.DirEntry, err error) error {
@@ -180,6 +187,7 @@ func renderScaffold(defs *template.Template, lang, name string) (map[string][]by
 				return err
 			}
 			out := strings.ReplaceAll(strings.TrimPrefix(p, root+"/"), "NAME", name)
+			out = strings.ReplaceAll(out, "IDENT", data.Ident)
 			if out == "gitignore.tmpl" {
 				out = ".gitignore.tmpl"
 			}
@@ -345,7 +353,7 @@ func writeFolder(dir string, files map[string][]byte) error {
 func printNextSteps(w io.Writer, defs *template.Template, dir, name string) error {
 	part := func(t string) string {
 		var b strings.Builder
-		if err := defs.ExecuteTemplate(&b, t, templateData{Name: name, Version: version}); err != nil {
+		if err := defs.ExecuteTemplate(&b, t, newTemplateData(name)); err != nil {
 			return t
 		}
 		return b.String()

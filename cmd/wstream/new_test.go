@@ -27,6 +27,14 @@ func copiedBinary(t *testing.T) string {
 	if err := os.WriteFile(bin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// An installation keeps the Python runtime module beside the binary,
+	// where wstream build finds it.
+	ensurePlugins(t)
+	if rt, err := os.ReadFile(filepath.Join(repoRoot(), "guest-sdk/python/_build/python-runtime.wasm")); err == nil {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(bin), "python-runtime.wasm"), rt, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return bin
 }
 

@@ -1128,10 +1128,12 @@ typedef struct {
 } function;
 
 static struct {
-    const char *name, *version, *pipeline;
+    const char *name, *version, *pipeline, *language;
     function *fns;
     size_t n, cap;
-} plugin = {.name = "", .version = "", .pipeline = ""};
+} plugin = {.name = "", .version = "", .pipeline = "", .language = "c"};
+
+static int32_t current_fn = -1; /* the function the current call runs */
 
 static void fatal(const char *what, const char *name) {
     /* A registration mistake is a bug in the plugin: trap in _initialize so
@@ -1156,6 +1158,8 @@ static void add(const char *name, int kind, ws_map_fn m, ws_reduce_fn r, ws_upda
 
 void ws_plugin(const char *name, const char *version) { plugin.name = name; plugin.version = version; }
 void ws_default_pipeline(const char *yaml) { plugin.pipeline = yaml ? yaml : ""; }
+void ws_language(const char *lang) { plugin.language = lang && *lang ? lang : "c"; }
+int ws_current_function(void) { return current_fn; }
 void ws_register_map(const char *name, ws_map_fn f) { add(name, K_MAP, f, NULL, NULL, NULL); }
 void ws_register_flat_map(const char *name, ws_map_fn f) { add(name, K_FLATMAP, f, NULL, NULL, NULL); }
 void ws_register_filter(const char *name, ws_map_fn f) { add(name, K_FILTER, f, NULL, NULL, NULL); }
@@ -1476,6 +1480,7 @@ static void handle(int32_t fn, bytes in) {
     }
     const function *f = &plugin.fns[fn];
     const char *err;
+    current_fn = fn;
     switch (f->kind) {
     case K_REDUCE: err = groups(f, in); break;
     case K_UPDATE: err = update(f, in); break;
@@ -1536,7 +1541,7 @@ int64_t wstream_manifest(void) {
     put_str(b, "version", 7);
     put_str(b, plugin.version, strlen(plugin.version));
     put_str(b, "language", 8);
-    put_str(b, "c", 1);
+    put_str(b, plugin.language, strlen(plugin.language));
     put_str(b, "functions", 9);
     put_array_header(b, plugin.n);
     for (size_t i = 0; i < plugin.n; i++) {

@@ -143,6 +143,12 @@ void ws_register_reduce(const char *name, ws_reduce_fn f);
 void ws_register_update(const char *name, ws_update_fn f);
 void ws_register_map_state(const char *name, ws_map_state_fn f);
 
+/* For SDKs built on this one (the Python runtime links it): the manifest's
+ * language (default "c"), and the id of the function that the current call
+ * runs, so that one callback can serve every registered function. */
+void ws_language(const char *lang);
+int ws_current_function(void);
+
 /* WS_INIT { ... } runs once per instance, from _initialize, before any call. */
 #define WS_INIT \
     __attribute__((constructor)) static void ws_init_(void)

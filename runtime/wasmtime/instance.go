@@ -94,6 +94,7 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 	if m.hasInit {
 		if _, err := inst.GetFunc(in.store, abi.ExportInitialize).Call(in.store); err != nil {
 			err = in.fail(ctx, callerLimited, abi.ExportInitialize, err)
+			err = runtime.WithStderr(err, in.stderr.Drain()) // why it failed, often (a Python traceback)
 			in.Close(ctx)
 			return nil, err
 		}

@@ -91,6 +91,7 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 	if m.hasInit {
 		if err := mod.ExportedFunction(abi.ExportInitialize).CallWithStack(tctx, nil); err != nil {
 			err = in.fail(ctx, tctx, abi.ExportInitialize, err)
+			err = runtime.WithStderr(err, in.stderr.Drain()) // why it failed, often (a Python traceback)
 			in.Close(ctx)
 			return nil, err
 		}

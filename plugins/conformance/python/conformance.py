@@ -1,0 +1,137 @@
+"""The wstream conformance vocabulary in Python, with the semantics of the
+Go plugin (plugins/conformance), so that one vector file tests every SDK.
+Numbers go through wstream.add, which adds as every SDK and Spark do (an
+int stays a 64-bit int); type errors raise, which fails just that record.
+"""
+import wstream
+
+wstream.plugin("conformance", "1.0.0")
+
+
+def is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def wrap64(i):
+    """i as a JVM long: two's complement, 64 bits."""
+    return (i + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+@wstream.map
+def identity(x):
+    return x
+
+
+@wstream.map("to-string")
+def to_string(x):
+    """Scala's toString: an int in decimal, a string itself, (a,1), List(1, 2)."""
+    return wstream.text(x)
+
+
+@wstream.map("pair-with-one")
+def pair_with_one(x):
+    return (x, 1)
+
+
+@wstream.map("pair-with-x")
+def pair_with_x(x):
+    return (x, "x")
+
+
+wstream.map("add-4", lambda x: wstream.add(x, 4))
+wstream.map("add-8", lambda x: wstream.add(x, 8))
+wstream.map("add-10", lambda x: wstream.add(x, 10))
+
+
+@wstream.flat_map("x-and-double")
+def x_and_double(x):
+    return [x, wstream.add(x, x)]
+
+
+@wstream.flat_map("v-and-v-plus-10")
+def v_and_v_plus_10(v):
+    return [v, wstream.add(v, 10)]
+
+
+@wstream.filter("is-even")
+def is_even(x):
+    if not is_int(x):
+        raise TypeError("is-even wants an int, got " + wstream.type_name(x))
+    return x % 2 == 0
+
+
+@wstream.flat_map("split-words")
+def split_words(line):
+    """Every single space splits, like PySpark's line.split(" "): "a  b" has
+    an empty word between the spaces."""
+    if not isinstance(line, str):
+        raise TypeError("split-words wants a string, got " + wstream.type_name(line))
+    return line.split(" ")
+
+
+@wstream.map
+def first(x):
+    if not isinstance(x, list) or len(x) != 2:
+        raise TypeError("first wants a pair [a, b]")
+    return x[0]
+
+
+@wstream.map("int-seconds")
+def int_seconds(x):
+    if not is_int(x):
+        raise TypeError("int-seconds wants an int (seconds), got " + wstream.type_name(x))
+    return wrap64(x * 1000)
+
+
+wstream.reduce("sum", wstream.add)
+wstream.reduce("subtract", wstream.sub)
+
+
+@wstream.filter("value-nonzero")
+def value_nonzero(kv):
+    if not isinstance(kv, list) or len(kv) != 2:
+        raise TypeError("value-nonzero wants a pair [k, v]")
+    v = kv[1]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError("value-nonzero wants a number value, got " + wstream.type_name(v))
+    return v != 0
+
+
+def total(values):
+    acc = 0
+    for v in values:
+        acc = wstream.add(acc, v)
+    return acc
+
+
+@wstream.update("sum-into-state")
+def sum_into_state(values, state):
+    return wstream.add(0 if state is None else state, total(values))
+
+
+@wstream.update("add-batch-time-if-values")
+def add_batch_time_if_values(time_ms, key, values, state):
+    s = 0 if state is None else state
+    return wstream.add(s, time_ms) if values else s
+
+
+@wstream.update("count-expire-after-2-idle")
+def count_expire_after_2_idle(values, state):
+    """Spark's "updateStateByKey - object lifecycle": the state [counter,
+    idle] counts values and the batches in a row without any; the key is
+    dropped on its second idle batch."""
+    st = [0, 0] if state is None else state
+    if not isinstance(st, list) or len(st) != 2:
+        raise TypeError("count-expire-after-2-idle wants a state [counter, idle]")
+    counter, idle = st
+    if not is_int(idle):
+        raise TypeError("count-expire-after-2-idle: idle must be an int, got " + wstream.type_name(idle))
+    s = total(values)
+    if s == 0:
+        idle += 1
+    else:
+        counter = wstream.add(counter, s)
+        idle = 0
+    if idle == 2:
+        return None
+    return [counter, idle]
