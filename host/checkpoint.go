@@ -49,10 +49,18 @@ type Checkpoint struct {
 	Batches int64
 	// Sources maps source name to its position (nil: not replayable).
 	Sources map[string][]byte
-	// Sink is the sink's progress (ProgressSink), or -1 when it has none;
-	// Sides holds the side sinks' progress by side-output name.
+	// Sink is the main sink's progress (ProgressSink), or -1 when it has
+	// none; Sides holds the side sinks' progress by side-output name, and
+	// Sinks the other sinks' (RunConfig.Outputs) by their name.
 	Sink  int64
 	Sides map[string]int64
+	Sinks map[string]int64
+	// Staged holds what each StagingSink had staged, by sink name: output
+	// to deliver once this checkpoint is durable, again after a restart.
+	Staged map[string][]byte
+	// ID names the pipeline for StagingSinks' records of what they
+	// delivered; a new checkpoint directory is a new pipeline.
+	ID string
 	// State is the operator graph's snapshot.
 	State []byte
 	// Interval is the batch interval in ms (0 in checkpoints of wstream
@@ -177,8 +185,9 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	dst = append(dst, checkpointMagic...)
 	dst = append(dst, checkpointVersion, 0, 0, 0, 0)
 	start := len(dst)
-	dst = abi.AppendMapHeader(dst, 9)
+	dst = abi.AppendMapHeader(dst, 12)
 	dst = abi.AppendString(abi.AppendString(dst, "shape"), ck.Shape)
+	dst = abi.AppendString(abi.AppendString(dst, "id"), ck.ID)
 	dst = abi.AppendInt(abi.AppendString(dst, "time"), ck.Time)
 	dst = abi.AppendInt(abi.AppendString(dst, "batches"), ck.Batches)
 	dst = abi.AppendString(dst, "sources")
@@ -207,6 +216,16 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	for _, n := range sides {
 		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sides[n])
 	}
+	dst = abi.AppendString(dst, "sinks")
+	dst = abi.AppendMapHeader(dst, len(ck.Sinks))
+	for _, n := range slices.Sorted(maps.Keys(ck.Sinks)) {
+		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sinks[n])
+	}
+	dst = abi.AppendString(dst, "staged")
+	dst = abi.AppendMapHeader(dst, len(ck.Staged))
+	for _, n := range slices.Sorted(maps.Keys(ck.Staged)) {
+		dst = abi.AppendBinary(abi.AppendString(dst, n), ck.Staged[n])
+	}
 	dst = abi.AppendInt(abi.AppendString(dst, "interval"), ck.Interval)
 	dst = abi.AppendString(dst, "plugins")
 	dst = abi.AppendMapHeader(dst, len(ck.Plugins))
@@ -234,7 +253,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}}
+	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}, Sinks: map[string]int64{}, Staged: map[string][]byte{}}
 	for i := 0; i < n; i++ {
 		var key string
 		if key, rest, err = abi.ReadString(rest); err != nil {
@@ -260,6 +279,34 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 					var n int64
 					n, rest, err = abi.ReadInt(rest)
 					ck.Sides[name] = n
+				}
+			}
+		case "id":
+			ck.ID, rest, err = abi.ReadString(rest)
+		case "sinks":
+			var m int
+			if m, rest, err = abi.MapHeader(rest); err != nil {
+				break
+			}
+			for j := 0; j < m && err == nil; j++ {
+				var name string
+				if name, rest, err = abi.ReadString(rest); err == nil {
+					var n int64
+					n, rest, err = abi.ReadInt(rest)
+					ck.Sinks[name] = n
+				}
+			}
+		case "staged":
+			var m int
+			if m, rest, err = abi.MapHeader(rest); err != nil {
+				break
+			}
+			for j := 0; j < m && err == nil; j++ {
+				var name string
+				if name, rest, err = abi.ReadString(rest); err == nil {
+					var b []byte
+					b, rest, err = abi.ReadStringBytes(rest)
+					ck.Staged[name] = append([]byte(nil), b...)
 				}
 			}
 		case "interval":
