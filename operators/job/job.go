@@ -20,6 +20,7 @@ import (
 	"github.com/wstream/wstream/operators"
 
 	// The connectors a pipeline's URIs can name.
+	_ "github.com/wstream/wstream/host/httpio"
 	_ "github.com/wstream/wstream/host/nats"
 	_ "github.com/wstream/wstream/host/postgres"
 	_ "github.com/wstream/wstream/host/textio"
