@@ -21,6 +21,7 @@ import (
 
 	// The connectors a pipeline's URIs can name.
 	_ "github.com/wstream/wstream/host/httpio"
+	_ "github.com/wstream/wstream/host/mqtt"
 	_ "github.com/wstream/wstream/host/nats"
 	_ "github.com/wstream/wstream/host/postgres"
 	_ "github.com/wstream/wstream/host/textio"
