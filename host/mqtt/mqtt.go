@@ -26,7 +26,7 @@ import (
 
 func init() {
 	host.Register(host.Connector{Scheme: "mqtt",
-		SourceForm: "mqtt://HOST:PORT/TOPIC?client=ID  a topic (wildcards + and # allowed) at QoS 1, acked after each commit",
+		SourceForm: "mqtt://HOST:PORT/TOPIC  a topic (wildcards + and # allowed) at QoS 1 in a persistent session, acked after each commit",
 		SinkForm:   "mqtt://HOST:PORT/TOPIC  publish each record at QoS 1",
 		Params:     params,
 		Source:     func(uri string, env host.Env) (host.Source, error) { return openSource(uri, env) },
@@ -36,7 +36,7 @@ func init() {
 
 // params are the query parameters of an mqtt:// URI.
 var params = []host.Param{
-	{Name: "client", Help: "the client id; source: required, the broker keeps the persistent session (subscription, unacknowledged messages) under it"},
+	{Name: "client", Help: "the client id; source: the broker keeps the persistent session (subscription, unacknowledged messages) under it (default: one made from the broker and topic)"},
 	{Name: "format", Help: "source: text (default) or json"},
 	{Name: "record", Help: "source: value (default) or full (a map with topic, value, retained, duplicate)"},
 	{Name: "retain", Help: "sink: true publishes retained messages, which a new subscriber receives first (default false)"},

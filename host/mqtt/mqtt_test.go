@@ -170,7 +170,6 @@ func TestURIs(t *testing.T) {
 		uri, want string
 		sink      bool
 	}{
-		{"mqtt://127.0.0.1:1883/t", "name the client with ?client=ID", false},
 		{"mqtt://127.0.0.1:1883/?client=a", "want mqtt://HOST:PORT/TOPIC", false},
 		{"mqtt://127.0.0.1:1883/t?client=a&qos=2", `unknown parameter "qos"`, false},
 		{"mqtt://127.0.0.1:1883/t?client=a&format=xml", `format="xml": want text or json`, false},
@@ -188,6 +187,12 @@ func TestURIs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "secret") {
 			t.Errorf("%s: %v, want %q", c.uri, err, c.want)
 		}
+	}
+	a, _ := openSource("mqtt://h:1883/t", quiet)
+	b, _ := openSource("mqtt://h:1883/t?format=json", quiet)
+	o, _ := openSource("mqtt://h:1883/u", quiet)
+	if a.c.client != b.c.client || a.c.client == o.c.client || !strings.HasPrefix(a.c.client, "wstream-") {
+		t.Errorf("default client ids: %s, %s for the same topic, %s for another", a.c.client, b.c.client, o.c.client)
 	}
 	c, err := parseURI("mqtt://u:p@h/a/b/%23?client=x")
 	if err != nil || c.broker != "tcp://h:1883" || c.topic != "a/b/#" || c.user != "u" || c.password != "p" {

@@ -2,7 +2,9 @@ package mqtt
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -21,8 +23,9 @@ import (
 // broker's session is the position that counts: the checkpoint's is only
 // a count of messages handed out, which Ack matches against.
 type source struct {
-	c   *config
-	log *slog.Logger
+	c         *config
+	log       *slog.Logger
+	defaulted bool // the client id was not given
 
 	client paho.Client
 
@@ -46,13 +49,17 @@ func openSource(uri string, env host.Env) (*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %w", err)
 	}
-	if c.client == "" {
-		return nil, fmt.Errorf("source %s: name the client with ?client=ID: the broker keeps the subscription and the messages not yet acknowledged under it, so a restart resumes", c.uri)
-	}
 	if c.retain {
 		return nil, fmt.Errorf("source %s: retain is a parameter of the sink", c.uri)
 	}
-	return &source{c: c, log: env.Log, wake: make(chan struct{}, 1)}, nil
+	s := &source{c: c, log: env.Log, wake: make(chan struct{}, 1)}
+	if c.client == "" {
+		// The same for every run of the pipeline, so that the session is
+		// found again; two pipelines on one topic need ids of their own.
+		sum := sha256.Sum256([]byte(c.broker + "/" + c.topic))
+		c.client, s.defaulted = "wstream-"+hex.EncodeToString(sum[:6]), true
+	}
+	return s, nil
 }
 
 func (s *source) URI() string { return s.c.uri }
@@ -82,6 +89,9 @@ func (s *source) Open(ctx context.Context, _ []byte) error {
 	}
 	s.client = client
 	s.log.Info(fmt.Sprintf("%s: subscribed to %s at QoS 1 as client %s (persistent session)", s.c.uri, s.c.topic, s.c.client))
+	if s.defaulted {
+		s.log.Info(fmt.Sprintf("%s: the client id %s comes from the broker and topic; another pipeline reading this topic needs ?client=ID of its own, or the two take the session from each other", s.c.uri, s.c.client))
+	}
 	return nil
 }
 
