@@ -55,6 +55,9 @@ type Checkpoint struct {
 	Sink  int64
 	Sides map[string]int64
 	Sinks map[string]int64
+	// SinkURIs holds the URI of each sink but the side sinks, by name, so
+	// that a sink that changed places finds its own progress.
+	SinkURIs map[string]string
 	// Staged holds what each StagingSink had staged, by sink name: output
 	// to deliver once this checkpoint is durable, again after a restart.
 	Staged map[string][]byte
@@ -185,7 +188,7 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	dst = append(dst, checkpointMagic...)
 	dst = append(dst, checkpointVersion, 0, 0, 0, 0)
 	start := len(dst)
-	dst = abi.AppendMapHeader(dst, 12)
+	dst = abi.AppendMapHeader(dst, 13)
 	dst = abi.AppendString(abi.AppendString(dst, "shape"), ck.Shape)
 	dst = abi.AppendString(abi.AppendString(dst, "id"), ck.ID)
 	dst = abi.AppendInt(abi.AppendString(dst, "time"), ck.Time)
@@ -221,6 +224,11 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	for _, n := range slices.Sorted(maps.Keys(ck.Sinks)) {
 		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sinks[n])
 	}
+	dst = abi.AppendString(dst, "sinkURIs")
+	dst = abi.AppendMapHeader(dst, len(ck.SinkURIs))
+	for _, n := range slices.Sorted(maps.Keys(ck.SinkURIs)) {
+		dst = abi.AppendString(abi.AppendString(dst, n), ck.SinkURIs[n])
+	}
 	dst = abi.AppendString(dst, "staged")
 	dst = abi.AppendMapHeader(dst, len(ck.Staged))
 	for _, n := range slices.Sorted(maps.Keys(ck.Staged)) {
@@ -253,7 +261,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}, Sinks: map[string]int64{}, Staged: map[string][]byte{}}
+	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}, Sinks: map[string]int64{}, SinkURIs: map[string]string{}, Staged: map[string][]byte{}}
 	for i := 0; i < n; i++ {
 		var key string
 		if key, rest, err = abi.ReadString(rest); err != nil {
@@ -294,6 +302,18 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 					var n int64
 					n, rest, err = abi.ReadInt(rest)
 					ck.Sinks[name] = n
+				}
+			}
+		case "sinkURIs":
+			var m int
+			if m, rest, err = abi.MapHeader(rest); err != nil {
+				break
+			}
+			for j := 0; j < m && err == nil; j++ {
+				var name, uri string
+				if name, rest, err = abi.ReadString(rest); err == nil {
+					uri, rest, err = abi.ReadString(rest)
+					ck.SinkURIs[name] = uri
 				}
 			}
 		case "staged":

@@ -106,23 +106,41 @@ func (o *output) errFor(err error) error {
 }
 
 // restoreOutputs takes each sink's progress and staged output from ck.
+// Sinks are kept by name, and the name of a sink of the final stream is
+// its place in the list; the checkpoint also has each one's URI, so that
+// a sink that moved in the list (the list reordered, one inserted before
+// it) takes its own progress, not its new place's.
 func (r *runner) restoreOutputs(ck *Checkpoint) {
+	byURI := map[string]string{}
+	for name, uri := range ck.SinkURIs {
+		byURI[uri] = name
+	}
 	for _, o := range r.outs {
+		from := o.Name
+		if o.kind != sideOutput {
+			if was, ok := ck.SinkURIs[o.Name]; ok && was != o.Sink.URI() {
+				if other, ok := byURI[o.Sink.URI()]; ok {
+					from = other
+				} else {
+					r.log.Info(fmt.Sprintf("checkpoint: sink %s was %s and is now %s; it resumes where that one was", o.Name, was, o.Sink.URI()))
+				}
+			}
+		}
 		if _, ok := o.Sink.(ProgressSink); ok {
-			switch o.kind {
-			case mainOutput:
-				o.at = ck.Sink
-			case sideOutput:
+			switch {
+			case o.kind == sideOutput:
 				if n, ok := ck.Sides[o.Name]; ok {
 					o.at = n
 				}
+			case from == MainSink:
+				o.at = ck.Sink
 			default:
-				if n, ok := ck.Sinks[o.Name]; ok {
+				if n, ok := ck.Sinks[from]; ok {
 					o.at = n
 				}
 			}
 		}
-		o.staged = ck.Staged[o.Name]
+		o.staged = ck.Staged[from]
 	}
 }
 
@@ -156,8 +174,11 @@ func (r *runner) closeOutputs() error {
 
 // recordOutputs puts every sink's progress and staged output in ck.
 func (r *runner) recordOutputs(ck *Checkpoint) {
-	ck.Sinks, ck.Staged = map[string]int64{}, map[string][]byte{}
+	ck.Sinks, ck.Staged, ck.SinkURIs = map[string]int64{}, map[string][]byte{}, map[string]string{}
 	for _, o := range r.outs {
+		if o.kind != sideOutput {
+			ck.SinkURIs[o.Name] = o.Sink.URI()
+		}
 		if ps, ok := o.Sink.(ProgressSink); ok {
 			switch o.kind {
 			case mainOutput:

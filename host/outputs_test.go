@@ -292,3 +292,47 @@ func TestRunStagingSinkWithoutCheckpoint(t *testing.T) {
 		t.Fatalf("rows %q, resumed %v, err %v", db.rows, sink.resumed, err)
 	}
 }
+
+// A sink that changed places in the list keeps its own progress: the
+// checkpoint knows each name's URI.
+func TestRunOutputsFollowTheirURI(t *testing.T) {
+	dir := t.TempDir()
+	in := hosttest.WriteFile(t, dir, "in.jsonl", "[1, 2]\n[3]\n[4, 5]\n")
+	ckpt := filepath.Join(dir, "ckpt")
+	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	run := func(first, second string) {
+		store, _ := OpenCheckpoints(ckpt, nil)
+		var log hosttest.SyncBuffer
+		err := Run(hosttest.Ctx(t), RunConfig{
+			Sources:    map[string]Source{"in": hosttest.MustSource(t, "batches:"+in)},
+			Sink:       mustSink(t, "jsonl:"+first),
+			Outputs:    []Output{{Name: "firsts", Stream: "firsts", Sink: mustSink(t, "jsonl:"+second)}},
+			Processor:  &fanOut{shaped{shape: "s"}},
+			Interval:   time.Second,
+			Clock:      pipeline.ClockManual,
+			Checkpoint: store,
+			Log:        hosttest.Logger(&log),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(a, b)
+	wantA, _ := os.ReadFile(a)
+	wantB, _ := os.ReadFile(b)
+	if len(wantA) == len(wantB) {
+		t.Fatal("the two outputs must differ in length for this test")
+	}
+	for _, p := range []string{a, b} {
+		f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		f.WriteString("{\"time\":9000,\"records\":[\"not committed\"]}\n")
+		f.Close()
+	}
+	run(b, a) // swapped: each must still be cut back to its own length
+	if got, _ := os.ReadFile(a); string(got) != string(wantA) {
+		t.Errorf("a.jsonl after the swap:\n%s\nwant\n%s", got, wantA)
+	}
+	if got, _ := os.ReadFile(b); string(got) != string(wantB) {
+		t.Errorf("b.jsonl after the swap:\n%s\nwant\n%s", got, wantB)
+	}
+}
