@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 
 	"github.com/wstream/wstream/abi"
 )
@@ -193,56 +192,52 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	dst = abi.AppendString(abi.AppendString(dst, "id"), ck.ID)
 	dst = abi.AppendInt(abi.AppendString(dst, "time"), ck.Time)
 	dst = abi.AppendInt(abi.AppendString(dst, "batches"), ck.Batches)
-	dst = abi.AppendString(dst, "sources")
-	names := make([]string, 0, len(ck.Sources))
-	for n := range ck.Sources {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	dst = abi.AppendMapHeader(dst, len(names))
-	for _, n := range names {
-		dst = abi.AppendString(dst, n)
-		if p := ck.Sources[n]; p != nil {
-			dst = abi.AppendBinary(dst, p)
-		} else {
-			dst = abi.AppendNil(dst)
+	dst = appendMap(abi.AppendString(dst, "sources"), ck.Sources, func(dst, p []byte) []byte {
+		if p == nil {
+			return abi.AppendNil(dst)
 		}
-	}
+		return abi.AppendBinary(dst, p)
+	})
 	dst = abi.AppendInt(abi.AppendString(dst, "sink"), ck.Sink)
-	dst = abi.AppendString(dst, "sides")
-	sides := make([]string, 0, len(ck.Sides))
-	for n := range ck.Sides {
-		sides = append(sides, n)
-	}
-	sort.Strings(sides)
-	dst = abi.AppendMapHeader(dst, len(sides))
-	for _, n := range sides {
-		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sides[n])
-	}
-	dst = abi.AppendString(dst, "sinks")
-	dst = abi.AppendMapHeader(dst, len(ck.Sinks))
-	for _, n := range slices.Sorted(maps.Keys(ck.Sinks)) {
-		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sinks[n])
-	}
-	dst = abi.AppendString(dst, "sinkURIs")
-	dst = abi.AppendMapHeader(dst, len(ck.SinkURIs))
-	for _, n := range slices.Sorted(maps.Keys(ck.SinkURIs)) {
-		dst = abi.AppendString(abi.AppendString(dst, n), ck.SinkURIs[n])
-	}
-	dst = abi.AppendString(dst, "staged")
-	dst = abi.AppendMapHeader(dst, len(ck.Staged))
-	for _, n := range slices.Sorted(maps.Keys(ck.Staged)) {
-		dst = abi.AppendBinary(abi.AppendString(dst, n), ck.Staged[n])
-	}
+	dst = appendMap(abi.AppendString(dst, "sides"), ck.Sides, abi.AppendInt)
+	dst = appendMap(abi.AppendString(dst, "sinks"), ck.Sinks, abi.AppendInt)
+	dst = appendMap(abi.AppendString(dst, "sinkURIs"), ck.SinkURIs, abi.AppendString)
+	dst = appendMap(abi.AppendString(dst, "staged"), ck.Staged, abi.AppendBinary)
 	dst = abi.AppendInt(abi.AppendString(dst, "interval"), ck.Interval)
-	dst = abi.AppendString(dst, "plugins")
-	dst = abi.AppendMapHeader(dst, len(ck.Plugins))
-	for _, p := range slices.Sorted(maps.Keys(ck.Plugins)) {
-		dst = abi.AppendString(abi.AppendString(dst, p), ck.Plugins[p])
-	}
+	dst = appendMap(abi.AppendString(dst, "plugins"), ck.Plugins, abi.AppendString)
 	dst = abi.AppendBinary(abi.AppendString(dst, "state"), ck.State)
 	binary.BigEndian.PutUint32(dst[start-4:], crc32.ChecksumIEEE(dst[start:]))
 	return dst
+}
+
+// appendMap appends m as a msgpack map, keys sorted.
+func appendMap[V any](dst []byte, m map[string]V, value func([]byte, V) []byte) []byte {
+	dst = abi.AppendMapHeader(dst, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		dst = value(abi.AppendString(dst, k), m[k])
+	}
+	return dst
+}
+
+// readMap reads a msgpack map with string keys into m, each value by value.
+func readMap[V any](b []byte, m map[string]V, value func([]byte) (V, []byte, error)) ([]byte, error) {
+	n, rest, err := abi.MapHeader(b)
+	for j := 0; j < n && err == nil; j++ {
+		var k string
+		var v V
+		if k, rest, err = abi.ReadString(rest); err == nil {
+			if v, rest, err = value(rest); err == nil {
+				m[k] = v
+			}
+		}
+	}
+	return rest, err
+}
+
+// readBytes reads a binary or string value into a copy.
+func readBytes(b []byte) ([]byte, []byte, error) {
+	v, rest, err := abi.ReadStringBytes(b)
+	return append([]byte(nil), v...), rest, err
 }
 
 func decodeCheckpoint(data []byte) (*Checkpoint, error) {
@@ -277,97 +272,31 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 		case "sink":
 			ck.Sink, rest, err = abi.ReadInt(rest)
 		case "sides":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				var name string
-				if name, rest, err = abi.ReadString(rest); err == nil {
-					var n int64
-					n, rest, err = abi.ReadInt(rest)
-					ck.Sides[name] = n
-				}
-			}
+			rest, err = readMap(rest, ck.Sides, abi.ReadInt)
 		case "id":
 			ck.ID, rest, err = abi.ReadString(rest)
 		case "sinks":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				var name string
-				if name, rest, err = abi.ReadString(rest); err == nil {
-					var n int64
-					n, rest, err = abi.ReadInt(rest)
-					ck.Sinks[name] = n
-				}
-			}
+			rest, err = readMap(rest, ck.Sinks, abi.ReadInt)
 		case "sinkURIs":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				var name, uri string
-				if name, rest, err = abi.ReadString(rest); err == nil {
-					uri, rest, err = abi.ReadString(rest)
-					ck.SinkURIs[name] = uri
-				}
-			}
+			rest, err = readMap(rest, ck.SinkURIs, abi.ReadString)
 		case "staged":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				var name string
-				if name, rest, err = abi.ReadString(rest); err == nil {
-					var b []byte
-					b, rest, err = abi.ReadStringBytes(rest)
-					ck.Staged[name] = append([]byte(nil), b...)
-				}
-			}
+			rest, err = readMap(rest, ck.Staged, readBytes)
 		case "interval":
 			ck.Interval, rest, err = abi.ReadInt(rest)
 		case "plugins":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				if ck.Plugins == nil {
-					ck.Plugins = map[string]string{}
-				}
-				var name, sum string
-				if name, rest, err = abi.ReadString(rest); err == nil {
-					sum, rest, err = abi.ReadString(rest)
-					ck.Plugins[name] = sum
-				}
+			plugins := map[string]string{}
+			if rest, err = readMap(rest, plugins, abi.ReadString); len(plugins) > 0 {
+				ck.Plugins = plugins
 			}
 		case "state":
-			var s []byte
-			s, rest, err = abi.ReadStringBytes(rest)
-			ck.State = append([]byte(nil), s...)
+			ck.State, rest, err = readBytes(rest)
 		case "sources":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				var name string
-				if name, rest, err = abi.ReadString(rest); err != nil {
-					break
+			rest, err = readMap(rest, ck.Sources, func(b []byte) ([]byte, []byte, error) {
+				if abi.IsNil(b) {
+					return nil, b[1:], nil
 				}
-				if abi.IsNil(rest) {
-					ck.Sources[name], rest = nil, rest[1:]
-					continue
-				}
-				var p []byte
-				p, rest, err = abi.ReadStringBytes(rest)
-				ck.Sources[name] = append([]byte(nil), p...)
-			}
+				return readBytes(b)
+			})
 		default:
 			_, rest, err = abi.Next(rest)
 		}

@@ -7,6 +7,8 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 
 	"github.com/wstream/wstream/abi"
 )
@@ -63,6 +65,34 @@ type Batch struct {
 	// Streams holds, by name, the records of the named streams that have
 	// sinks of their own (RunConfig.Outputs) and produced at this time.
 	Streams map[string][]abi.Raw
+}
+
+// AppendJSON appends the batch as one JSON object, {"time": ms,
+// "records": [...]}, with "watermark" and "noData": true when set: a
+// jsonl: line, an HTTP sink's body. A record that has no JSON form is an
+// error naming its index.
+func (b Batch) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"time":`...)
+	dst = strconv.AppendInt(dst, b.Time, 10)
+	dst = append(dst, `,"records":[`...)
+	for i, r := range b.Records {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = abi.AppendJSON(dst, r); err != nil {
+			return dst, fmt.Errorf("batch %d ms, record %d: %w", b.Time, i, err)
+		}
+	}
+	dst = append(dst, ']')
+	if b.Watermark != nil {
+		dst = append(dst, `,"watermark":`...)
+		dst = strconv.AppendInt(dst, *b.Watermark, 10)
+	}
+	if b.NoData {
+		dst = append(dst, `,"noData":true`...)
+	}
+	return append(dst, '}'), nil
 }
 
 // Checker is a source that can tell, without opening anything, whether

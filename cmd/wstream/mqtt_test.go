@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -44,24 +43,31 @@ stages: [{op: map, fn: identity}]
 sink: jsonl:out.jsonl
 `, plugin, addr)), 0o644)
 
-	start := func() (*exec.Cmd, chan error, *syncBuffer) {
+	// Each run logs to its own file, read while it runs.
+	runs := 0
+	start := func() (*exec.Cmd, chan error, func() string) {
+		runs++
+		logPath := filepath.Join(dir, fmt.Sprintf("run%d.log", runs))
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
 		cmd := exec.Command(bin, "run", "--pipeline", pipeline)
-		var stderr syncBuffer
-		cmd.Stderr = &stderr
+		cmd.Stderr = logFile
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		return cmd, done, &stderr
+		go func() { done <- cmd.Wait(); logFile.Close() }()
+		return cmd, done, func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	}
 	// The session exists once the first run has subscribed: from then on
 	// the broker keeps what the topic gets, running or not.
 	cmd, done, stderr := start()
-	for !strings.Contains(stderr.String(), "persistent session") {
+	for !strings.Contains(stderr(), "persistent session") {
 		select {
 		case err := <-done:
-			t.Fatalf("run ended: %v\n%s", err, stderr.String())
+			t.Fatalf("run ended: %v\n%s", err, stderr())
 		case <-time.After(20 * time.Millisecond): // polling the process's log
 		}
 	}
@@ -95,7 +101,7 @@ sink: jsonl:out.jsonl
 	for kills < 5 {
 		select {
 		case err := <-done:
-			t.Fatalf("run ended: %v\n%s", err, stderr.String())
+			t.Fatalf("run ended: %v\n%s", err, stderr())
 		case <-time.After(time.Duration(100+rng.Intn(300)) * time.Millisecond):
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
@@ -119,7 +125,7 @@ sink: jsonl:out.jsonl
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-done; err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
+		t.Fatalf("run: %v\n%s", err, stderr())
 	}
 	count = readRecords(t, filepath.Join(dir, "out.jsonl"))
 	var missing []string
@@ -157,22 +163,4 @@ func readRecords(t *testing.T, path string) map[string]int {
 		}
 	}
 	return count
-}
-
-// syncBuffer is a process's output, read while it writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand"
 	"os"
@@ -10,11 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/wstream/wstream/host/postgres/pgtest"
 )
@@ -71,39 +67,13 @@ sink: "%s?table=%s_counts&mode=upsert&create=true"
 	span := time.Since(start)
 	t.Logf("uninterrupted run: %v", span)
 
-	crash := pipeline("crash")
-	kills := 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 200 {
-			t.Fatal("the run did not finish in 200 attempts")
-		}
-		cmd := exec.Command(bin, "run", "--pipeline", crash)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("run failed: %v\n%s", err, stderr.String())
-			}
-		case <-time.After(span/4 + time.Duration(rng.Int63n(int64(span/2)))):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			kills++
-			continue
-		}
-		break
-	}
+	kills := killUntilDone(t, bin, pipeline("crash"), span/2, rng)
 
 	counts := func(name string) []string {
-		return pgRows(t, db, "SELECT key, value FROM "+name+"_counts")
+		return sortedRows(t, db, "SELECT key, value FROM "+name+"_counts")
 	}
 	lines := func(name string) []string {
-		return pgRows(t, db, "SELECT l, count(*) FROM (SELECT value #>> '{}' AS l FROM "+name+"_lines) s GROUP BY l")
+		return sortedRows(t, db, "SELECT l, count(*) FROM (SELECT value #>> '{}' AS l FROM "+name+"_lines) s GROUP BY l")
 	}
 	// What the input says, independently of either run.
 	wantLines := map[string]int{}
@@ -144,34 +114,11 @@ sink: "%s?table=%s_counts&mode=upsert&create=true"
 	t.Logf("%d kills; %d distinct lines, %d words: tables identical", kills, len(wl), len(wc))
 }
 
-// pgRows returns a query's rows as "col | col" strings, sorted.
-func pgRows(t *testing.T, db, sql string) []string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, sql)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cols []string
-		for _, v := range vals {
-			cols = append(cols, fmt.Sprint(v))
-		}
-		out = append(out, strings.Join(cols, " | "))
-	}
-	sort.Strings(out)
-	return out
+// sortedRows is a query's rows, sorted.
+func sortedRows(t *testing.T, db, sql string) []string {
+	rows := pgtest.Rows(t, db, sql)
+	sort.Strings(rows)
+	return rows
 }
 
 // diffLines shows the first lines where two listings differ.

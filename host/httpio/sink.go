@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
 )
 
@@ -167,29 +166,12 @@ func (s *sink) post(t int64, body []byte) (last string, wait time.Duration, retr
 }
 
 func (s *sink) encode(b host.Batch) ([]byte, error) {
-	p := append(s.buf[:0], `{"time":`...)
-	p = strconv.AppendInt(p, b.Time, 10)
-	p = append(p, `,"records":[`...)
-	for i, r := range b.Records {
-		if i > 0 {
-			p = append(p, ',')
-		}
-		var err error
-		if p, err = abi.AppendJSON(p, r); err != nil {
-			return nil, fmt.Errorf("sink %s: batch %d ms, record %d: %w", s.uri, b.Time, i, err)
-		}
+	p, err := b.AppendJSON(s.buf[:0])
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", s.uri, err)
 	}
-	p = append(p, ']')
-	if b.Watermark != nil {
-		p = append(p, `,"watermark":`...)
-		p = strconv.AppendInt(p, *b.Watermark, 10)
-	}
-	if b.NoData {
-		p = append(p, `,"noData":true`...)
-	}
-	p = append(p, "}\n"...)
-	s.buf = p
-	return p, nil
+	s.buf = append(p, '\n')
+	return s.buf, nil
 }
 
 func (s *sink) Close() error {

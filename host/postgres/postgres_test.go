@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
 	"github.com/wstream/wstream/host/internal/hosttest"
@@ -34,60 +32,6 @@ func recs(t testing.TB, js ...string) []abi.Raw {
 	var out []abi.Raw
 	for _, j := range js {
 		out = append(out, rec(t, j))
-	}
-	return out
-}
-
-// exec runs SQL on the test database.
-func exec(t testing.TB, db string, sql string) {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// query returns the rows of a query, each as its columns' text joined by
-// " | ", in the order the query gives.
-func query(t testing.TB, db, sql string) []string {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(context.Background(), sql)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cols []string
-		for _, v := range vals {
-			switch x := v.(type) {
-			case nil:
-				cols = append(cols, "NULL")
-			case time.Time:
-				cols = append(cols, x.UTC().Format(time.RFC3339))
-			case [16]byte:
-				cols = append(cols, fmt.Sprintf("%x", x))
-			default:
-				cols = append(cols, fmt.Sprint(x))
-			}
-		}
-		out = append(out, strings.Join(cols, " | "))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
@@ -124,7 +68,7 @@ func sinkURI(db, params string) string { return db + "?" + params }
 // RFC 3339 text into timestamps, anything into jsonb.
 func TestAppendMapsPairsValues(t *testing.T) {
 	db := pgtest.DB(t)
-	exec(t, db, `CREATE TABLE events (id bigserial PRIMARY KEY, sensor text, temp double precision, n integer, ok boolean,
+	pgtest.Exec(t, db, `CREATE TABLE events (id bigserial PRIMARY KEY, sensor text, temp double precision, n integer, ok boolean,
 		at timestamptz, day date, amount numeric, tags jsonb, raw bytea, uid uuid, note text DEFAULT 'none')`)
 	err := write(t, sinkURI(db, "table=events"), recs(t,
 		`{"sensor": "s1", "temp": 20.5, "n": 3, "ok": true, "at": 1700000000000, "day": "2024-05-01", "amount": 12, "tags": ["a", {"b": 1}], "raw": "xy", "uid": "8f2c2a1e-6d2b-4c1e-9a53-2b7b8d5f0c11"}`,
@@ -134,7 +78,7 @@ func TestAppendMapsPairsValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := query(t, db, `SELECT sensor, temp, n, ok, at, day, amount::text, tags::text, encode(raw, 'escape'), uid::text, note FROM events ORDER BY sensor`)
+	got := pgtest.Rows(t, db, `SELECT sensor, temp, n, ok, at, day, amount::text, tags::text, encode(raw, 'escape'), uid::text, note FROM events ORDER BY sensor`)
 	want := []string{
 		"s1 | 20.5 | 3 | true | 2023-11-14T22:13:20Z | 2024-05-01T00:00:00Z | 12 | [\"a\", {\"b\": 1}] | xy | 8f2c2a1e-6d2b-4c1e-9a53-2b7b8d5f0c11 | none",
 		"s2 | 19 | NULL | NULL | 2024-05-01T12:00:00Z | NULL | NULL | NULL | NULL | NULL | NULL",
@@ -144,18 +88,18 @@ func TestAppendMapsPairsValues(t *testing.T) {
 		t.Errorf("rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	exec(t, db, `CREATE TABLE pairs (key text, value bigint)`)
-	exec(t, db, `CREATE TABLE lines (value text)`)
+	pgtest.Exec(t, db, `CREATE TABLE pairs (key text, value bigint)`)
+	pgtest.Exec(t, db, `CREATE TABLE lines (value text)`)
 	if err := write(t, sinkURI(db, "table=pairs"), recs(t, `["a", 1]`, `["b", 2]`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := write(t, sinkURI(db, "table=lines"), recs(t, `"to be"`, `"or not"`)); err != nil {
 		t.Fatal(err)
 	}
-	if got := query(t, db, "SELECT key, value FROM pairs ORDER BY key"); fmt.Sprint(got) != "[a | 1 b | 2]" {
+	if got := pgtest.Rows(t, db, "SELECT key, value FROM pairs ORDER BY key"); fmt.Sprint(got) != "[a | 1 b | 2]" {
 		t.Errorf("pairs %q", got)
 	}
-	if got := query(t, db, "SELECT value FROM lines ORDER BY value"); fmt.Sprint(got) != "[or not to be]" {
+	if got := pgtest.Rows(t, db, "SELECT value FROM lines ORDER BY value"); fmt.Sprint(got) != "[or not to be]" {
 		t.Errorf("lines %q", got)
 	}
 }
@@ -172,10 +116,10 @@ func TestCreateAndUpsert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := query(t, db, "SELECT key, value FROM counts ORDER BY key"); fmt.Sprint(got) != "[be | 2 or | 1 to | 2]" {
+	if got := pgtest.Rows(t, db, "SELECT key, value FROM counts ORDER BY key"); fmt.Sprint(got) != "[be | 2 or | 1 to | 2]" {
 		t.Errorf("counts %q", got)
 	}
-	cols := query(t, db, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'counts' ORDER BY ordinal_position")
+	cols := pgtest.Rows(t, db, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'counts' ORDER BY ordinal_position")
 	if fmt.Sprint(cols) != "[key | text value | bigint]" {
 		t.Errorf("created columns %q", cols)
 	}
@@ -186,18 +130,18 @@ func TestCreateAndUpsert(t *testing.T) {
 	if err := write(t, sinkURI(db, "table=other&create=true"), recs(t, `"x"`, `3`)); err != nil {
 		t.Fatal(err)
 	}
-	cols = query(t, db, "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN ('readings', 'other') ORDER BY table_name, ordinal_position")
+	cols = pgtest.Rows(t, db, "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN ('readings', 'other') ORDER BY table_name, ordinal_position")
 	want := "[other | value | jsonb readings | sensor | text readings | temp | double precision readings | meta | jsonb readings | ok | boolean]"
 	if fmt.Sprint(cols) != want {
 		t.Errorf("created columns %q\nwant %s", cols, want)
 	}
 	// Upsert on several key columns of an existing table.
-	exec(t, db, `CREATE TABLE per_window (start bigint, word text, n bigint, PRIMARY KEY (word, start))`)
+	pgtest.Exec(t, db, `CREATE TABLE per_window (start bigint, word text, n bigint, PRIMARY KEY (word, start))`)
 	uri = sinkURI(db, "table=per_window&mode=upsert&key=start,word")
 	if err := write(t, uri, recs(t, `{"start": 0, "word": "a", "n": 1}`, `{"start": 10, "word": "a", "n": 5}`), recs(t, `{"start": 0, "word": "a", "n": 2}`)); err != nil {
 		t.Fatal(err)
 	}
-	if got := query(t, db, "SELECT start, word, n FROM per_window ORDER BY start"); fmt.Sprint(got) != "[0 | a | 2 10 | a | 5]" {
+	if got := pgtest.Rows(t, db, "SELECT start, word, n FROM per_window ORDER BY start"); fmt.Sprint(got) != "[0 | a | 2 10 | a | 5]" {
 		t.Errorf("per_window %q", got)
 	}
 }
@@ -206,7 +150,7 @@ func TestCreateAndUpsert(t *testing.T) {
 // naming the column, and no row of that batch is written.
 func TestErrorsNameTheColumn(t *testing.T) {
 	db := pgtest.DB(t)
-	exec(t, db, `CREATE TABLE t (word text, n integer NOT NULL, at timestamptz, p point)`)
+	pgtest.Exec(t, db, `CREATE TABLE t (word text, n integer NOT NULL, at timestamptz, p point)`)
 	for _, c := range []struct{ rec, want string }{
 		{`{"word": "a", "n": 1, "colour": "red"}`, `the table has no column "colour" for the record's field of that name (its columns: word, n, at, p)`},
 		{`{"word": "a", "n": "one"}`, `column "n" is integer but the value is "one" (string)`},
@@ -226,7 +170,7 @@ func TestErrorsNameTheColumn(t *testing.T) {
 			t.Errorf("%s: the error does not name the sink: %v", c.rec, err)
 		}
 	}
-	if got := query(t, db, "SELECT count(*) FROM t"); fmt.Sprint(got) != "[0]" {
+	if got := pgtest.Rows(t, db, "SELECT count(*) FROM t"); fmt.Sprint(got) != "[0]" {
 		t.Errorf("rows written by failed batches: %v", got)
 	}
 	for _, c := range []struct{ params, want string }{
@@ -240,7 +184,7 @@ func TestErrorsNameTheColumn(t *testing.T) {
 			t.Errorf("%s: %v\nwant %q", c.params, err, c.want)
 		}
 	}
-	if got := query(t, db, "SELECT count(*) FROM pg_tables WHERE tablename = 'fresh'"); fmt.Sprint(got) != "[0]" {
+	if got := pgtest.Rows(t, db, "SELECT count(*) FROM pg_tables WHERE tablename = 'fresh'"); fmt.Sprint(got) != "[0]" {
 		t.Errorf("a refused create=true made the table")
 	}
 }
@@ -304,10 +248,10 @@ func TestStagedDeliveredOnce(t *testing.T) {
 		}
 		s.Close()
 	}
-	if got := query(t, db, "SELECT w FROM words ORDER BY w"); fmt.Sprint(got) != "[a b]" {
+	if got := pgtest.Rows(t, db, "SELECT w FROM words ORDER BY w"); fmt.Sprint(got) != "[a b]" {
 		t.Errorf("rows %q, want each once", got)
 	}
-	if got := query(t, db, "SELECT pipeline, sink, batch_time FROM wstream_progress"); fmt.Sprint(got) != "[pipeline-1 | sink | 1000]" {
+	if got := pgtest.Rows(t, db, "SELECT pipeline, sink, batch_time FROM wstream_progress"); fmt.Sprint(got) != "[pipeline-1 | sink | 1000]" {
 		t.Errorf("progress %q", got)
 	}
 }
@@ -336,10 +280,10 @@ func TestRunExactlyOnce(t *testing.T) {
 	if err := run(); err != nil { // nothing new: nothing written again
 		t.Fatal(err)
 	}
-	if got := query(t, db, "SELECT key, value FROM kv ORDER BY key"); fmt.Sprint(got) != "[a | 1 b | 2 c | 3]" {
+	if got := pgtest.Rows(t, db, "SELECT key, value FROM kv ORDER BY key"); fmt.Sprint(got) != "[a | 1 b | 2 c | 3]" {
 		t.Errorf("rows %q", got)
 	}
-	if got := query(t, db, "SELECT sink, batch_time FROM wstream_progress"); fmt.Sprint(got) != "[sink | 3000]" {
+	if got := pgtest.Rows(t, db, "SELECT sink, batch_time FROM wstream_progress"); fmt.Sprint(got) != "[sink | 3000]" {
 		t.Errorf("progress %q", got)
 	}
 }

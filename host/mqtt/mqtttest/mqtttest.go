@@ -4,13 +4,11 @@
 package mqtttest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
@@ -54,8 +52,13 @@ func Broker(t testing.TB) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", conf)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	logPath := filepath.Join(filepath.Dir(conf), "mosquitto.log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,25 +74,9 @@ func Broker(t testing.TB) string {
 			return addr
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not start: %v\n%s", err, out.String())
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("mosquitto did not start: %v\n%s", err, log)
 		}
 		time.Sleep(10 * time.Millisecond) // polling an external process
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

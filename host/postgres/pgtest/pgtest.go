@@ -11,7 +11,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,7 +38,7 @@ type pg struct {
 	cmd  *exec.Cmd
 	dir  string
 	port int
-	log  syncBuffer
+	log  string // the servers' output
 	dbs  atomic.Int64
 }
 
@@ -46,25 +46,6 @@ type pg struct {
 var shared struct {
 	on  bool
 	srv pg
-}
-
-// syncBuffer is the servers' output, written by the process while a
-// failing test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Main runs the tests of a package whose tests share one server, and
@@ -94,7 +75,8 @@ func DB(t testing.TB) string {
 		t.Skip(srv.skip)
 	}
 	if srv.err != nil {
-		t.Fatalf("PostgreSQL: %v\n%s", srv.err, srv.log.String())
+		out, _ := os.ReadFile(srv.log)
+		t.Fatalf("PostgreSQL: %v\n%s", srv.err, out)
 	}
 	name := fmt.Sprintf("test%d", srv.dbs.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -182,9 +164,16 @@ func (srv *pg) start() {
 			return
 		}
 	}
+	srv.log = filepath.Join(srv.dir, "server.log")
+	logFile, err := os.Create(srv.log)
+	if err != nil {
+		srv.err = err
+		return
+	}
+	defer logFile.Close() // the server has its own copy
 	as := func(cmd *exec.Cmd) *exec.Cmd {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-		cmd.Stdout, cmd.Stderr = &srv.log, &srv.log
+		cmd.Stdout, cmd.Stderr = logFile, logFile
 		return cmd
 	}
 	data := filepath.Join(srv.dir, "data")
@@ -221,4 +210,58 @@ func (srv *pg) start() {
 		}
 		time.Sleep(50 * time.Millisecond) // polling an external process
 	}
+}
+
+// Exec runs SQL on a database.
+func Exec(t testing.TB, db, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// Rows returns the rows of a query in its order, each as its columns'
+// values joined by " | ": NULL for null, times in RFC 3339 (UTC).
+func Rows(t testing.TB, db, sql string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cols []string
+		for _, v := range vals {
+			switch x := v.(type) {
+			case nil:
+				cols = append(cols, "NULL")
+			case time.Time:
+				cols = append(cols, x.UTC().Format(time.RFC3339))
+			default:
+				cols = append(cols, fmt.Sprint(x))
+			}
+		}
+		out = append(out, strings.Join(cols, " | "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
 }
