@@ -161,6 +161,7 @@ func TestErrorsNameTheColumn(t *testing.T) {
 		{`{"word": "a", "n": 1, "p": "(1,2)"}`, `column "p" is point, which the postgres sink does not write`},
 		{`["a", 1]`, `the table has no column "key"`},
 		{`{"word": "a"}`, `null value in column "n" of relation "t" violates not-null constraint`},
+		{`{}`, `the record has no fields, so no column to write`},
 	} {
 		err := write(t, sinkURI(db, "table=t"), recs(t, `{"word": "fine", "n": 1}`, c.rec))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

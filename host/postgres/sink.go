@@ -348,12 +348,16 @@ func (s *sink) deliver(ctx context.Context) error {
 // leaves out gets its default.
 func (s *sink) groups(rows []row) (order []string, cols map[string][]string, vals map[string][][]any) {
 	cols, vals = map[string][]string{}, map[string][][]any{}
+	var k string
+	var prev []int
 	for _, r := range rows {
-		var sig []byte
-		for _, c := range r.cols {
-			sig = strconv.AppendInt(append(sig, ','), int64(c), 10)
+		if k == "" || !slices.Equal(prev, r.cols) { // records of a batch mostly have the same fields
+			var sig []byte
+			for _, c := range r.cols {
+				sig = strconv.AppendInt(append(sig, ','), int64(c), 10)
+			}
+			k, prev = string(sig), r.cols
 		}
-		k := string(sig)
 		if _, ok := cols[k]; !ok {
 			order = append(order, k)
 			for _, c := range r.cols {

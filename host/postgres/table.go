@@ -24,8 +24,16 @@ type column struct {
 
 // table is the target table's columns.
 type table struct {
-	cols   []column
-	byName map[string]int
+	cols    []column
+	byName  map[string]int
+	scratch []cell // row's work space, reused
+}
+
+// cell is one field of a record, converted for its column.
+type cell struct {
+	col int
+	val any
+	raw abi.Raw
 }
 
 func newTable(cols []column) *table {
@@ -211,12 +219,8 @@ type row struct {
 // hold, is an error naming the column.
 func (t *table) row(rec abi.Raw, keys []string) (row, error) {
 	var r row
-	type cell struct {
-		col int
-		val any
-		raw abi.Raw
-	}
-	var cells []cell
+	cells := t.scratch[:0]
+	defer func() { t.scratch = cells[:0] }()
 	err := fields(rec, func(name string, v abi.Raw) error {
 		j, ok := t.byName[name]
 		if !ok {
@@ -232,13 +236,16 @@ func (t *table) row(rec abi.Raw, keys []string) (row, error) {
 	if err != nil {
 		return r, err
 	}
+	if len(cells) == 0 {
+		return r, errors.New("the record has no fields, so no column to write")
+	}
 	slices.SortFunc(cells, func(a, b cell) int { return a.col - b.col })
+	r.cols, r.vals = make([]int, len(cells)), make([]any, len(cells))
 	for i, c := range cells {
 		if i > 0 && cells[i-1].col == c.col {
 			return r, fmt.Errorf("column %q is given twice", t.cols[c.col].name)
 		}
-		r.cols = append(r.cols, c.col)
-		r.vals = append(r.vals, c.val)
+		r.cols[i], r.vals[i] = c.col, c.val
 	}
 	if len(keys) > 0 {
 		var key []byte
