@@ -1,6 +1,6 @@
 // Package httpio is the http:// connector. As a source, http://ADDR/PATH
-// listens on ADDR for POSTs to PATH of text lines, JSON values or JSON
-// arrays, and answers each request only once the batch that holds it has
+// listens on ADDR for POSTs to PATH of text lines, JSON values, JSON
+// arrays or CSV rows, and answers each request only once the batch that holds it has
 // committed, so that a client that retries until it gets a 200 loses
 // nothing; with a request id header it is also counted once. As a sink,
 // http(s)://HOST/PATH POSTs each batch as one JSON document, retrying an

@@ -140,6 +140,8 @@ func TestSourceContentTypes(t *testing.T) {
 		{"application/json", `{"sensor": "s1", "temp": 20.5}`, []string{`{"sensor":"s1","temp":20.5}`}},
 		{"application/json", `[1, "two", [3]]`, []string{`1`, `"two"`, `[3]`}},
 		{"application/x-ndjson", "{\"a\": 1}\n\n[2, 3]\n", []string{`{"a":1}`, `[2,3]`}},
+		{"text/csv", "sensor,temp\r\ns1,20.5\ns2,\"19\"\n", []string{`{"sensor":"s1","temp":20.5}`, `{"sensor":"s2","temp":"19"}`}},
+		{"text/csv; header=absent", "s1,20.5\n", []string{`["s1",20.5]`}},
 	} {
 		ch := postAsync(url, c.ctype, c.body)
 		got := <-g.in
@@ -172,7 +174,8 @@ func TestSourceRefusals(t *testing.T) {
 	}{
 		{base + "/other", "text/plain", "x", 404, "no such path /other: POST to /in"},
 		{url, "application/json", `{"a": `, 400, "the body is not JSON"},
-		{url, "application/x-ndjson", "1\n{\n", 400, "line 2 is not JSON"},
+		{url, "application/x-ndjson", "1\n{\n", 400, "line 2: not JSON"},
+		{url, "text/csv", "a,b\n1,\"2\n", 400, "a quoted field is not closed"},
 		{url, "application/x-www-form-urlencoded", "a=b", 415, "curl --data-binary"},
 		{url, "image/png", "x", 415, "send text/plain"},
 		{url, "text/plain", strings.Repeat("x", 65), 413, "over 64 bytes (maxBody)"},

@@ -426,23 +426,21 @@ func reply(w http.ResponseWriter, status int, msg string) {
 
 // decode turns a body into records by its content type: text/plain (or
 // none) is one record per line, application/json one value or, for an
-// array, one per element, application/x-ndjson one value per line.
+// array, one per element, application/x-ndjson one value per line, and
+// text/csv a map per row named by the header row (an array per row with
+// header=absent, RFC 4180's parameter).
 func decode(contentType string, body []byte) ([]abi.Raw, int, error) {
-	mt := "text/plain"
+	mt, mparams := "text/plain", map[string]string{}
 	if contentType != "" {
 		var err error
-		if mt, _, err = mime.ParseMediaType(contentType); err != nil {
+		if mt, mparams, err = mime.ParseMediaType(contentType); err != nil {
 			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q: %v", contentType, err)
 		}
 	}
+	var lf format.Lines
 	switch mt {
 	case "text/plain":
-		var recs []abi.Raw
-		for line := range lines(body) {
-			r, _ := format.Append(nil, line, format.Text)
-			recs = append(recs, r)
-		}
-		return recs, 0, nil
+		lf.Format = format.Text
 	case "application/json":
 		if len(bytes.TrimSpace(body)) == 0 {
 			return nil, 0, nil
@@ -464,24 +462,30 @@ func decode(contentType string, body []byte) ([]abi.Raw, int, error) {
 		}
 		return recs, 0, nil
 	case "application/x-ndjson", "application/jsonl", "application/json-lines", "application/jsonlines":
-		var recs []abi.Raw
-		i := 0
-		for line := range lines(body) {
-			i++
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			v, err := format.Append(nil, line, format.JSON)
-			if err != nil {
-				return nil, http.StatusBadRequest, fmt.Errorf("line %d is not JSON: %v", i, err)
-			}
-			recs = append(recs, v)
-		}
-		return recs, 0, nil
+		lf.Format = format.JSON
+	case "text/csv":
+		lf.Format, lf.Header = format.CSV, mparams["header"] != "absent"
 	case "application/x-www-form-urlencoded":
 		return nil, http.StatusUnsupportedMediaType, errors.New("Content-Type application/x-www-form-urlencoded is a form, which curl -d sends by default; send text/plain, application/json or application/x-ndjson (curl --data-binary @FILE -H 'Content-Type: text/plain')")
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %s: send text/plain (a record per line), application/json (a value, or an array of them), application/x-ndjson (a JSON value per line) or text/csv (a record per row)", mt)
 	}
-	return nil, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %s: send text/plain (a record per line), application/json (a value, or an array of them) or application/x-ndjson (a JSON value per line)", mt)
+	var recs []abi.Raw
+	i := 0
+	for line := range lines(body) {
+		i++
+		r, res, err := lf.Line(nil, line)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("line %d: %v", i, err)
+		}
+		if res == format.Record {
+			recs = append(recs, r)
+		}
+	}
+	if err := lf.End(); err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	return recs, 0, nil
 }
 
 // lines yields the lines of b without their terminators ("\n" or
