@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 
 	"github.com/wstream/wstream/abi"
 )
@@ -49,10 +48,21 @@ type Checkpoint struct {
 	Batches int64
 	// Sources maps source name to its position (nil: not replayable).
 	Sources map[string][]byte
-	// Sink is the sink's progress (ProgressSink), or -1 when it has none;
-	// Sides holds the side sinks' progress by side-output name.
+	// Sink is the main sink's progress (ProgressSink), or -1 when it has
+	// none; Sides holds the side sinks' progress by side-output name, and
+	// Sinks the other sinks' (RunConfig.Outputs) by their name.
 	Sink  int64
 	Sides map[string]int64
+	Sinks map[string]int64
+	// SinkURIs holds the URI of each sink but the side sinks, by name, so
+	// that a sink that changed places finds its own progress.
+	SinkURIs map[string]string
+	// Staged holds what each StagingSink had staged, by sink name: output
+	// to deliver once this checkpoint is durable, again after a restart.
+	Staged map[string][]byte
+	// ID names the pipeline for StagingSinks' records of what they
+	// delivered; a new checkpoint directory is a new pipeline.
+	ID string
 	// State is the operator graph's snapshot.
 	State []byte
 	// Interval is the batch interval in ms (0 in checkpoints of wstream
@@ -177,45 +187,57 @@ func encodeCheckpoint(dst []byte, ck *Checkpoint) []byte {
 	dst = append(dst, checkpointMagic...)
 	dst = append(dst, checkpointVersion, 0, 0, 0, 0)
 	start := len(dst)
-	dst = abi.AppendMapHeader(dst, 9)
+	dst = abi.AppendMapHeader(dst, 13)
 	dst = abi.AppendString(abi.AppendString(dst, "shape"), ck.Shape)
+	dst = abi.AppendString(abi.AppendString(dst, "id"), ck.ID)
 	dst = abi.AppendInt(abi.AppendString(dst, "time"), ck.Time)
 	dst = abi.AppendInt(abi.AppendString(dst, "batches"), ck.Batches)
-	dst = abi.AppendString(dst, "sources")
-	names := make([]string, 0, len(ck.Sources))
-	for n := range ck.Sources {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	dst = abi.AppendMapHeader(dst, len(names))
-	for _, n := range names {
-		dst = abi.AppendString(dst, n)
-		if p := ck.Sources[n]; p != nil {
-			dst = abi.AppendBinary(dst, p)
-		} else {
-			dst = abi.AppendNil(dst)
+	dst = appendMap(abi.AppendString(dst, "sources"), ck.Sources, func(dst, p []byte) []byte {
+		if p == nil {
+			return abi.AppendNil(dst)
 		}
-	}
+		return abi.AppendBinary(dst, p)
+	})
 	dst = abi.AppendInt(abi.AppendString(dst, "sink"), ck.Sink)
-	dst = abi.AppendString(dst, "sides")
-	sides := make([]string, 0, len(ck.Sides))
-	for n := range ck.Sides {
-		sides = append(sides, n)
-	}
-	sort.Strings(sides)
-	dst = abi.AppendMapHeader(dst, len(sides))
-	for _, n := range sides {
-		dst = abi.AppendInt(abi.AppendString(dst, n), ck.Sides[n])
-	}
+	dst = appendMap(abi.AppendString(dst, "sides"), ck.Sides, abi.AppendInt)
+	dst = appendMap(abi.AppendString(dst, "sinks"), ck.Sinks, abi.AppendInt)
+	dst = appendMap(abi.AppendString(dst, "sinkURIs"), ck.SinkURIs, abi.AppendString)
+	dst = appendMap(abi.AppendString(dst, "staged"), ck.Staged, abi.AppendBinary)
 	dst = abi.AppendInt(abi.AppendString(dst, "interval"), ck.Interval)
-	dst = abi.AppendString(dst, "plugins")
-	dst = abi.AppendMapHeader(dst, len(ck.Plugins))
-	for _, p := range slices.Sorted(maps.Keys(ck.Plugins)) {
-		dst = abi.AppendString(abi.AppendString(dst, p), ck.Plugins[p])
-	}
+	dst = appendMap(abi.AppendString(dst, "plugins"), ck.Plugins, abi.AppendString)
 	dst = abi.AppendBinary(abi.AppendString(dst, "state"), ck.State)
 	binary.BigEndian.PutUint32(dst[start-4:], crc32.ChecksumIEEE(dst[start:]))
 	return dst
+}
+
+// appendMap appends m as a msgpack map, keys sorted.
+func appendMap[V any](dst []byte, m map[string]V, value func([]byte, V) []byte) []byte {
+	dst = abi.AppendMapHeader(dst, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		dst = value(abi.AppendString(dst, k), m[k])
+	}
+	return dst
+}
+
+// readMap reads a msgpack map with string keys into m, each value by value.
+func readMap[V any](b []byte, m map[string]V, value func([]byte) (V, []byte, error)) ([]byte, error) {
+	n, rest, err := abi.MapHeader(b)
+	for j := 0; j < n && err == nil; j++ {
+		var k string
+		var v V
+		if k, rest, err = abi.ReadString(rest); err == nil {
+			if v, rest, err = value(rest); err == nil {
+				m[k] = v
+			}
+		}
+	}
+	return rest, err
+}
+
+// readBytes reads a binary or string value into a copy.
+func readBytes(b []byte) ([]byte, []byte, error) {
+	v, rest, err := abi.ReadStringBytes(b)
+	return append([]byte(nil), v...), rest, err
 }
 
 func decodeCheckpoint(data []byte) (*Checkpoint, error) {
@@ -234,7 +256,7 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}}
+	ck := &Checkpoint{Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{}, Sinks: map[string]int64{}, SinkURIs: map[string]string{}, Staged: map[string][]byte{}}
 	for i := 0; i < n; i++ {
 		var key string
 		if key, rest, err = abi.ReadString(rest); err != nil {
@@ -250,57 +272,31 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 		case "sink":
 			ck.Sink, rest, err = abi.ReadInt(rest)
 		case "sides":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				var name string
-				if name, rest, err = abi.ReadString(rest); err == nil {
-					var n int64
-					n, rest, err = abi.ReadInt(rest)
-					ck.Sides[name] = n
-				}
-			}
+			rest, err = readMap(rest, ck.Sides, abi.ReadInt)
+		case "id":
+			ck.ID, rest, err = abi.ReadString(rest)
+		case "sinks":
+			rest, err = readMap(rest, ck.Sinks, abi.ReadInt)
+		case "sinkURIs":
+			rest, err = readMap(rest, ck.SinkURIs, abi.ReadString)
+		case "staged":
+			rest, err = readMap(rest, ck.Staged, readBytes)
 		case "interval":
 			ck.Interval, rest, err = abi.ReadInt(rest)
 		case "plugins":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				if ck.Plugins == nil {
-					ck.Plugins = map[string]string{}
-				}
-				var name, sum string
-				if name, rest, err = abi.ReadString(rest); err == nil {
-					sum, rest, err = abi.ReadString(rest)
-					ck.Plugins[name] = sum
-				}
+			plugins := map[string]string{}
+			if rest, err = readMap(rest, plugins, abi.ReadString); len(plugins) > 0 {
+				ck.Plugins = plugins
 			}
 		case "state":
-			var s []byte
-			s, rest, err = abi.ReadStringBytes(rest)
-			ck.State = append([]byte(nil), s...)
+			ck.State, rest, err = readBytes(rest)
 		case "sources":
-			var m int
-			if m, rest, err = abi.MapHeader(rest); err != nil {
-				break
-			}
-			for j := 0; j < m && err == nil; j++ {
-				var name string
-				if name, rest, err = abi.ReadString(rest); err != nil {
-					break
+			rest, err = readMap(rest, ck.Sources, func(b []byte) ([]byte, []byte, error) {
+				if abi.IsNil(b) {
+					return nil, b[1:], nil
 				}
-				if abi.IsNil(rest) {
-					ck.Sources[name], rest = nil, rest[1:]
-					continue
-				}
-				var p []byte
-				p, rest, err = abi.ReadStringBytes(rest)
-				ck.Sources[name] = append([]byte(nil), p...)
-			}
+				return readBytes(b)
+			})
 		default:
 			_, rest, err = abi.Next(rest)
 		}

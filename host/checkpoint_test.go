@@ -17,6 +17,10 @@ func sampleCheckpoint(t int64) *Checkpoint {
 		Shape: "output<input;map(pair-with-one,,,,0,0,)", Time: t, Batches: t / 1000,
 		Sources: map[string][]byte{"input": []byte("123"), "sock": nil},
 		Sink:    456, Sides: map[string]int64{"late": 7}, State: []byte{0x93, 0xc3, 0x00, 0x90},
+		Sinks:    map[string]int64{"counts": 9, "counts#2": 10},
+		Staged:   map[string][]byte{"sink": {0x91, 0x01}},
+		SinkURIs: map[string]string{"sink": "jsonl:a.jsonl", "counts": "postgres://u:xxxxx@h/db?table=t"},
+		ID:       "0123abcd",
 	}
 }
 

@@ -7,6 +7,8 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 
 	"github.com/wstream/wstream/abi"
 )
@@ -60,6 +62,37 @@ type Batch struct {
 	// closed; "deadLetter", {time, stage, error, record} for each record a
 	// stage with onError: deadletter failed on.
 	Side map[string][]abi.Raw
+	// Streams holds, by name, the records of the named streams that have
+	// sinks of their own (RunConfig.Outputs) and produced at this time.
+	Streams map[string][]abi.Raw
+}
+
+// AppendJSON appends the batch as one JSON object, {"time": ms,
+// "records": [...]}, with "watermark" and "noData": true when set: a
+// jsonl: line, an HTTP sink's body. A record that has no JSON form is an
+// error naming its index.
+func (b Batch) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"time":`...)
+	dst = strconv.AppendInt(dst, b.Time, 10)
+	dst = append(dst, `,"records":[`...)
+	for i, r := range b.Records {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = abi.AppendJSON(dst, r); err != nil {
+			return dst, fmt.Errorf("batch %d ms, record %d: %w", b.Time, i, err)
+		}
+	}
+	dst = append(dst, ']')
+	if b.Watermark != nil {
+		dst = append(dst, `,"watermark":`...)
+		dst = strconv.AppendInt(dst, *b.Watermark, 10)
+	}
+	if b.NoData {
+		dst = append(dst, `,"noData":true`...)
+	}
+	return append(dst, '}'), nil
 }
 
 // Checker is a source that can tell, without opening anything, whether
@@ -100,6 +133,32 @@ type Processor interface {
 	// source's records by source name. emit is false when the final stream
 	// produces nothing at this time (a windowed stream between slides).
 	Process(ctx context.Context, t int64, inputs map[string][]abi.Raw) (out Batch, emit bool, err error)
+}
+
+// StagingSink is a sink that cannot cut its output back (a database
+// table), so it delivers nothing a checkpoint does not hold: Write only
+// stages a batch, the checkpoint records what is staged, and Run calls
+// Deliver once that checkpoint is durable. A crash between the two leaves
+// the staged output in the checkpoint, and the restarted sink delivers it
+// again unless it had already (it records what it delivered, keyed by the
+// pipeline's id, its name and the batch time, in the same transaction as
+// the output). So the output is exactly once whatever the sources are and
+// however the batches are cut after a restart.
+type StagingSink interface {
+	Sink
+	// Resume is called once before Open, in runs with a checkpoint: id
+	// names the pipeline (it lives in the checkpoint, so a new checkpoint
+	// directory is a new pipeline), name the sink within it, and staged is
+	// what the checkpoint held staged for it (nil: nothing), which Open
+	// delivers unless it already was. Without a checkpoint Resume is not
+	// called, and Deliver writes without keeping a record.
+	Resume(id, name string, staged []byte) error
+	// Staged is the output written since the last Deliver, encoded for the
+	// checkpoint; nil when there is none.
+	Staged() []byte
+	// Deliver writes what is staged. Run calls it after each checkpoint
+	// commit (after each batch without checkpoints).
+	Deliver(ctx context.Context) error
 }
 
 // ProgressSink is a sink that can say how far its output has got: the

@@ -46,8 +46,12 @@ const DefaultBuffer = 1 << 16
 type RunConfig struct {
 	// Sources by name; the Processor sees each source's records under its
 	// name. Run opens them from the start (no positions yet).
-	Sources   map[string]Source
-	Sink      Sink
+	Sources map[string]Source
+	// Sink writes the final stream; it may be nil when Outputs has sinks.
+	Sink Sink
+	// Outputs are more sinks: of the final stream, or of named streams.
+	// Run takes ownership of them as of Sink.
+	Outputs   []Output
 	Processor Processor
 	// Interval is the batch interval, a whole number of milliseconds, 1ms
 	// or more.
@@ -151,13 +155,12 @@ type Snapshotter interface {
 // in half.
 func Run(ctx context.Context, cfg RunConfig) (err error) {
 	if err := cfg.check(); err != nil {
-		if cfg.Sink != nil {
-			cfg.Sink.Close()
-		}
+		closeSinks(&cfg)
 		return err
 	}
 	r := &runner{
 		cfg:  cfg,
+		outs: cfg.outputs(),
 		iv:   cfg.Interval.Milliseconds(),
 		pctx: context.WithoutCancel(ctx),
 		log:  cfg.Log,
@@ -175,19 +178,14 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	sort.Strings(r.names)
 
 	defer func() {
-		if cerr := cfg.Sink.Close(); err == nil && cerr != nil {
-			err = r.sinkErr(cerr)
-		}
-		for name, sink := range cfg.SideSinks {
-			if cerr := sink.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("%s sink: %w", name, cerr)
-			}
+		if cerr := r.closeOutputs(); err == nil {
+			err = cerr
 		}
 	}()
 	if ctx.Err() != nil {
 		return nil
 	}
-	positions, sinkAt, err := r.resume()
+	positions, err := r.resume()
 	if err != nil {
 		return err
 	}
@@ -215,17 +213,8 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 		}
 	}()
 	// The sinks open last: every check that can refuse the run has passed.
-	if err := cfg.Sink.Open(ctx, sinkAt.main); err != nil {
-		return r.sinkErr(err)
-	}
-	for name, sink := range cfg.SideSinks {
-		at, ok := sinkAt.sides[name]
-		if !ok {
-			at = -1
-		}
-		if err := sink.Open(ctx, at); err != nil {
-			return fmt.Errorf("%s sink: %w", name, err)
-		}
+	if err := r.openOutputs(ctx); err != nil {
+		return err
 	}
 	if cfg.Clock == pipeline.ClockManual {
 		err = r.manual(ctx)
@@ -238,51 +227,37 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	return err
 }
 
-// sinkProgress is where each sink resumes: the output length the
-// checkpoint committed, or -1.
-type sinkProgress struct {
-	main  int64
-	sides map[string]int64
-}
-
-// resume loads the checkpoint, if any: it restores the processor and
-// returns the source positions to open at and where the sinks resume.
-func (r *runner) resume() (map[string][]byte, sinkProgress, error) {
-	at := sinkProgress{main: -1}
+// resume loads the checkpoint, if any: it restores the processor and the
+// sinks' progress, and returns the source positions to open at.
+func (r *runner) resume() (map[string][]byte, error) {
 	store := r.cfg.Checkpoint
 	if store == nil {
-		return nil, at, nil
+		return nil, nil
 	}
 	snap, ok := r.cfg.Processor.(Snapshotter)
 	if !ok {
-		return nil, at, errors.New("checkpoint: this pipeline's processor cannot be checkpointed")
+		return nil, errors.New("checkpoint: this pipeline's processor cannot be checkpointed")
 	}
 	r.snap = snap
+	r.id = newPipelineID()
 	ck, err := store.Load()
 	if err != nil || ck == nil {
-		return nil, at, err
+		return nil, err
 	}
 	if err := r.compatible(store.Path(), ck); err != nil {
-		return nil, at, err
+		return nil, err
 	}
 	if err := snap.Restore(ck.State); err != nil {
-		return nil, at, fmt.Errorf("%w: %s: %v", ErrCheckpointCorrupt, store.Path(), err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrCheckpointCorrupt, store.Path(), err)
 	}
-	if _, ok := r.cfg.Sink.(ProgressSink); ok {
-		at.main = ck.Sink
+	if ck.ID != "" {
+		r.id = ck.ID
 	}
-	at.sides = map[string]int64{}
-	for name, sink := range r.cfg.SideSinks {
-		if _, ok := sink.(ProgressSink); ok {
-			if n, ok := ck.Sides[name]; ok {
-				at.sides[name] = n
-			}
-		}
-	}
+	r.restoreOutputs(ck)
 	r.batches, r.last = ck.Batches, ck.Time
 	r.pos = ck.Sources
 	r.log.Info(fmt.Sprintf("resuming from checkpoint %s: batch %d ms, %d batches done", store.Path(), ck.Time, ck.Batches))
-	return ck.Sources, at, nil
+	return ck.Sources, nil
 }
 
 // compatible refuses a checkpoint written by another pipeline, or by this
@@ -429,24 +404,20 @@ func orNone(v string) string {
 // commit writes the checkpoint for the batches done so far.
 func (r *runner) commit() error {
 	ck := &Checkpoint{Shape: r.snap.Shape(), Time: r.last, Batches: r.batches, Sources: map[string][]byte{}, Sink: -1, Sides: map[string]int64{},
-		Interval: r.iv, Plugins: r.cfg.Plugins}
+		Interval: r.iv, Plugins: r.cfg.Plugins, ID: r.id}
 	for _, n := range r.names {
 		ck.Sources[n] = r.pos[n]
 	}
-	if ps, ok := r.cfg.Sink.(ProgressSink); ok {
-		ck.Sink = ps.Progress()
-	}
-	for name, sink := range r.cfg.SideSinks {
-		if ps, ok := sink.(ProgressSink); ok {
-			ck.Sides[name] = ps.Progress()
-		}
-	}
+	r.recordOutputs(ck)
 	r.snapBuf = r.snap.Snapshot(r.snapBuf[:0])
 	ck.State = r.snapBuf
 	if err := r.cfg.Checkpoint.Commit(ck); err != nil {
 		return fmt.Errorf("batch %d ms: %w", r.last, err)
 	}
 	r.uncommitted = 0
+	if err := r.deliver(); err != nil {
+		return err
+	}
 	return r.ack(r.pos)
 }
 
@@ -466,8 +437,6 @@ func (c *RunConfig) check() error {
 	switch {
 	case len(c.Sources) == 0:
 		return errors.New("run: no sources")
-	case c.Sink == nil:
-		return errors.New("run: no sink")
 	case c.Processor == nil:
 		return errors.New("run: no processor")
 	case c.Interval < time.Millisecond:
@@ -489,13 +458,15 @@ func (c *RunConfig) check() error {
 			return fmt.Errorf("run: max rate %v for source %q: want a positive rate for a source of the run", v, n)
 		}
 	}
-	return nil
+	return c.checkOutputs()
 }
 
 type runner struct {
 	cfg   RunConfig
-	names []string // source names, sorted
-	iv    int64    // interval in ms
+	outs  []*output // every sink: main, outputs, side sinks
+	id    string    // the pipeline's id in its checkpoint, for StagingSinks
+	names []string  // source names, sorted
+	iv    int64     // interval in ms
 	pctx  context.Context
 	log   *slog.Logger
 	clk   WallClock
@@ -546,6 +517,9 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 	r.batches++
 	r.last = t
 	if r.cfg.Checkpoint == nil {
+		if err := r.deliver(); err != nil {
+			return err
+		}
 		return r.ack(pos)
 	}
 	if r.pos == nil {
@@ -561,29 +535,7 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 	return nil
 }
 
-// write hands a batch's output to the sink, and its side outputs to their
-// sinks.
-func (r *runner) write(t int64, out Batch, emit bool) error {
-	for name, recs := range out.Side {
-		if sink := r.cfg.SideSinks[name]; sink != nil && len(recs) > 0 {
-			if err := sink.Write(Batch{Time: t, Records: recs}); err != nil {
-				return fmt.Errorf("batch %d ms: %s sink: %w", t, name, err)
-			}
-		}
-	}
-	if !emit {
-		return nil
-	}
-	if out.Time == 0 {
-		out.Time = t
-	}
-	if err := r.cfg.Sink.Write(out); err != nil {
-		return fmt.Errorf("batch %d ms: %w", t, r.sinkErr(err))
-	}
-	return nil
-}
-
-// sinkErr names the sink unless the error already does.
+// sinkErr names the main sink unless the error already does.
 func (r *runner) sinkErr(err error) error {
 	if uri := r.cfg.Sink.URI(); !strings.Contains(err.Error(), uri) {
 		return fmt.Errorf("sink %s: %w", uri, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,6 +58,9 @@ type Graph struct {
 	legacy   string      // the shape as older wstream versions wrote it
 	events   *eventClock // nil unless the pipeline uses event time
 	fails    *failures
+	// sinkStreams are the named streams other than the final one that
+	// have sinks of their own: their batches go out in Batch.Streams.
+	sinkStreams []*stream
 }
 
 // SetLog sets the logger of failure policies' lines (default
@@ -158,6 +162,11 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		return nil, errors.Join(b.errs...)
 	}
 	g.final = g.streams[len(g.streams)-1]
+	for _, o := range spec.Outputs() {
+		if st := g.byName[o.Stream]; st != nil && st != g.final && !slices.Contains(g.sinkStreams, st) {
+			g.sinkStreams = append(g.sinkStreams, st)
+		}
+	}
 	g.stateful, g.shape, g.legacy, g.events = b.stateful, strings.Join(b.shape, ";"), strings.Join(b.legacy, ";"), b.ev
 	if b.ev != nil && b.dstream != "" {
 		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey, aggregateBySession, dropDuplicates, dropDuplicatesWithinWatermark, joins with within:); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
@@ -287,6 +296,14 @@ func (g *Graph) run(ctx context.Context, t int64, inputs map[string][]abi.Raw, n
 		s.out, s.produced = out, emit
 	}
 	b := host.Batch{Time: t, Records: g.final.out, NoData: noData}
+	for _, s := range g.sinkStreams {
+		if s.produced {
+			if b.Streams == nil {
+				b.Streams = map[string][]abi.Raw{}
+			}
+			b.Streams[s.name] = s.out
+		}
+	}
 	if ev != nil && len(ev.late) > 0 {
 		b.Side = map[string][]abi.Raw{"late": ev.late}
 	}

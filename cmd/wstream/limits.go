@@ -72,6 +72,8 @@ func untrustedPipeline(c *cli.Context, s *pipeline.Spec) error {
 	}
 	set("sources:", len(s.Sources) > 0, "source")
 	set("sink:", s.Sink != "", "sink")
+	set("sinks:", len(s.Sinks) > 0, "sink")
+	set("a stream's sink:", streamSinks(s), "")
 	set("checkpoint:", s.Checkpoint != "", "checkpoint")
 	set("late:", s.Late != "", "")
 	set("deadLetter:", s.DeadLetter != "", "")
@@ -82,6 +84,16 @@ func untrustedPipeline(c *cli.Context, s *pipeline.Spec) error {
 		return nil
 	}
 	return fmt.Errorf("sets %s, which only a pipeline file or a flag may set", strings.Join(bad, ", "))
+}
+
+// streamSinks reports whether any named stream has sinks of its own.
+func streamSinks(s *pipeline.Spec) bool {
+	for _, st := range s.Streams {
+		if st.Sink != "" || len(st.Sinks) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // stagePlugins reports whether any stage names a plugin of its own.

@@ -155,7 +155,7 @@ func loadSpecFrom(ctx context.Context, c *cli.Context, plugins *job.Plugins, log
 		spec.Sources = map[string]string{"input": v}
 	}
 	if v := c.String("sink"); v != "" {
-		spec.Sink = v
+		spec.SetSink(v)
 	}
 	if v := c.String("batch"); v != "" {
 		d, err := time.ParseDuration(v)

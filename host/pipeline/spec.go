@@ -32,6 +32,8 @@ type Spec struct {
 	Stages          []Stage  `yaml:"stages"`
 	Streams         []Stream `yaml:"streams"`
 	Sink            string   `yaml:"sink"`
+	// Sinks fans the final stream out to several sinks, in place of sink:.
+	Sinks           []string `yaml:"sinks"`
 	Trigger         Trigger  `yaml:"trigger"`
 	NoDataBatches   *bool    `yaml:"noDataBatches"`
 	WatermarkPolicy string   `yaml:"watermarkPolicy"`
@@ -107,6 +109,10 @@ type Stream struct {
 	Name   string  `yaml:"name"`
 	From   string  `yaml:"from"`
 	Stages []Stage `yaml:"stages"`
+	// Sink and Sinks write this stream's batches, besides the final
+	// stream's sink.
+	Sink  string   `yaml:"sink"`
+	Sinks []string `yaml:"sinks"`
 }
 
 // Within is the event-time range of a stream-stream join: a left row at
@@ -468,7 +474,100 @@ func (s *Spec) check() error {
 	if s.CheckpointEvery < 0 {
 		return errors.New("checkpointEvery: must be 1 or more")
 	}
+	if err := s.checkSinks(); err != nil {
+		return err
+	}
 	return s.checkLimits()
+}
+
+// Output is one sink of a pipeline.
+type Output struct {
+	// Name keys the sink's progress in checkpoints (and a database sink's
+	// record of what it wrote): the final stream's sinks are sink, sink#2,
+	// sink#3 in order, a named stream's are NAME, NAME#2 and so on.
+	Name string
+	// Stream is the named stream the sink writes; "" is the final stream.
+	Stream string
+	URI    string
+}
+
+// Outputs lists every sink of the pipeline: the final stream's first (the
+// top-level sink: or sinks:, then those the last stream names itself), then
+// each other named stream's, in the order the streams are listed.
+func (s *Spec) Outputs() []Output {
+	var outs []Output
+	add := func(stream, base string, uris []string) {
+		for _, u := range uris {
+			name := base
+			if k := countStream(outs, stream) + 1; k > 1 {
+				name = fmt.Sprintf("%s#%d", base, k)
+			}
+			outs = append(outs, Output{Name: name, Stream: stream, URI: u})
+		}
+	}
+	add("", "sink", sinkList(s.Sink, s.Sinks))
+	if n := len(s.Streams); n > 0 {
+		add("", "sink", sinkList(s.Streams[n-1].Sink, s.Streams[n-1].Sinks))
+		for _, st := range s.Streams[:n-1] {
+			add(st.Name, st.Name, sinkList(st.Sink, st.Sinks))
+		}
+	}
+	return outs
+}
+
+func countStream(outs []Output, stream string) int {
+	n := 0
+	for _, o := range outs {
+		if o.Stream == stream {
+			n++
+		}
+	}
+	return n
+}
+
+func sinkList(one string, many []string) []string {
+	if one != "" {
+		return append([]string{one}, many...)
+	}
+	return many
+}
+
+// SetSink makes uri the final stream's only sink (the --sink flag).
+func (s *Spec) SetSink(uri string) {
+	s.Sink, s.Sinks = uri, nil
+	if n := len(s.Streams); n > 0 {
+		s.Streams[n-1].Sink, s.Streams[n-1].Sinks = "", nil
+	}
+}
+
+// checkSinks refuses sink: with sinks: in one place, empty URIs, and a
+// URI named twice (two writers of one file would interleave).
+func (s *Spec) checkSinks() error {
+	seen := map[string]string{}
+	check := func(where, one string, many []string) error {
+		if one != "" && len(many) > 0 {
+			return fmt.Errorf("%s: give either sink: or sinks:, not both", where)
+		}
+		for _, u := range sinkList(one, many) {
+			if strings.TrimSpace(u) == "" {
+				return fmt.Errorf("%s: sinks: has an empty URI", where)
+			}
+			if prev, dup := seen[u]; dup {
+				return fmt.Errorf("%s: sink %s is also a sink of %s; each sink URI may be written by one place only", where, u, prev)
+			}
+			seen[u] = where
+		}
+		return nil
+	}
+	if err := check("the pipeline", s.Sink, s.Sinks); err != nil {
+		return err
+	}
+	for _, st := range s.Streams {
+		if err := check("stream "+st.Name, st.Sink, st.Sinks); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CheckInterval checks a batch interval: a whole number of milliseconds,
@@ -551,7 +650,7 @@ func (s *Spec) ApplyDefaults() {
 	if len(s.Sources) == 0 {
 		s.Sources = Sources{"input": DefaultSource}
 	}
-	if s.Sink == "" {
+	if len(s.Outputs()) == 0 {
 		s.Sink = DefaultSink
 	}
 	if s.CheckpointEvery == 0 {
@@ -606,6 +705,16 @@ func (s *Spec) resolvePaths(dir string) {
 	}
 	s.Plugin, s.Checkpoint = path(s.Plugin), path(s.Checkpoint)
 	s.Sink, s.Late, s.DeadLetter = uri(s.Sink), uri(s.Late), uri(s.DeadLetter)
+	for i, u := range s.Sinks {
+		s.Sinks[i] = uri(u)
+	}
+	for i := range s.Streams {
+		st := &s.Streams[i]
+		st.Sink = uri(st.Sink)
+		for j, u := range st.Sinks {
+			st.Sinks[j] = uri(u)
+		}
+	}
 	for name, u := range s.Sources {
 		s.Sources[name] = uri(u)
 	}

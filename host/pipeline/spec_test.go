@@ -187,3 +187,50 @@ stages:
 		}
 	}
 }
+
+// Every sink of a pipeline, with the name its progress is kept under: the
+// final stream's sinks (top-level, then the last stream's own) first.
+func TestSpecOutputs(t *testing.T) {
+	s, err := Parse([]byte(`
+sources: {in: stdin}
+streams:
+  - {name: words, from: in, sinks: ["jsonl:w1.jsonl", "jsonl:w2.jsonl"]}
+  - {name: quiet, from: words}
+  - {name: counts, from: words, sink: "postgres://u@h:5432/db?table=t"}
+sinks: [stdout, "jsonl:all.jsonl"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range s.Outputs() {
+		got = append(got, o.Name+"="+o.Stream+">"+o.URI)
+	}
+	want := "[sink=>stdout sink#2=>jsonl:all.jsonl sink#3=>postgres://u@h:5432/db?table=t words=words>jsonl:w1.jsonl words#2=words>jsonl:w2.jsonl]"
+	if g := "[" + strings.Join(got, " ") + "]"; g != want {
+		t.Errorf("outputs\n%s\nwant\n%s", g, want)
+	}
+	s.SetSink("jsonl:only.jsonl")
+	if o := s.Outputs(); len(o) != 3 || o[0].URI != "jsonl:only.jsonl" || o[1].Name != "words" {
+		t.Errorf("after SetSink: %+v", o)
+	}
+	s.ApplyDefaults()
+	if s.Sink != "jsonl:only.jsonl" {
+		t.Errorf("defaults replaced the sink: %q", s.Sink)
+	}
+	// Streams with sinks of their own: no stdout added for the final one.
+	s, _ = Parse([]byte("sources: {in: stdin}\nstreams: [{name: a, from: in, sink: \"jsonl:a.jsonl\"}, {name: b, from: a}]\n"))
+	if s.ApplyDefaults(); s.Sink != "" || len(s.Outputs()) != 1 {
+		t.Errorf("defaults: sink %q, outputs %+v", s.Sink, s.Outputs())
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"sink: stdout\nsinks: [stdout]\n", "the pipeline: give either sink: or sinks:"},
+		{"sinks: [\"jsonl:a\", \"jsonl:a\"]\n", "sink jsonl:a is also a sink of the pipeline"},
+		{"sinks: [\"\"]\n", "empty URI"},
+		{"sources: {in: stdin}\nstreams: [{name: a, from: in, sink: \"jsonl:x\"}]\nsink: \"jsonl:x\"\n", "stream a: sink jsonl:x is also a sink of the pipeline"},
+	} {
+		if _, err := Parse([]byte(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.yaml, err, bad.want)
+		}
+	}
+}

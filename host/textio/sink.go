@@ -149,27 +149,11 @@ func (s *jsonlSink) Write(b host.Batch) error {
 	if s.f == nil {
 		return fmt.Errorf("sink %s: not open", s.uri)
 	}
-	p := append(s.buf[:0], `{"time":`...)
-	p = strconv.AppendInt(p, b.Time, 10)
-	p = append(p, `,"records":[`...)
-	for i, r := range b.Records {
-		if i > 0 {
-			p = append(p, ',')
-		}
-		var err error
-		if p, err = abi.AppendJSON(p, r); err != nil {
-			return fmt.Errorf("sink %s: batch %d ms, record %d: %w", s.uri, b.Time, i, err)
-		}
+	p, err := b.AppendJSON(s.buf[:0])
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", s.uri, err)
 	}
-	p = append(p, ']')
-	if b.Watermark != nil {
-		p = append(p, `,"watermark":`...)
-		p = strconv.AppendInt(p, *b.Watermark, 10)
-	}
-	if b.NoData {
-		p = append(p, `,"noData":true`...)
-	}
-	p = append(p, "}\n"...)
+	p = append(p, '\n')
 	s.buf = p
 	n, err := s.f.Write(p)
 	s.n += int64(n)

@@ -41,7 +41,18 @@ func Check(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 		}
 		src.Close()
 	}
-	for what, uri := range map[string]string{"sink": spec.Sink, "late": spec.Late, "deadLetter": spec.DeadLetter} {
+	type named struct{ what, uri string }
+	var sinks []named
+	for _, o := range spec.Outputs() {
+		what := "sink"
+		if o.Stream != "" {
+			what = "stream " + o.Stream + ": sink"
+		}
+		sinks = append(sinks, named{what, o.URI})
+	}
+	sinks = append(sinks, named{"late", spec.Late}, named{"deadLetter", spec.DeadLetter})
+	for _, s := range sinks {
+		what, uri := s.what, s.uri
 		if uri == "" {
 			continue
 		}

@@ -20,7 +20,10 @@ import (
 	"github.com/wstream/wstream/operators"
 
 	// The connectors a pipeline's URIs can name.
+	_ "github.com/wstream/wstream/host/httpio"
+	_ "github.com/wstream/wstream/host/mqtt"
 	_ "github.com/wstream/wstream/host/nats"
+	_ "github.com/wstream/wstream/host/postgres"
 	_ "github.com/wstream/wstream/host/textio"
 )
 
@@ -97,17 +100,8 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 			return err
 		}
 	}
-	if rc.Sink, err = host.OpenSink(spec.Sink, opts...); err != nil {
+	if err := openSinks(spec, &rc, opts); err != nil {
 		return err
-	}
-	rc.SideSinks = map[string]host.Sink{}
-	for name, uri := range map[string]string{"late": spec.Late, "deadLetter": spec.DeadLetter} {
-		if uri == "" {
-			continue
-		}
-		if rc.SideSinks[name], err = host.OpenSink(uri, opts...); err != nil {
-			return err
-		}
 	}
 	err = host.Run(ctx, rc)
 	if n := graph.LateRows(); n > 0 {
@@ -124,6 +118,49 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 	return err
 }
 
+// openSinks names every sink of spec in rc: the final stream's first sink
+// as the main sink, the others as outputs, and the side sinks. Opening a
+// sink by URI has no side effect, and host.Run closes what it is given; on
+// an error here, what was opened is closed.
+func openSinks(spec *pipeline.Spec, rc *host.RunConfig, opts []host.Option) (err error) {
+	var all []host.Sink
+	defer func() {
+		if err != nil {
+			for _, s := range all {
+				s.Close()
+			}
+		}
+	}()
+	open := func(uri string) (host.Sink, error) {
+		s, err := host.OpenSink(uri, opts...)
+		if err == nil {
+			all = append(all, s)
+		}
+		return s, err
+	}
+	for _, o := range spec.Outputs() {
+		sink, err := open(o.URI)
+		if err != nil {
+			return err // names the URI
+		}
+		if o.Name == host.MainSink {
+			rc.Sink = sink
+			continue
+		}
+		rc.Outputs = append(rc.Outputs, host.Output{Name: o.Name, Stream: o.Stream, Sink: sink})
+	}
+	rc.SideSinks = map[string]host.Sink{}
+	for name, uri := range map[string]string{"late": spec.Late, "deadLetter": spec.DeadLetter} {
+		if uri == "" {
+			continue
+		}
+		if rc.SideSinks[name], err = open(uri); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // options are the connector options of a run of spec.
 func (cfg Config) options(spec *pipeline.Spec) []host.Option {
 	return []host.Option{host.WithLog(cfg.Log), host.WithStdin(cfg.Stdin), host.WithStdout(cfg.Stdout),
@@ -137,10 +174,14 @@ func checkExactlyOnce(spec *pipeline.Spec) error {
 	if !spec.ExactlyOnce {
 		return nil
 	}
-	if c, ok := host.Lookup(spec.Sink); ok && c.Transactional {
+	outs := spec.Outputs()
+	if len(outs) != 1 {
+		return fmt.Errorf("exactlyOnce: true needs one kafka:// sink, whose transactions commit each batch's output with its input offsets; the pipeline has %d sinks. Use checkpoint: instead, which makes each of jsonl:, dir: and postgres:// exactly once, or remove exactlyOnce", len(outs))
+	}
+	if c, ok := host.Lookup(outs[0].URI); ok && c.Transactional {
 		return nil
 	}
-	return fmt.Errorf("exactlyOnce: true needs a kafka:// sink, whose transactions commit each batch's output with its input offsets; the sink is %s. For file sinks use checkpoint: instead (exactly-once for file:, dir: and batches: sources into jsonl: and dir: sinks), or remove exactlyOnce", spec.Sink)
+	return fmt.Errorf("exactlyOnce: true needs a kafka:// sink, whose transactions commit each batch's output with its input offsets; the sink is %s. For file and database sinks use checkpoint: instead (exactly-once for file:, dir: and batches: sources into jsonl:, dir: and postgres:// sinks), or remove exactlyOnce", outs[0].URI)
 }
 
 // keyedSplit reports whether spec runs with its keyed state partitioned
@@ -168,6 +209,8 @@ func keyedSplit(spec *pipeline.Spec, log *slog.Logger) (at int, keyOf func(abi.R
 		// Each partition runs its own copy of the keyed stage: every copy
 		// would start with every initial key, and emit it.
 		return 0, nil, false, fmt.Errorf("stage %d (%s): initial: does not apply with the kafka group source %s, whose keyed state is split across partitions and processes; write the initial pairs to the source topic ahead of the data instead", at+1, spec.Stages[at].Op, uri)
+	case len(spec.Outputs()) != 1:
+		return 0, nil, false, fmt.Errorf("sinks: with the kafka group source %s and keyed state, the pipeline is split across processes and writes one sink; give one sink:, or fan out downstream of it", uri)
 	case spec.Checkpoint != "":
 		return 0, nil, false, fmt.Errorf("checkpoint: %s: with the kafka group source %s, keyed state lives in Kafka (topic %s) and moves with its partitions between processes; remove checkpoint: from the pipeline", spec.Checkpoint, uri, clog)
 	case spec.Clock == pipeline.ClockManual:
