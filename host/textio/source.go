@@ -176,6 +176,7 @@ type fileSource struct {
 	f         *os.File
 	lr        *lineReader
 	a         arena
+	readProgress
 }
 
 // filePos is a file: position: the byte offset after the last line read,
@@ -223,7 +224,7 @@ func (s *fileSource) Open(ctx context.Context, pos []byte) error {
 		}
 	}
 	s.f = f
-	s.lr = newLineReader(f, s.uri, s.max)
+	s.lr = newLineReader(s.track(f, p.Offset), s.uri, s.max)
 	s.lr.off, s.lr.line = p.Offset, p.Line
 	return nil
 }
@@ -264,6 +265,7 @@ type batchesSource struct {
 	max       int
 	f         *os.File
 	lr        *lineReader
+	readProgress
 }
 
 const batchesHint = "each line must be a JSON array or null"
@@ -298,7 +300,7 @@ func (s *batchesSource) Open(ctx context.Context, pos []byte) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.uri, err)
 	}
-	lr := newLineReader(f, s.uri, s.max)
+	lr := newLineReader(s.track(f, 0), s.uri, s.max)
 	for lr.line < skip {
 		if _, err := lr.next(); err != nil {
 			f.Close()
