@@ -90,9 +90,9 @@ function timeline(id, pts, maxPts, unit) {
   const W = box.clientWidth || 600, H = box.clientHeight || 140, L = 48, R = 8, T = 8, B = 18;
   const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, "data-points": String(pts.length) });
   const t1 = pts.length ? pts[pts.length - 1][0] : Date.now() / 1000;
-  // The window, or the run so far when it is shorter (at least a minute).
+  // The window, or the run so far when it is shorter (at least 30 s).
   const first = S.series.length ? S.series[0].t : t1;
-  const w = Math.max(60, Math.min(windowSeconds(), t1 - first)), t0 = t1 - w;
+  const w = Math.max(30, Math.min(windowSeconds(), t1 - first)), t0 = t1 - w;
   let top = 0;
   for (const p of pts.concat(maxPts || [])) top = Math.max(top, p[1]);
   top = niceTop(top);
@@ -167,7 +167,7 @@ function drawGraph() {
   if (!p) return;
   const last = S.series.length ? S.series[S.series.length - 1] : null;
   const avg = (f) => rate(f, 5);
-  const NW = 180, NH = 64, CW = 225, RH = 92, PAD = 14;
+  const NW = 210, NH = 64, CW = 255, RH = 92, PAD = 14;
   const nodes = [], edges = [];
   const streams = [], cut = p.split || 0;
   for (const [i, st] of p.stages.entries()) {
@@ -207,7 +207,7 @@ function drawGraph() {
   if (final) edges.push({ from: final, to: sink, rate: avg((x) => (final.kind === "stage" ? x.out : 0)) });
   const cols = Math.max(...nodes.map((n) => n.col)) + 1, rows = Math.max(...nodes.map((n) => n.row)) + 1;
   const W = PAD * 2 + (cols - 1) * CW + NW, H = PAD * 2 + (rows - 1) * RH + NH;
-  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, id: "graph-svg", "data-nodes": String(nodes.length), "data-edges": String(edges.length) });
+  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, style: `width:100%;max-width:${W}px;height:auto`, id: "graph-svg", "data-nodes": String(nodes.length), "data-edges": String(edges.length) });
   const defs = el("svg:defs", {}, el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, el("svg:path", { d: "M0,0L10,5L0,10z", fill: "#9aa3b2" })));
   svg.append(defs);
   const X = (n) => PAD + n.col * CW, Y = (n) => PAD + n.row * RH;
@@ -220,7 +220,7 @@ function drawGraph() {
   for (const n of nodes) {
     const g = el("svg:g", { class: "node " + n.kind + (n.stateful ? " stateful" : ""), transform: `translate(${X(n)},${Y(n)})` });
     g.append(el("svg:rect", { width: NW, height: NH }));
-    g.append(el("svg:text", { x: 8, y: 16, text: clip(n.title, 28) }));
+    g.append(el("svg:text", { x: 8, y: 16, text: clip(n.title, 34) }));
     if (n.kind === "stage") {
       const st = p.stages[n.idx];
       const d = last ? last.stages[n.idx] : null;
@@ -234,10 +234,10 @@ function drawGraph() {
       let extra = st.stateful && size ? `state ${size.keys >= 0 ? num(size.keys) + " keys, " : ""}${bytes(size.bytes)}` : "";
       if (st.eventTime && last && last.watermark != null) extra = "wm " + clock(last.watermark);
       if (d && (d.late || d.dead)) extra += ` late ${d.late || 0} dead ${d.dead || 0}`;
-      g.append(el("svg:text", { class: "sub", x: 8, y: 58, text: clip(extra, 34) }));
+      g.append(el("svg:text", { class: "sub", x: 8, y: 58, text: clip(extra, 38) }));
       void tot;
     } else {
-      g.append(el("svg:text", { class: "sub", x: 8, y: 34, text: clip(n.sub || "", 32) }));
+      g.append(el("svg:text", { class: "sub", x: 8, y: 34, text: clip(n.sub || "", 38) }));
     }
     const t = el("svg:title", { text: n.kind === "stage" ? p.stages[n.idx].funcs ? p.stages[n.idx].funcs.join(", ") : n.title : n.sub || n.title });
     g.append(t);
