@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +138,45 @@ sink: jsonl:out.jsonl
 	}
 	if !strings.Contains(r.log(), "run finished in ") || !strings.Contains(r.log(), fmt.Sprintf("%d batches, 3 records in and %d out", s.Batches, written)) {
 		t.Errorf("no summary paragraph on stderr: %s", r.log())
+	}
+}
+
+// A bad address, a summary path that cannot be written or a port already
+// taken stop the run before it starts, saying so; nothing is written.
+func TestRunRefusesBadHTTPAndSummary(t *testing.T) {
+	dir := t.TempDir()
+	input := writeFile(t, dir, "in.txt", "a b\n")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	bad := writeFile(t, dir, "bad.yaml", "http: nowhere\nsource: file:in.txt\n")
+	base := []string{"run", "--plugin", wordcountPlugin(t), "--source", "file:" + input, "--sink", "jsonl:" + filepath.Join(dir, "out.jsonl")}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--http", "nowhere"}, 2, `--http: "nowhere" is not an address to listen on: write HOST:PORT, :PORT or PORT`},
+		{[]string{"--http", "http://127.0.0.1:4040/"}, 2, "is a URL"},
+		{[]string{"--summary", filepath.Join(dir, "no", "such", "s.json")}, 2, "does not exist; create it or give another path"},
+		{[]string{"--summary", dir}, 2, "is a folder"},
+		{[]string{"--http", ln.Addr().String(), "--summary", filepath.Join(dir, "s.json")}, 1, "address already in use; give another address with --http or http: in the pipeline"},
+		{[]string{"--pipeline", bad}, 1, `http: "nowhere" is not an address`},
+	} {
+		code, _, stderr := wstreamCLI(t, "", append(base, c.args...)...)
+		noStackTrace(t, stderr)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant exit %d saying %q", c.args, code, stderr, c.code, c.want)
+		}
+		if strings.Contains(stderr, "run finished") {
+			t.Errorf("%v: a refused start printed a summary: %s", c.args, stderr)
+		}
+		for _, f := range []string{"out.jsonl", "s.json"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				t.Fatalf("%v: a refused start wrote %s", c.args, f)
+			}
+		}
 	}
 }

@@ -224,7 +224,8 @@ func (s *fileSource) Open(ctx context.Context, pos []byte) error {
 		}
 	}
 	s.f = f
-	s.lr = newLineReader(s.track(f, p.Offset), s.uri, s.max)
+	s.lr = newLineReader(f, s.uri, s.max)
+	s.start(f, p.Offset)
 	s.lr.off, s.lr.line = p.Offset, p.Line
 	return nil
 }
@@ -243,6 +244,7 @@ func (s *fileSource) Next(ctx context.Context) (host.Unit, error) {
 	if err != nil {
 		return host.Unit{}, readErr(s.uri, err)
 	}
+	s.done.Store(s.lr.off)
 	return lineUnit(s.a.str(line), appendFilePos(nil, s.lr.off, s.lr.line)), nil
 }
 
@@ -300,7 +302,8 @@ func (s *batchesSource) Open(ctx context.Context, pos []byte) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.uri, err)
 	}
-	lr := newLineReader(s.track(f, 0), s.uri, s.max)
+	lr := newLineReader(f, s.uri, s.max)
+	s.start(f, 0)
 	for lr.line < skip {
 		if _, err := lr.next(); err != nil {
 			f.Close()
@@ -329,6 +332,7 @@ func (s *batchesSource) Next(ctx context.Context) (host.Unit, error) {
 		return host.Unit{}, readErr(s.uri, err)
 	}
 	n := s.lr.line
+	s.done.Store(s.lr.off)
 	if len(bytes.TrimSpace(line)) == 0 {
 		return host.Unit{}, fmt.Errorf("%s line %d: the line is empty; write null for an interval with no data (%s)", s.uri, n, batchesHint)
 	}

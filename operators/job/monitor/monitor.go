@@ -273,7 +273,7 @@ type run struct {
 	sources map[string]host.Source
 	sink    host.Sink
 	iv      time.Duration
-	srcIdx  []int // for each of the run's sources in host's order, its index in desc.Sources (-1: internal)
+	started bool
 
 	prev, cur []operators.StageStats // the graph's counters at the last batch and now
 	deltas    []stageDelta
@@ -286,7 +286,7 @@ func (r *run) Started(info host.RunInfo) {
 	m := r.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r.sources, r.sink, r.iv = info.Sources, info.Sink, info.Interval
+	r.sources, r.sink, r.iv, r.started = info.Sources, info.Sink, info.Interval, true
 	r.prev = r.graph.StageStats(r.prev[:0])
 	r.deltas = make([]stageDelta, len(r.prev))
 	if m.tot.started.IsZero() {
@@ -294,7 +294,7 @@ func (r *run) Started(info host.RunInfo) {
 	}
 	ready := 0
 	for _, x := range m.runs {
-		if x.sources != nil {
+		if x.started {
 			ready++
 		}
 	}
