@@ -44,8 +44,8 @@ type BatchStats struct {
 	Start      time.Time
 	Processing time.Duration
 	// SchedulingDelay is how long after its time the batch began (Spark's
-	// scheduling delay): zero under the manual clock, where batch times
-	// are not wall times.
+	// scheduling delay): zero under the manual clock and the once and
+	// available-now triggers, whose batch times do not follow the clock.
 	SchedulingDelay time.Duration
 	// Sources holds the records each source gave the batch, by name in
 	// sorted order.
@@ -112,7 +112,7 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 	start := r.clk.Now()
 	st.Time, st.Start, st.Out, st.Emitted, st.Late, st.DeadLetters, st.Watermark, st.Checkpoint = t, start, 0, false, 0, 0, nil, nil
 	st.SchedulingDelay = 0
-	if r.cfg.Clock != pipeline.ClockManual {
+	if r.cfg.Clock != pipeline.ClockManual && (r.cfg.Trigger == "" || r.cfg.Trigger == pipeline.TriggerProcessingTime) {
 		st.SchedulingDelay = max(start.Sub(time.UnixMilli(t)), 0)
 	}
 	if len(st.Sources) != len(r.names) {

@@ -275,10 +275,11 @@ type run struct {
 	iv      time.Duration
 	started bool
 
-	prev, cur []operators.StageStats // the graph's counters at the last batch and now
-	deltas    []stageDelta
-	sizes     []operators.StateSize
-	sampled   time.Time // when state sizes were last read
+	prev, cur   []operators.StageStats // the graph's counters at the last batch and now
+	deltas      []stageDelta
+	sizes       []operators.StateSize
+	sampled     time.Time     // when state sizes were last read
+	sampleEvery time.Duration // how long until the next read
 }
 
 // Started implements host.Observer.
@@ -313,10 +314,13 @@ func (r *run) Batch(b *host.BatchStats) {
 	}
 	r.prev, r.cur = r.cur, r.prev
 	now := time.Now()
-	sample := m.web != nil && now.Sub(r.sampled) >= time.Second
+	sample := m.web != nil && now.Sub(r.sampled) >= r.sampleEvery
 	if sample {
 		r.sizes = g.StateSizes(r.sizes[:0])
-		r.sampled = now
+		// A stage that cannot count its keys is measured by encoding its
+		// state: keep that under 1% of the run, however large the state.
+		took := time.Since(now)
+		r.sampled, r.sampleEvery = now, max(time.Second, 100*took)
 	}
 
 	m.mu.Lock()

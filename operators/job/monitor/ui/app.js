@@ -101,7 +101,7 @@ function timeline(id, pts, maxPts, unit) {
   for (const v of [0, top / 2, top]) svg.append(el("svg:text", { class: "tick", x: L - 4, y: y(v) + 3, "text-anchor": "end", text: unit === "ms" ? msf(v) : num(v) }));
   for (let k = 0; k <= 4; k++) {
     const t = t0 + k * w / 4;
-    svg.append(el("svg:text", { class: "tick", x: x(t), y: H - 4, "text-anchor": "middle", text: new Date(t * 1000).toLocaleTimeString([], { hour12: false }) }));
+    svg.append(el("svg:text", { class: "tick", x: x(t), y: H - 4, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle", text: new Date(t * 1000).toLocaleTimeString([], { hour12: false }) }));
   }
   const path = (ps) => ps.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join("");
   if (pts.length) {
@@ -215,7 +215,7 @@ function drawGraph() {
     const x1 = X(e.from) + NW, y1 = Y(e.from) + NH / 2, x2 = X(e.to), y2 = Y(e.to) + NH / 2;
     const mx = (x1 + x2) / 2;
     svg.append(el("svg:path", { class: "edge" + (e.rate > 0 ? " hot" : ""), d: `M${x1},${y1}C${mx},${y1} ${mx},${y2} ${x2},${y2}` }));
-    svg.append(el("svg:text", { class: "rate", x: mx, y: (y1 + y2) / 2 - 4, "text-anchor": "middle", text: num(e.rate) + "/s" }));
+    svg.append(el("svg:text", { class: "rate", x: mx, y: (y1 + y2) / 2 - 4, "text-anchor": "middle", text: num(Math.round(e.rate)) + "/s" }));
   }
   for (const n of nodes) {
     const g = el("svg:g", { class: "node " + n.kind + (n.stateful ? " stateful" : ""), transform: `translate(${X(n)},${Y(n)})` });
@@ -228,8 +228,8 @@ function drawGraph() {
       const per = avg((x) => x.stages[n.idx].ms), guest = avg((x) => x.stages[n.idx].guestMs);
       g.append(el("svg:text", { class: "sub", x: 8, y: 31, text: `${st.stream}/${st.index} · ${msf(per)}/s busy` }));
       const gw = per > 0 ? Math.min(1, guest / per) : 0;
-      g.append(el("svg:rect", { x: 8, y: 38, width: NW - 16, height: 6, fill: "#2f6fdb", rx: 2 }));
-      g.append(el("svg:rect", { x: 8, y: 38, width: (NW - 16) * gw, height: 6, fill: "#8a5cf6", rx: 2 }));
+      g.append(el("svg:rect", { class: "host", x: 8, y: 38, width: NW - 16, height: 6 }));
+      g.append(el("svg:rect", { class: "guest", x: 8, y: 38, width: (NW - 16) * gw, height: 6 }));
       const size = last && last.state ? last.state[n.idx] : null;
       let extra = st.stateful && size ? `state ${size.keys >= 0 ? num(size.keys) + " keys, " : ""}${bytes(size.bytes)}` : "";
       if (st.eventTime && last && last.watermark != null) extra = "wm " + clock(last.watermark);
@@ -254,7 +254,7 @@ function drawCards() {
   const inRate = rate(sumIn), outRate = rate((s) => s.out);
   const guestShare = st.guestMs + st.hostMs > 0 ? (100 * st.guestMs / (st.guestMs + st.hostMs)).toFixed(0) + "%" : "–";
   const cards = [
-    ["batches", num(st.batches)], ["input rate", num(inRate) + "/s"], ["records in", num(st.in)], ["output rate", num(outRate) + "/s"],
+    ["batches", num(st.batches)], ["input rate", num(Math.round(inRate)) + "/s"], ["records in", num(st.in)], ["output rate", num(Math.round(outRate)) + "/s"],
     ["records out", num(st.out)], ["late batches", num(st.lateBatches), st.lateBatches ? "warn" : ""],
     ["dead letters", num(st.dead), st.dead ? "bad" : ""], ["late rows", num(st.late), st.late ? "warn" : ""],
     ["time in guest", guestShare], ["checkpoints", num(st.checkpoints)],
