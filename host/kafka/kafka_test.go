@@ -500,3 +500,39 @@ func TestKafkaScaleOutStateAtLeastOnce(t *testing.T) {
 		}
 	}
 }
+
+// A group source says how far behind the end of each partition it owns
+// it is, and counts the assignment it was given.
+func TestKafkaSourceLag(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	topic := createTopic(t, kafkaClient(t, brokers), "lag", 1)
+	values := make([]string, 100)
+	for i := range values {
+		values[i] = fmt.Sprint(i)
+	}
+	produceValues(t, brokers, topic, values)
+	src := hosttest.MustSource(t, fmt.Sprintf("kafka://%s/%s?group=lag-%s&maxPoll=10&format=text", brokers, topic, randomID()))
+	ctx := hosttest.Ctx(t)
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ls, ok := src.(host.LagSource)
+	if !ok {
+		t.Fatal("a kafka source is not a host.LagSource")
+	}
+	read := 0
+	for read < 30 {
+		u, err := src.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read += len(u.Records)
+	}
+	if lag := ls.Lag(); lag[0] != int64(100-read) {
+		t.Errorf("lag %v after reading %d of 100 records, want partition 0 at %d", lag, read, 100-read)
+	}
+	if n := ls.Rebalances(); n != 1 {
+		t.Errorf("rebalances %d, want 1 (the first assignment)", n)
+	}
+}

@@ -14,11 +14,12 @@ import (
 // web server and hot reload. A run with none of them has no watch, and
 // costs nothing.
 type watch struct {
-	cfg    *Config
-	mon    *monitor.Monitor
-	srv    *monitor.Server
-	rl     *reloader
-	cancel context.CancelFunc
+	cfg      *Config
+	mon      *monitor.Monitor
+	srv      *monitor.Server
+	rl       *reloader
+	cancel   context.CancelFunc
+	stopping func() bool
 }
 
 // startWatch starts what cfg and spec ask for: the monitor, the web server
@@ -37,6 +38,9 @@ func startWatch(ctx context.Context, spec *pipeline.Spec, cfg *Config, digests m
 	w.rl = newReloader(cfg.Plugins, w.mon, cfg.Log, digests)
 	if w.mon != nil {
 		w.mon.SetPlugins(cfg.Plugins.Loaded())
+		// A signal stops the run after the batch in flight: not ready
+		// from then on.
+		w.stopping = context.AfterFunc(ctx, w.mon.Stopping)
 	}
 	if spec.HTTP != "" {
 		addr, err := pipeline.HTTPAddr(spec.HTTP)
@@ -88,6 +92,9 @@ func (w *watch) finish(ctx context.Context, err error) {
 	}
 	if w.cancel != nil {
 		w.cancel()
+	}
+	if w.stopping != nil {
+		w.stopping()
 	}
 	w.rl.discard()
 	if w.mon != nil {
