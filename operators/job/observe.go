@@ -38,9 +38,6 @@ func startWatch(ctx context.Context, spec *pipeline.Spec, cfg *Config, digests m
 	w.rl = newReloader(cfg.Plugins, w.mon, cfg.Log, digests)
 	if w.mon != nil {
 		w.mon.SetPlugins(cfg.Plugins.Loaded())
-		// A signal stops the run after the batch in flight: not ready
-		// from then on.
-		w.stopping = context.AfterFunc(ctx, w.mon.Stopping)
 	}
 	if spec.HTTP != "" {
 		addr, err := pipeline.HTTPAddr(spec.HTTP)
@@ -51,6 +48,11 @@ func startWatch(ctx context.Context, spec *pipeline.Spec, cfg *Config, digests m
 			return nil, err
 		}
 		cfg.Log.Info(fmt.Sprintf("web UI at http://%s/ (metrics at /metrics, health at /ready and /healthz, JSON under /api/)", w.srv.Addr()))
+	}
+	if w.mon != nil {
+		// A signal stops the run after the batch in flight: not ready
+		// from then on.
+		w.stopping = context.AfterFunc(ctx, w.mon.Stopping)
 	}
 	if cfg.Watch {
 		wctx, cancel := context.WithCancel(ctx)
