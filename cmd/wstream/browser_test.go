@@ -68,17 +68,7 @@ func screenshotDir(t *testing.T) string {
 // data, and opens a batch's page from the table.
 func TestUIInBrowser(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "p.yaml", fmt.Sprintf(`plugin: %s
-batch: 100ms
-checkpoint: ckpt
-checkpointEvery: 5
-stages:
-  - {op: flatMap, fn: split-words}
-  - {op: map, fn: pair-with-one}
-  - {op: reduceByKey, fn: sum}
-  - {op: updateStateByKey, fn: sum-into-state}
-sink: jsonl:out.jsonl
-`, conformancePlugin(t)))
+	runningCount(t, dir, "100ms", 5)
 	r := startLive(t, dir, "--pipeline", "p.yaml")
 	// Feed lines until the test ends: a few hundred a batch.
 	stop := make(chan struct{})

@@ -198,4 +198,20 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func metricf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// runningCount writes dir/p.yaml: the seeds' running word count over
+// stdin into jsonl:out.jsonl, checkpointed every `every` batches.
+func runningCount(t *testing.T, dir, batch string, every int) {
+	t.Helper()
+	writeFile(t, dir, "p.yaml", fmt.Sprintf(`plugin: %s
+batch: %s
+checkpoint: ckpt
+checkpointEvery: %d
+stages:
+  - {op: flatMap, fn: split-words}
+  - {op: map, fn: pair-with-one}
+  - {op: reduceByKey, fn: sum}
+  - {op: updateStateByKey, fn: sum-into-state}
+sink: jsonl:out.jsonl
+`, conformancePlugin(t), batch, every))
+}

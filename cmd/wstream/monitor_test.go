@@ -15,16 +15,7 @@ import (
 // same numbers as the run's output and its summary.
 func TestMetricsMatchTheRun(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "p.yaml", fmt.Sprintf(`plugin: %s
-batch: 50ms
-checkpoint: ckpt
-stages:
-  - {op: flatMap, fn: split-words}
-  - {op: map, fn: pair-with-one}
-  - {op: reduceByKey, fn: sum}
-  - {op: updateStateByKey, fn: sum-into-state}
-sink: jsonl:out.jsonl
-`, conformancePlugin(t)))
+	runningCount(t, dir, "50ms", 1)
 	r := startLive(t, dir, "--pipeline", "p.yaml", "--summary", "summary.json")
 	waitFor(t, "/ready", func() bool { code, _ := r.get("/ready"); return code == 200 }, r.log)
 	if code, body := r.get("/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {

@@ -120,7 +120,7 @@ function niceTop(v) {
 }
 
 // hist draws the summed bins of a histogram over the visible seconds.
-function hist(id, bins, labels) {
+function hist(id, bins, labels, noun = "batches") {
   const box = $(id);
   const W = box.clientWidth || 300, H = box.clientHeight || 140, L = 8, R = 8, T = 10, B = 30;
   let first = bins.findIndex((b) => b > 0), last = bins.length - 1 - [...bins].reverse().findIndex((b) => b > 0);
@@ -133,12 +133,12 @@ function hist(id, bins, labels) {
   shown.forEach((b, i) => {
     const h = (H - T - B) * b / top;
     const r = el("svg:rect", { class: "bar", x: L + i * bw + 1, y: H - B - h, width: Math.max(bw - 2, 1), height: h });
-    r.append(el("svg:title", { text: `${labels(first + i)}: ${b} batches` }));
+    r.append(el("svg:title", { text: `${labels(first + i)}: ${b} ${noun}` }));
     svg.append(r);
     const every = Math.ceil(shown.length / Math.max(2, Math.floor((W - L - R) / 55)));
     if (i % every === 0) svg.append(el("svg:text", { class: "tick", x: L + i * bw + bw / 2, y: H - B + 12, "text-anchor": "middle", text: labels(first + i) }));
   });
-  svg.append(el("svg:text", { class: "tick", x: W - R, y: H - 4, "text-anchor": "end", text: `${num(n)} batches` }));
+  svg.append(el("svg:text", { class: "tick", x: W - R, y: H - 4, "text-anchor": "end", text: `${num(n)} ${noun}` }));
   box.replaceChildren(svg);
 }
 const binLabel = (i) => (i < histBounds.length ? "≤" + msf(histBounds[i]) : ">" + msf(histBounds[histBounds.length - 1]));
@@ -158,7 +158,7 @@ function drawCharts() {
   const top = niceTop(Math.max(1, ...rates)), nb = 10;
   for (let i = 0; i < nb; i++) inBins.push(0);
   for (const r of rates) inBins[Math.min(nb - 1, Math.floor(r / top * nb))]++;
-  hist("hist-input", inBins, (i) => num(i * top / nb) + "/s");
+  hist("hist-input", inBins, (i) => num(i * top / nb) + "/s", "seconds");
 }
 
 // ---- the pipeline graph ----
