@@ -198,7 +198,6 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-
 // runningCount writes dir/p.yaml: the seeds' running word count over
 // stdin into jsonl:out.jsonl, checkpointed every `every` batches.
 func runningCount(t *testing.T, dir, batch string, every int) {
