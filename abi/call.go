@@ -3,6 +3,7 @@ package abi
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is the status a guest puts first in every response.
@@ -83,11 +84,16 @@ func DecodeResponse(b []byte, want int, reuse []Raw) (Response, error) {
 		return bad("code: %v", err)
 	}
 	if code != int64(CodeOK) {
-		msg, _, err := ReadString(rest)
+		msg, _, err := ReadStringBytes(rest)
 		if err != nil {
-			msg = Describe(rest)
+			return Response{}, &GuestError{Code: Code(code), Message: Describe(rest)}
 		}
-		return Response{}, &GuestError{Code: Code(code), Message: msg}
+		return Response{}, &GuestError{Code: Code(code), Message: capMessage(msg)}
+	}
+	// The count first: a response that declares millions of results for a
+	// few inputs is refused before any of them is split.
+	if n, _, err := ArrayHeader(rest); err == nil && n != want {
+		return bad("%d results for %d inputs", n, want)
 	}
 	if cap(reuse) < want { // one allocation of the right size, not a doubling series
 		reuse = make([]Raw, 0, want)
@@ -114,17 +120,31 @@ func DecodeResponse(b []byte, want int, reuse []Raw) (Response, error) {
 		if idx, rest, err = ReadInt(rest); err != nil || idx < 0 || idx >= int64(want) {
 			return bad("record error %d: index out of range", i)
 		}
-		var msg string
-		if msg, rest, err = ReadString(rest); err != nil {
+		var msg []byte
+		if msg, rest, err = ReadStringBytes(rest); err != nil {
 			return bad("record error %d: message: %v", i, err)
 		}
-		errs = append(errs, RecordError{Index: int(idx), Message: msg})
+		errs = append(errs, RecordError{Index: int(idx), Message: capMessage(msg)})
 		results[idx] = nil
 	}
 	if len(rest) != 0 {
 		return bad("%d trailing bytes", len(rest))
 	}
 	return Response{Results: results, Errors: errs, Ext: ext}, nil
+}
+
+// MaxMessage caps the error messages a host keeps from a response (a batch
+// error's, each record error's): they end up in logs and dead letters, and
+// a guest could otherwise make the host print megabytes per record.
+const MaxMessage = 4 << 10
+
+// capMessage keeps the first MaxMessage bytes of msg, saying how many more
+// there were.
+func capMessage(msg []byte) string {
+	if len(msg) <= MaxMessage {
+		return string(msg)
+	}
+	return strings.ToValidUTF8(string(msg[:MaxMessage]), "\ufffd") + fmt.Sprintf("… (%d more bytes)", len(msg)-MaxMessage)
 }
 
 // AppendResponseHeader starts an OK response with n results; the caller then

@@ -307,15 +307,35 @@ func (p *jsonParser) number(dst []byte) ([]byte, error) {
 
 // AppendJSON appends the JSON text of the msgpack value b. Binary values are
 // written as strings of their bytes; NaN and infinities as the strings
-// "NaN", "Infinity" and "-Infinity" (JSON has no literal for them).
+// "NaN", "Infinity" and "-Infinity" (JSON has no literal for them). A map
+// key that is not a string becomes a string of its JSON text, in which a
+// key that is not a string stands bare ({"[1]":2} for the map {[1]: 2}, but
+// "{[1]:2}" for that map used as a key): quoting it again at every level
+// would double the backslashes per level, and a few dozen bytes of msgpack
+// would need gigabytes of JSON. So the output is linear in the input: at
+// most 8 bytes of JSON per byte of msgpack, plus a constant.
 func AppendJSON(dst []byte, b []byte) ([]byte, error) {
-	dst, _, err := appendJSON(dst, b, 0)
+	dst, _, err := jsonEncoder{}.append(dst, b, 0)
 	return dst, err
 }
 
-func appendJSON(dst []byte, b []byte, depth int) ([]byte, []byte, error) {
+// jsonEncoder writes JSON text. With limit > 0 it stops once dst is longer
+// than limit, returning errCut, so that a caller showing only the start of
+// a value never renders all of it; bareKeys is the mode for the text of a
+// map key (AppendJSON).
+type jsonEncoder struct {
+	limit    int
+	bareKeys bool
+}
+
+var errCut = errors.New("cut")
+
+func (e jsonEncoder) append(dst []byte, b []byte, depth int) ([]byte, []byte, error) {
 	if depth > maxDepth {
 		return dst, b, errors.New("msgpack: nesting deeper than 512")
+	}
+	if e.limit > 0 && len(dst) > e.limit {
+		return dst, b, errCut
 	}
 	switch TypeOf(b) {
 	case TypeNil:
@@ -345,6 +365,9 @@ func appendJSON(dst []byte, b []byte, depth int) ([]byte, []byte, error) {
 		if err != nil {
 			return dst, b, err
 		}
+		if e.limit > 0 && len(s) > e.limit-len(dst) {
+			return AppendJSONString(dst, s[:max(e.limit-len(dst), 0)]), rest, errCut
+		}
 		return AppendJSONString(dst, s), rest, nil
 	case TypeArray:
 		n, rest, err := ArrayHeader(b)
@@ -356,7 +379,7 @@ func appendJSON(dst []byte, b []byte, depth int) ([]byte, []byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, rest, err = appendJSON(dst, rest, depth+1); err != nil {
+			if dst, rest, err = e.append(dst, rest, depth+1); err != nil {
 				return dst, b, err
 			}
 		}
@@ -371,23 +394,22 @@ func appendJSON(dst []byte, b []byte, depth int) ([]byte, []byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if t := TypeOf(rest); t == TypeString {
-				if dst, rest, err = appendJSON(dst, rest, depth+1); err != nil {
+			if TypeOf(rest) == TypeString || e.bareKeys {
+				if dst, rest, err = e.append(dst, rest, depth+1); err != nil {
 					return dst, b, err
 				}
 			} else { // a non-string key becomes the string of its JSON text
-				var k Raw
-				if k, rest, err = Next(rest); err != nil {
-					return dst, b, err
-				}
-				kj, err := AppendJSON(nil, k)
-				if err != nil {
+				var kj []byte
+				if kj, rest, err = (jsonEncoder{limit: e.limit, bareKeys: true}).append(nil, rest, depth+1); err != nil && err != errCut {
 					return dst, b, err
 				}
 				dst = AppendJSONString(dst, kj)
+				if err != nil {
+					return dst, b, err
+				}
 			}
 			dst = append(dst, ':')
-			if dst, rest, err = appendJSON(dst, rest, depth+1); err != nil {
+			if dst, rest, err = e.append(dst, rest, depth+1); err != nil {
 				return dst, b, err
 			}
 		}

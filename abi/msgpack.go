@@ -551,14 +551,19 @@ func ReadString(b []byte) (string, []byte, error) {
 // IsNil reports whether the value is msgpack nil.
 func IsNil(b []byte) bool { return len(b) > 0 && b[0] == 0xc0 }
 
-// Describe renders a value shortly for error messages.
+// describeLen is how much of a value Describe shows.
+const describeLen = 80
+
+// Describe renders a value shortly for error messages. It renders no more
+// than it shows, so that its cost does not grow with the value: a guest's
+// bad response may be megabytes.
 func Describe(b []byte) string {
-	s, err := AppendJSON(nil, b)
-	if err != nil {
+	s, _, err := jsonEncoder{limit: describeLen}.append(make([]byte, 0, 2*describeLen), b, 0)
+	if err != nil && err != errCut {
 		return fmt.Sprintf("<%s, undecodable: %v>", TypeOf(b), err)
 	}
-	if len(s) > 80 {
-		return string(s[:77]) + "..."
+	if len(s) > describeLen {
+		return string(s[:describeLen-3]) + "..."
 	}
 	return string(s)
 }

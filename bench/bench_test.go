@@ -124,3 +124,23 @@ func TestGeneratorsAreDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// The keyed event-time workload gives the native query's output count, at
+// a size where windows close during the run; no guest is involved.
+func TestKeyedWindowMatchesNative(t *testing.T) {
+	ctx := context.Background()
+	j := Job{Kind: "throughput", Workload: keyedWindowName, Keys: 50, Batch: 100, Rate: 1000, Records: 30000, Seed: 3}
+	nat, err := RunJob(ctx, j)
+	if err != nil || nat.Out == 0 {
+		t.Fatalf("native: %+v, %v", nat, err)
+	}
+	j.Plugin = "host"
+	r, err := RunJob(ctx, j)
+	if err != nil || r.Out != nat.Out || r.Records != nat.Records {
+		t.Fatalf("wstream: %+v, %v; native %+v", r, err, nat)
+	}
+	lat, err := RunJob(ctx, Job{Kind: "latency", Workload: keyedWindowName, Plugin: "host", Keys: 50, Rate: 2000, Interval: 100 * time.Millisecond, Duration: 600 * time.Millisecond, Seed: 1})
+	if err != nil || lat.Batches == 0 {
+		t.Fatalf("latency: %+v, %v", lat, err)
+	}
+}

@@ -62,6 +62,9 @@ type Result struct {
 
 // RunJob runs one job in this process.
 func RunJob(ctx context.Context, j Job) (Result, error) {
+	if j.Workload == keyedWindowName {
+		return keyedWindowJob(ctx, j)
+	}
 	w, err := workloadByName(j.Workload)
 	if err != nil {
 		return Result{}, err
@@ -266,6 +269,9 @@ type pacedSource struct {
 	arr   *arrivals
 	start time.Time
 	k     int
+	// make, when set, makes unit k instead of the pool (input whose
+	// content follows the clock, such as event times).
+	make func(k int) []abi.Raw
 }
 
 func (s *pacedSource) URI() string                        { return "bench:paced" }
@@ -282,9 +288,14 @@ func (s *pacedSource) Next(ctx context.Context) (host.Unit, error) {
 			return host.Unit{}, ctx.Err()
 		}
 	}
-	off := (s.k * s.per) % (len(s.pool) - s.per)
+	var recs []abi.Raw
+	if s.make != nil {
+		recs = s.make(s.k)
+	} else {
+		off := (s.k * s.per) % (len(s.pool) - s.per)
+		recs = s.pool[off : off+s.per : off+s.per]
+	}
 	s.k++
-	recs := s.pool[off : off+s.per : off+s.per]
 	s.arr.push(len(recs), due) // when the record was due: time blocked on a full buffer counts
 	return host.Unit{Records: recs}, nil
 }
@@ -367,14 +378,20 @@ func latency(ctx context.Context, w *workload, j Job) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Seconds: time.Since(start).Seconds(), Batches: sink.batches, Out: sink.out}
-	if len(sink.lat) == 0 {
+	return sink.result(start, per, j, warm)
+}
+
+// result is a latency run's Result: its percentiles, and the input it
+// was fed (per records every millisecond since start).
+func (s *latencySink) result(start time.Time, per int, j Job, warm time.Duration) (Result, error) {
+	res := Result{Seconds: time.Since(start).Seconds(), Batches: s.batches, Out: s.out}
+	if len(s.lat) == 0 {
 		return res, fmt.Errorf("no batch finished after the %v warm-up within %v: the pipeline cannot keep up with %d records/s", warm, j.Duration, j.Rate)
 	}
-	sort.Slice(sink.lat, func(a, b int) bool { return sink.lat[a] < sink.lat[b] })
+	sort.Slice(s.lat, func(a, b int) bool { return s.lat[a] < s.lat[b] })
 	pct := func(p float64) float64 {
-		i := min(int(p*float64(len(sink.lat))), len(sink.lat)-1)
-		return float64(sink.lat[i].Microseconds()) / 1000
+		i := min(int(p*float64(len(s.lat))), len(s.lat)-1)
+		return float64(s.lat[i].Microseconds()) / 1000
 	}
 	res.P50ms, res.P99ms, res.MaxMs = pct(0.50), pct(0.99), pct(1)
 	res.Records = int64(per) * int64(res.Seconds*1000)

@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := s.main(); err != nil {
 		return err
 	}
+	s.keyedWindow()
 	s.scaling()
 	s.cli()
 	s.footer(time.Since(start))

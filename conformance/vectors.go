@@ -83,24 +83,50 @@ type Batch struct {
 
 // PipelineFile renders the vector's pipeline with the runner's fields: the
 // plugin, one batches: source per input, a jsonl sink, and a manual clock.
+// It adds them to the YAML tree as written, so that every scalar keeps its
+// text: a path such as .1 must not become the number 0.1.
 func (v *Vector) PipelineFile(plugin string, inputs map[string]string, sink string) ([]byte, error) {
-	var body map[string]any
-	if err := v.Pipeline.Decode(&body); err != nil {
-		return nil, fmt.Errorf("vector %s: pipeline: %w", v.Name, err)
+	body := v.Pipeline
+	if body.Kind == 0 {
+		body = yaml.Node{Kind: yaml.MappingNode}
 	}
-	if body == nil {
-		body = map[string]any{}
+	if body.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("vector %s: pipeline: want a map", v.Name)
 	}
-	body["plugin"] = plugin
-	body["sources"] = inputs
-	body["sink"] = sink
-	if _, ok := body["clock"]; !ok {
-		body["clock"] = "manual"
+	body.Content = append([]*yaml.Node(nil), body.Content...)
+	find := func(key string) int {
+		for i := 0; i+1 < len(body.Content); i += 2 {
+			if body.Content[i].Value == key {
+				return i
+			}
+		}
+		return -1
 	}
-	if _, ok := body["batch"]; !ok {
-		body["batch"] = "1s"
+	set := func(key string, value any) error {
+		var n yaml.Node
+		if err := n.Encode(value); err != nil {
+			return err
+		}
+		body.Content = append(body.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &n)
+		return nil
 	}
-	return yaml.Marshal(body)
+	for _, f := range []struct {
+		key   string
+		value any
+		force bool
+	}{{"plugin", plugin, true}, {"sources", inputs, true}, {"sink", sink, true}, {"clock", "manual", false}, {"batch", "1s", false}} {
+		at := find(f.key)
+		if at >= 0 && f.force {
+			body.Content = append(body.Content[:at], body.Content[at+2:]...)
+			at = -1
+		}
+		if at < 0 {
+			if err := set(f.key, f.value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return yaml.Marshal(&body)
 }
 
 // BatchesFiles writes each input as a batches: file in dir and returns the

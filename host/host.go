@@ -23,6 +23,10 @@ type Unit struct {
 	// Pos is the source position after this unit, for checkpoints; nil for
 	// sources that cannot replay (socket, stdin).
 	Pos []byte
+	// Rejects is input the source set aside under its onError policy
+	// instead of making records of it. A unit may hold only rejects, so
+	// that the position still moves past them.
+	Rejects []Reject
 }
 
 // Source produces records. Next is called from one goroutine at a time.

@@ -100,13 +100,13 @@ type LagSource interface {
 
 // batch runs one batch through runBatch, with the hooks of RunConfig
 // around it: BeforeBatch first, then the Observer.
-func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]byte) error {
+func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]byte, rejects map[string][]Reject) error {
 	if r.cfg.BeforeBatch != nil {
 		r.cfg.BeforeBatch(t)
 	}
 	obs := r.cfg.Observer
 	if obs == nil {
-		return r.runBatch(t, inputs, pos)
+		return r.runBatch(t, inputs, pos, rejects)
 	}
 	st := &r.stats
 	start := r.clk.Now()
@@ -121,7 +121,7 @@ func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]by
 	for i, n := range r.names {
 		st.Sources[i] = SourceRecords{Name: n, Records: len(inputs[n])}
 	}
-	if err := r.runBatch(t, inputs, pos); err != nil {
+	if err := r.runBatch(t, inputs, pos, rejects); err != nil {
 		return err
 	}
 	st.Processing = r.clk.Now().Sub(start)

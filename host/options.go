@@ -68,9 +68,11 @@ func Connectors() []Connector {
 	return out
 }
 
-// Scheme returns the scheme of a URI as connectors register it.
+// Scheme returns the scheme of a URI as connectors register it: what
+// comes before the first ':', or before the parameters of a URI without
+// one ("stdin?format=json").
 func Scheme(uri string) string {
-	if i := strings.IndexByte(uri, ':'); i >= 0 {
+	if i := strings.IndexAny(uri, ":?"); i >= 0 {
 		return uri[:i]
 	}
 	return uri
@@ -133,7 +135,7 @@ type Env struct {
 	// Log receives operational messages (a socket's reconnects).
 	Log *slog.Logger
 	// MaxLine caps one input line in bytes, so that a source without
-	// newlines cannot exhaust memory.
+	// newlines cannot exhaust memory; a source's ?maxLine= overrides it.
 	MaxLine int
 	// Poll is how often a folder source lists its folder.
 	Poll   time.Duration
@@ -146,6 +148,9 @@ type Env struct {
 	// process, so a source shared by a group of processes can warn that the
 	// state does not move with its partitions.
 	Stateful bool
+	// DeadLetter says the pipeline has a deadLetter: sink, which a source
+	// with onError=deadletter needs.
+	DeadLetter bool
 }
 
 // Option configures OpenSource and OpenSink. An option that does not apply
@@ -177,6 +182,9 @@ func WithExactlyOnce(on bool) Option { return optionFunc(func(e *Env) { e.Exactl
 
 // WithStateful sets Env.Stateful.
 func WithStateful(on bool) Option { return optionFunc(func(e *Env) { e.Stateful = on }) }
+
+// WithDeadLetter sets Env.DeadLetter.
+func WithDeadLetter(on bool) Option { return optionFunc(func(e *Env) { e.DeadLetter = on }) }
 
 // WithStdin replaces os.Stdin for the stdin source (tests, embedding).
 func WithStdin(r io.Reader) Option { return optionFunc(func(e *Env) { e.Stdin = r }) }

@@ -525,10 +525,16 @@ type runner struct {
 // runBatch processes one batch, writes its output and, when due, commits
 // a checkpoint. pos holds the position after the last unit of each source
 // that contributed a unit.
-func (r *runner) runBatch(t int64, inputs map[string][]abi.Raw, pos map[string][]byte) error {
+//
+// rejects holds, by source, the input the sources set aside under their
+// onError policy: dead letters are written with this batch, skips logged.
+func (r *runner) runBatch(t int64, inputs map[string][]abi.Raw, pos map[string][]byte, rejects map[string][]Reject) error {
 	out, emit, err := r.cfg.Processor.Process(r.pctx, t, inputs)
 	if err != nil {
 		return fmt.Errorf("batch %d ms: %w", t, err)
+	}
+	if len(rejects) > 0 {
+		setAside(r.log, t, rejects, &out)
 	}
 	if err := r.write(t, out, emit); err != nil {
 		return err
@@ -616,6 +622,7 @@ func (r *runner) manual(ctx context.Context) error {
 		t := k * r.iv
 		inputs := make(map[string][]abi.Raw, len(r.names))
 		pos := map[string][]byte{}
+		rejects := map[string][]Reject{}
 		got, stop := false, false
 		for i, n := range r.names {
 			inputs[n] = nil
@@ -627,6 +634,9 @@ func (r *runner) manual(ctx context.Context) error {
 			case err == nil:
 				inputs[n], got = u.Records, true
 				pos[n] = u.Pos
+				if len(u.Rejects) > 0 {
+					rejects[n] = u.Rejects
+				}
 			case err == io.EOF:
 				drained[i] = true
 				left--
@@ -637,7 +647,7 @@ func (r *runner) manual(ctx context.Context) error {
 			}
 		}
 		if got {
-			if err := r.batch(t, inputs, pos); err != nil {
+			if err := r.batch(t, inputs, pos, rejects); err != nil {
 				return err
 			}
 		}
@@ -700,8 +710,9 @@ func (rc *receiver) run(ctx context.Context, drained func()) {
 }
 
 // take gathers one source's records for a batch from pull: every unit that
-// is not whole, and at most one whole unit, which ends the take.
-func take(pull func() (item, bool)) ([]abi.Raw, []byte, error) {
+// is not whole, and at most one whole unit, which ends the take. rejects
+// collects the input the units set aside.
+func take(pull func() (item, bool), rejects *[]Reject) ([]abi.Raw, []byte, error) {
 	var recs []abi.Raw
 	var pos []byte
 	for {
@@ -713,6 +724,7 @@ func take(pull func() (item, bool)) ([]abi.Raw, []byte, error) {
 			return recs, pos, it.err
 		}
 		pos = it.u.Pos
+		*rejects = append(*rejects, it.u.Rejects...)
 		if recs == nil {
 			recs = it.u.Records[:len(it.u.Records):len(it.u.Records)]
 		} else {
@@ -821,8 +833,10 @@ func (r *runner) system(ctx context.Context) error {
 		}
 		inputs := make(map[string][]abi.Raw, len(recv))
 		pos := map[string][]byte{}
+		rejects := map[string][]Reject{}
 		for _, rc := range recv {
 			n := len(rc.ch) // only what is here now: a fast source cannot hold the batch open
+			var rej []Reject
 			recs, p, err := take(func() (item, bool) {
 				if n == 0 {
 					return item{}, false
@@ -831,7 +845,7 @@ func (r *runner) system(ctx context.Context) error {
 				it, ok := <-rc.ch
 				rc.budget.release(unitBytes(it.u))
 				return it, ok
-			})
+			}, &rej)
 			if err != nil {
 				return fmt.Errorf("batch %d ms: %w", next, r.srcErr(rc.name, err))
 			}
@@ -839,9 +853,12 @@ func (r *runner) system(ctx context.Context) error {
 			if p != nil {
 				pos[rc.name] = p
 			}
+			if len(rej) > 0 {
+				rejects[rc.name] = rej
+			}
 		}
 		start := r.clk.Now()
-		if err := r.batch(next, inputs, pos); err != nil {
+		if err := r.batch(next, inputs, pos, rejects); err != nil {
 			return err
 		}
 		pace.observe(next, inputs, start, r.clk.Now())
@@ -860,6 +877,7 @@ func (r *runner) system(ctx context.Context) error {
 func (r *runner) once(ctx context.Context, t int64, recv []*receiver, allDrained <-chan struct{}) error {
 	inputs := make(map[string][]abi.Raw, len(recv))
 	pos := map[string][]byte{}
+	rejects := map[string][]Reject{}
 	for {
 		got := false
 		for _, rc := range recv {
@@ -875,6 +893,9 @@ func (r *runner) once(ctx context.Context, t int64, recv []*receiver, allDrained
 				inputs[rc.name] = append(inputs[rc.name], it.u.Records...)
 				if it.u.Pos != nil {
 					pos[rc.name] = it.u.Pos
+				}
+				if len(it.u.Rejects) > 0 {
+					rejects[rc.name] = append(rejects[rc.name], it.u.Rejects...)
 				}
 				got = true
 			}
@@ -892,7 +913,7 @@ func (r *runner) once(ctx context.Context, t int64, recv []*receiver, allDrained
 		}
 		break
 	}
-	return r.batch(t, inputs, pos)
+	return r.batch(t, inputs, pos, rejects)
 }
 
 func buffered(recv []*receiver) int {
@@ -930,7 +951,9 @@ func (r *runner) final(t int64, recv []*receiver) error {
 	for ; pending > 0; t += r.iv {
 		inputs := make(map[string][]abi.Raw, len(recv))
 		pos := map[string][]byte{}
+		rejects := map[string][]Reject{}
 		for i, rc := range recv {
+			var rej []Reject
 			recs, p, err := take(func() (item, bool) {
 				if len(queues[i]) == 0 {
 					return item{}, false
@@ -939,7 +962,7 @@ func (r *runner) final(t int64, recv []*receiver) error {
 				queues[i] = queues[i][1:]
 				pending--
 				return it, true
-			})
+			}, &rej)
 			if err != nil {
 				return fmt.Errorf("batch %d ms: %w", t, r.srcErr(rc.name, err))
 			}
@@ -947,8 +970,11 @@ func (r *runner) final(t int64, recv []*receiver) error {
 			if p != nil {
 				pos[rc.name] = p
 			}
+			if len(rej) > 0 {
+				rejects[rc.name] = rej
+			}
 		}
-		if err := r.batch(t, inputs, pos); err != nil {
+		if err := r.batch(t, inputs, pos, rejects); err != nil {
 			return err
 		}
 	}

@@ -39,6 +39,7 @@ type Resolver interface {
 // (abi.RecordError is the same failure as the guest reports it, by index).
 type StageError struct {
 	Stage   string  // e.g. `stage 2 (map split-words)`
+	Plugin  string  // the guest function's plugin; "" for a built-in
 	Record  abi.Raw // the input item the function failed on
 	Message string
 }
@@ -46,7 +47,18 @@ type StageError struct {
 func (e *StageError) Error() string {
 	// The message comes from the guest: made inert before it can reach a
 	// terminal.
+	if e.Plugin != "" {
+		return fmt.Sprintf("%s failed on record %s: plugin %s: %s", e.Stage, abi.Describe(e.Record), e.Plugin, runtime.Inert(e.Message))
+	}
 	return fmt.Sprintf("%s failed on record %s: %s", e.Stage, abi.Describe(e.Record), runtime.Inert(e.Message))
+}
+
+// pluginOf names the plugin of a guest function, "" for a built-in.
+func pluginOf(f Func) string {
+	if g, ok := f.(interface{ Plugin() *runtime.Plugin }); ok {
+		return g.Plugin().Name()
+	}
+	return ""
 }
 
 // Failure policies a stage can name with onError:.
@@ -212,7 +224,7 @@ func (c *caller) callChunk(ctx context.Context, input []byte, items []abi.Raw, d
 			if n := len(resp.Errors) - 1; n > 0 {
 				more = fmt.Sprintf(" (and %d more records)", n)
 			}
-			return nil, fmt.Errorf("%w%s", &StageError{Stage: c.stage, Record: items[e.Index], Message: e.Message}, more)
+			return nil, fmt.Errorf("%w%s", &StageError{Stage: c.stage, Plugin: pluginOf(c.fn), Record: items[e.Index], Message: e.Message}, more)
 		}
 		for _, e := range resp.Errors {
 			c.setAside(items[e.Index], e.Message)

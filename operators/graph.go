@@ -168,7 +168,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	g.stateful, g.shape, g.legacy, g.events = b.stateful, strings.Join(b.shape, ";"), strings.Join(b.legacy, ";"), b.ev
 	g.infos, g.stageFuncs, g.all, g.counters = b.infos, b.stageFuncs, b.all, make([]stageCounters, len(b.infos))
 	if b.ev != nil && b.dstream != "" {
-		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
+		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey, aggregateBySession, dropDuplicates, dropDuplicatesWithinWatermark); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
 	}
 	return g, nil
 }

@@ -105,32 +105,40 @@ func TestSnapshotRestoreIsInvisible(t *testing.T) {
 				}
 				batches = append(batches, "["+strings.Join(recs, ",")+"]")
 			}
-			build := func() *Graph {
-				g, err := Build(spec(t, p), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return g
-			}
-			want := run(t, build(), batches, 0)
-			if len(want) == 0 {
+			if want := restoreIsInvisible(t, p, batches); len(want) == 0 {
 				t.Fatal("no output")
-			}
-			for stop := 1; stop < len(batches); stop++ {
-				g := build()
-				got := run(t, g, batches[:stop], 0)
-				snap := g.Snapshot(nil)
-				g2 := build()
-				if err := g2.Restore(snap); err != nil {
-					t.Fatalf("restore after %d batches: %v", stop, err)
-				}
-				got = append(got, run(t, g2, batches, stop)...)
-				if strings.Join(got, "\n") != strings.Join(want, "\n") {
-					t.Fatalf("stopped after %d batches:\n got %s\nwant %s", stop, strings.Join(got, "\n     "), strings.Join(want, "\n     "))
-				}
 			}
 		})
 	}
+}
+
+// restoreIsInvisible runs batches through the pipeline once straight
+// through and, for every stop, up to the stop, then from a graph restored
+// from a snapshot taken there; all must give the same lines, which it
+// returns.
+func restoreIsInvisible(t *testing.T, pipeline string, batches []string) []string {
+	t.Helper()
+	build := func() *Graph {
+		g, err := Build(spec(t, pipeline), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	want := run(t, build(), batches, 0)
+	for stop := 1; stop < len(batches); stop++ {
+		g := build()
+		got := run(t, g, batches[:stop], 0)
+		g2 := build()
+		if err := g2.Restore(g.Snapshot(nil)); err != nil {
+			t.Fatalf("restore after %d batches: %v", stop, err)
+		}
+		got = append(got, run(t, g2, batches, stop)...)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("stopped after %d batches:\n got %s\nwant %s", stop, strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+		}
+	}
+	return want
 }
 
 func TestShapeChangesWithTheOperators(t *testing.T) {

@@ -116,11 +116,8 @@ type folder struct {
 }
 
 type foldAcc struct {
-	n        int64   // values seen
-	i        int64   // integer sum (sum)
-	f        float64 // float sum once any value is a float (sum)
-	anyFloat bool
-	best     abi.Raw // min, max
+	acc          // n: values seen; the sum
+	best abi.Raw // min, max
 }
 
 func (fd *folder) fold(b builtin, in []abi.Raw) ([]abi.Raw, bool) {
@@ -151,20 +148,8 @@ func (fd *folder) fold(b builtin, in []abi.Raw) ([]abi.Raw, bool) {
 		a.n++
 		switch b {
 		case "sum": // sumValues, one value at a time
-			i, f, isF, err := number(v)
-			if err != nil {
+			if a.add(v) != nil {
 				return nil, false
-			}
-			switch {
-			case isF:
-				if !a.anyFloat {
-					a.f, a.anyFloat = float64(a.i), true
-				}
-				a.f += f
-			case a.anyFloat:
-				a.f += float64(i)
-			default:
-				a.i += i
 			}
 		case "min", "max": // extreme, one value at a time
 			if a.n == 1 {
@@ -194,7 +179,7 @@ func (fd *folder) fold(b builtin, in []abi.Raw) ([]abi.Raw, bool) {
 		case "count":
 			buf = abi.AppendInt(buf, a.n)
 		case "sum":
-			if a.anyFloat {
+			if a.float {
 				buf = abi.AppendFloat(buf, a.f)
 			} else {
 				buf = abi.AppendInt(buf, a.i)

@@ -13,15 +13,18 @@ import (
 // connectors (a group source warns when state does not move with its
 // partitions).
 var opState = map[string]stateInfo{
-	"updateStateByKey":      {keyOf: pairKey},
-	"reduceByKeyAndWindow":  {keyOf: pairKey},
-	"groupByKeyAndWindow":   {keyOf: pairKey},
-	"countByValueAndWindow": {keyOf: func(r abi.Raw) (abi.Raw, error) { return r, nil }},
-	"window":                {},
-	"countByWindow":         {},
-	"withWatermark":         {eventTime: true},
-	"aggregateByWindow":     {eventTime: true},
-	"aggregateByKey":        {eventTime: true},
+	"updateStateByKey":              {keyOf: pairKey},
+	"reduceByKeyAndWindow":          {keyOf: pairKey},
+	"groupByKeyAndWindow":           {keyOf: pairKey},
+	"countByValueAndWindow":         {keyOf: func(r abi.Raw) (abi.Raw, error) { return r, nil }},
+	"window":                        {},
+	"countByWindow":                 {},
+	"withWatermark":                 {eventTime: true},
+	"aggregateByWindow":             {eventTime: true},
+	"aggregateByKey":                {eventTime: true},
+	"aggregateBySession":            {eventTime: true},
+	"dropDuplicates":                {eventTime: true},
+	"dropDuplicatesWithinWatermark": {eventTime: true},
 }
 
 // stateInfo is how an op keeps state.

@@ -49,8 +49,9 @@ func only(s pipeline.Stage, label string, allowed ...string) error {
 		"window": s.Window != 0, "slide": s.Slide != 0, "offset": s.Offset != 0, "other": s.Other != "",
 		"stages": len(s.Stages) > 0, "initial": len(s.Initial) > 0, "time": s.Time != "", "delay": s.Delay != 0,
 		"outputMode": s.OutputMode != "", "onError": s.OnError != "",
+		"key": len(s.Key) > 0, "value": s.Value != "", "gap": s.Gap != 0,
 	}
-	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError"} {
+	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError", "key", "value", "gap"} {
 		if used[f] && !set[f] {
 			return fmt.Errorf("%s: field %s: does not apply to op %s", label, f, s.Op)
 		}
@@ -77,17 +78,11 @@ func elementOp(kind abi.Kind, values bool) opBuilder {
 		if err != nil {
 			return nil, err
 		}
-		c := caller{fn: f, stage: label, policy: s.OnError, fails: b.fails}
-		switch s.OnError {
-		case "", onErrorFail, onErrorSkip:
-		case onErrorDeadLetter:
-			if b.spec.DeadLetter == "" {
-				return nil, fmt.Errorf("%s: onError: deadletter needs a dead-letter sink: add deadLetter: jsonl:PATH to the pipeline", label)
-			}
-		default:
-			return nil, fmt.Errorf("%s: onError: %q: use fail, skip or deadletter", label, s.OnError)
+		p, err := b.policy(s, label)
+		if err != nil {
+			return nil, err
 		}
-		return &elementStage{c: c, kind: kind, values: values}, nil
+		return &elementStage{c: p.caller(f, label), kind: kind, values: values}, nil
 	}
 }
 

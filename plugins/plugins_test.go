@@ -1,6 +1,6 @@
 // Package plugins_test proves the ABI from the guest side: it builds the Go
-// plugins with `make plugins`, loads each .wasm with wazero directly (not
-// through runtime/, so a host bug cannot hide a guest bug), and checks the
+// plugins with `make plugins`, loads each .wasm with wazero directly (sdktest,
+// not through runtime/, so a host bug cannot hide a guest bug), and checks the
 // exports, the manifest and the responses of wstream_call byte for byte
 // (rendered as JSON).
 package plugins_test
@@ -8,7 +8,6 @@ package plugins_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,18 +16,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/guest-sdk/sdktest"
 	"github.com/wstream/wstream/host/pipeline"
 )
 
 var (
-	// cache makes each plugin compile once for all tests (~2 s each).
-	cache = wazero.NewCompilationCache()
-
 	buildOnce sync.Once
 	buildErr  error
 	buildOut  []byte
@@ -51,130 +46,17 @@ func build(t *testing.T) {
 	}
 }
 
-// guest is one instance of a plugin, driven the way ABI.md §1–2 says.
-type guest struct {
-	t        *testing.T
-	ctx      context.Context
-	compiled wazero.CompiledModule
-	mod      api.Module
-	logs     []string
-	stderr   bytes.Buffer
-}
-
-func load(t *testing.T, name string) *guest {
+// load builds the plugins and loads plugins/NAME/NAME.wasm.
+func load(t *testing.T, name string) *sdktest.Guest {
 	t.Helper()
 	build(t)
-	wasm, err := os.ReadFile(filepath.Join(name, name+".wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).WithCompilationCache(cache))
-	t.Cleanup(func() { r.Close(ctx) })
-	g := &guest{t: t, ctx: ctx}
-	wasi_snapshot_preview1.MustInstantiate(ctx, r)
-	_, err = r.NewHostModuleBuilder(abi.ImportModule).
-		NewFunctionBuilder().
-		WithFunc(func(_ context.Context, m api.Module, level, ptr, n uint32) {
-			b, _ := m.Memory().Read(ptr, n)
-			g.logs = append(g.logs, string(b))
-		}).
-		Export(abi.ImportLog).
-		Instantiate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g.compiled, err = r.CompileModule(ctx, wasm); err != nil {
-		t.Fatal(err)
-	}
-	cfg := wazero.NewModuleConfig().WithName(name).WithStderr(&g.stderr).
-		WithStartFunctions(abi.ExportInitialize)
-	if g.mod, err = r.InstantiateModule(ctx, g.compiled, cfg); err != nil {
-		t.Fatalf("instantiate %s: %v", name, err)
-	}
-	return g
-}
-
-func (g *guest) call(name string, args ...uint64) uint64 {
-	g.t.Helper()
-	res, err := g.mod.ExportedFunction(name).Call(g.ctx, args...)
-	if err != nil {
-		g.t.Fatalf("%s: %v (stderr: %s)", name, err, g.stderr.String())
-	}
-	if len(res) != 1 {
-		g.t.Fatalf("%s returned %d results", name, len(res))
-	}
-	return res[0]
-}
-
-// read copies the packed ptr<<32|len range out of guest memory.
-func (g *guest) read(packed uint64) []byte {
-	g.t.Helper()
-	ptr, n := abi.Unpack(packed)
-	b, ok := g.mod.Memory().Read(ptr, n)
-	if !ok {
-		g.t.Fatalf("range %d+%d is outside memory", ptr, n)
-	}
-	return bytes.Clone(b)
-}
-
-func (g *guest) manifest() (*abi.Manifest, []byte) {
-	g.t.Helper()
-	raw := g.read(g.call(abi.ExportManifest))
-	m, err := abi.DecodeManifest(raw)
-	if err != nil {
-		g.t.Fatalf("manifest: %v", err)
-	}
-	return m, raw
-}
-
-func (g *guest) id(name string) int {
-	g.t.Helper()
-	m, _ := g.manifest()
-	i, _, ok := m.Lookup(name)
-	if !ok {
-		g.t.Fatalf("no function %q", name)
-	}
-	return i
-}
-
-// callRaw runs wstream_call on msgpack input and returns the raw response.
-func (g *guest) callRaw(fn int, in []byte) []byte {
-	g.t.Helper()
-	ptr := uint32(g.call(abi.ExportAlloc, uint64(len(in))))
-	if ptr == 0 {
-		g.t.Fatalf("wstream_alloc(%d) returned 0", len(in))
-	}
-	if !g.mod.Memory().Write(ptr, in) {
-		g.t.Fatalf("alloc returned %d, outside memory", ptr)
-	}
-	return g.read(g.call(abi.ExportCall, uint64(fn), uint64(ptr), uint64(len(in))))
-}
-
-// callJSON runs function name on a JSON input and returns the JSON response.
-func (g *guest) callJSON(name, in string) string {
-	g.t.Helper()
-	b, err := abi.FromJSON(nil, []byte(in))
-	if err != nil {
-		g.t.Fatalf("input %s: %v", in, err)
-	}
-	return toJSON(g.t, g.callRaw(g.id(name), b))
-}
-
-func toJSON(t *testing.T, b []byte) string {
-	t.Helper()
-	j, err := abi.AppendJSON(nil, b)
-	if err != nil {
-		t.Fatalf("response % x: %v", b, err)
-	}
-	return string(j)
+	return sdktest.Load(t, filepath.Join(name, name+".wasm"))
 }
 
 func TestExports(t *testing.T) {
 	for _, name := range []string{"wordcount", "conformance"} {
 		g := load(t, name)
-		fns := g.compiled.ExportedFunctions()
+		fns := g.Compiled.ExportedFunctions()
 		sig := func(f api.FunctionDefinition) string {
 			s := "("
 			for _, p := range f.ParamTypes() {
@@ -200,19 +82,19 @@ func TestExports(t *testing.T) {
 				t.Errorf("%s: %s has signature %s, want %s", name, export, got, want)
 			}
 		}
-		if _, ok := g.compiled.ExportedMemories()["memory"]; !ok {
+		if _, ok := g.Compiled.ExportedMemories()["memory"]; !ok {
 			t.Errorf("%s: no exported memory", name)
 		}
 		if _, ok := fns["_start"]; ok {
 			t.Errorf("%s exports _start: built as a command, not a reactor", name)
 		}
-		for _, imp := range g.compiled.ImportedFunctions() {
+		for _, imp := range g.Compiled.ImportedFunctions() {
 			mod, fn, _ := imp.Import()
 			if mod != "wasi_snapshot_preview1" && mod != abi.ImportModule {
 				t.Errorf("%s imports %s.%s", name, mod, fn)
 			}
 		}
-		if v := uint32(g.call(abi.ExportVersion)); v != abi.Version {
+		if v := uint32(g.Export(abi.ExportVersion)); v != abi.Version {
 			t.Errorf("%s: wstream_abi_version = %d", name, v)
 		}
 	}
@@ -220,11 +102,11 @@ func TestExports(t *testing.T) {
 
 func TestWordcount(t *testing.T) {
 	g := load(t, "wordcount")
-	m, raw := g.manifest()
+	m, raw := g.Manifest, g.RawManifest()
 	want := `{"abi":1,"name":"wordcount","version":"1.0.0","language":"go","functions":[` +
 		`{"name":"split-words","kind":"flatMap"},{"name":"pair-with-one","kind":"map"},{"name":"sum","kind":"reduce"}],` +
 		`"pipeline":"stages:\n  - {op: flatMap, fn: split-words}\n  - {op: map, fn: pair-with-one}\n  - {op: reduceByKey, fn: sum}\n"}`
-	if got := toJSON(t, raw); got != want {
+	if got := sdktest.ToJSON(t, raw); got != want {
 		t.Errorf("manifest\n got %s\nwant %s", got, want)
 	}
 	if _, err := pipeline.Parse([]byte(m.Pipeline)); err != nil {
@@ -237,12 +119,12 @@ func TestWordcount(t *testing.T) {
 		{"sum", `[[1,1,1],[1],[2,3]]`, `[0,[3,1,5],[]]`},
 		{"sum", `[]`, `[0,[],[]]`},
 	} {
-		if got := g.callJSON(tt.fn, tt.in); got != tt.want {
+		if got := g.CallJSON(tt.fn, tt.in); got != tt.want {
 			t.Errorf("%s(%s)\n got %s\nwant %s", tt.fn, tt.in, got, tt.want)
 		}
 	}
 	// ABI.md §8, to the byte.
-	if got := g.callRaw(g.id("pair-with-one"), []byte{0x92, 0xa1, 0x61, 0xa1, 0x62}); !bytes.Equal(got,
+	if got := g.CallID(g.ID("pair-with-one"), []byte{0x92, 0xa1, 0x61, 0xa1, 0x62}); !bytes.Equal(got,
 		[]byte{0x93, 0x00, 0x92, 0x92, 0xa1, 0x61, 0x01, 0x92, 0xa1, 0x62, 0x01, 0x90}) {
 		t.Errorf("ABI.md §8 example: got % x", got)
 	}
@@ -268,15 +150,15 @@ func TestWordcountSample(t *testing.T) {
 	results := func(resp []byte, n int) []abi.Raw {
 		r, err := abi.DecodeResponse(resp, n, nil)
 		if err != nil || len(r.Errors) > 0 {
-			t.Fatalf("response %s: %v", toJSON(t, resp), err)
+			t.Fatalf("response %s: %v", sdktest.ToJSON(t, resp), err)
 		}
 		return r.Results
 	}
 	var words []abi.Raw
-	for _, ws := range results(g.callRaw(g.id("split-words"), abi.AppendArray(nil, lines)), len(lines)) {
+	for _, ws := range results(g.CallID(g.ID("split-words"), abi.AppendArray(nil, lines)), len(lines)) {
 		words, _, _ = abi.SplitArray(words, ws)
 	}
-	pairs := results(g.callRaw(g.id("pair-with-one"), abi.AppendArray(nil, words)), len(words))
+	pairs := results(g.CallID(g.ID("pair-with-one"), abi.AppendArray(nil, words)), len(words))
 	groups := map[string][]abi.Raw{}
 	var keys []string
 	for _, p := range pairs {
@@ -293,7 +175,7 @@ func TestWordcountSample(t *testing.T) {
 	for _, k := range keys {
 		in = abi.AppendArray(in, groups[k])
 	}
-	sums := results(g.callRaw(g.id("sum"), in), len(keys))
+	sums := results(g.CallID(g.ID("sum"), in), len(keys))
 	got := map[string]int64{}
 	for i, k := range keys {
 		w, _, _ := abi.ReadString([]byte(k))
@@ -334,7 +216,7 @@ var conformanceCases = []struct{ fn, in, want string }{
 
 func TestConformance(t *testing.T) {
 	g := load(t, "conformance")
-	m, _ := g.manifest()
+	m := g.Manifest
 	if m.Name != "conformance" || m.Language != "go" || m.Pipeline != "" {
 		t.Errorf("manifest %+v", m)
 	}
@@ -353,7 +235,7 @@ func TestConformance(t *testing.T) {
 	tested := map[string]bool{}
 	for _, tt := range conformanceCases {
 		tested[tt.fn] = true
-		if got := g.callJSON(tt.fn, tt.in); got != tt.want {
+		if got := g.CallJSON(tt.fn, tt.in); got != tt.want {
 			t.Errorf("%s(%s)\n got %s\nwant %s", tt.fn, tt.in, got, tt.want)
 		}
 	}
@@ -362,12 +244,12 @@ func TestConformance(t *testing.T) {
 			t.Errorf("no case for %s", f.Name)
 		}
 		// An empty input array is legal for every kind.
-		if got := g.callJSON(f.Name, `[]`); got != `[0,[],[]]` {
+		if got := g.CallJSON(f.Name, `[]`); got != `[0,[],[]]` {
 			t.Errorf("%s([]) = %s", f.Name, got)
 		}
 	}
-	if len(g.stderr.String()) > 0 || len(g.logs) > 0 {
-		t.Errorf("unexpected output: stderr %q, logs %q", g.stderr.String(), g.logs)
+	if len(g.Stderr.String()) > 0 || len(g.Logs()) > 0 {
+		t.Errorf("unexpected output: stderr %q, logs %q", g.Stderr.String(), g.Logs())
 	}
 }
 
@@ -375,17 +257,17 @@ func TestCallErrors(t *testing.T) {
 	g := load(t, "conformance")
 	n := len(conformanceCases)
 	in, _ := abi.FromJSON(nil, []byte(`[1]`))
-	if got, want := toJSON(t, g.callRaw(n, in)), `[2,"plugin \"conformance\" has no function 19 (it has 19)",[]]`; got != want {
+	if got, want := sdktest.ToJSON(t, g.CallID(n, in)), `[2,"plugin \"conformance\" has no function 19 (it has 19)",[]]`; got != want {
 		t.Errorf("unknown id: got %s, want %s", got, want)
 	}
-	if got, want := toJSON(t, g.callRaw(g.id("identity"), []byte{0x92, 0x01})), `[1,"identity: want an array of elements: msgpack: container of 2 elements in 1 bytes",[]]`; got != want {
+	if got, want := sdktest.ToJSON(t, g.CallID(g.ID("identity"), []byte{0x92, 0x01})), `[1,"identity: want an array of elements: msgpack: container of 2 elements in 1 bytes",[]]`; got != want {
 		t.Errorf("bad input: got %s, want %s", got, want)
 	}
 	// A range outside the alloc buffer is refused, not read.
-	ptr := uint32(g.call(abi.ExportAlloc, 16))
+	ptr := uint32(g.Export(abi.ExportAlloc, 16))
 	for _, r := range [][2]uint32{{ptr - 1, 16}, {ptr, 1 << 30}, {0, 16}} {
-		resp := g.read(g.call(abi.ExportCall, 0, uint64(r[0]), uint64(r[1])))
-		if got := toJSON(t, resp); got != `[1,"input is not inside the wstream_alloc buffer",[]]` {
+		resp := g.Read(g.Export(abi.ExportCall, 0, uint64(r[0]), uint64(r[1])))
+		if got := sdktest.ToJSON(t, resp); got != `[1,"input is not inside the wstream_alloc buffer",[]]` {
 			t.Errorf("input at %d+%d: got %s", r[0], r[1], got)
 		}
 	}
@@ -400,15 +282,15 @@ func TestBigBatchThenSmall(t *testing.T) {
 	for i := range n {
 		in = abi.AppendInt(in, int64(i))
 	}
-	resp := g.callRaw(g.id("x-and-double"), in)
+	resp := g.CallID(g.ID("x-and-double"), in)
 	r, err := abi.DecodeResponse(resp, n, nil)
 	if err != nil || len(r.Errors) != 0 {
 		t.Fatalf("%v %v", err, r.Errors)
 	}
-	if got := toJSON(t, r.Results[n-1]); got != `[199999,399998]` {
+	if got := sdktest.ToJSON(t, r.Results[n-1]); got != `[199999,399998]` {
 		t.Errorf("last result %s", got)
 	}
-	if got := g.callJSON("to-string", `[7]`); got != `[0,["7"],[]]` {
+	if got := g.CallJSON("to-string", `[7]`); got != `[0,["7"],[]]` {
 		t.Errorf("after a big batch: %s", got)
 	}
 }

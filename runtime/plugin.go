@@ -39,6 +39,9 @@ type Plugin struct {
 
 // LoadFile reads, compiles and checks the module at path.
 func LoadFile(ctx context.Context, e Engine, path string, cfg Config) (*Plugin, error) {
+	if st, err := os.Stat(path); err == nil && st.Size() > int64(cfg.Defaults().MaxModuleSize) {
+		return nil, moduleSize(path, st.Size(), cfg.Defaults().MaxModuleSize)
+	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
@@ -52,10 +55,13 @@ func Load(ctx context.Context, e Engine, path string, wasm []byte, cfg Config) (
 	if cfg.Workers <= 0 {
 		cfg.Workers = goruntime.GOMAXPROCS(0)
 	}
+	if len(wasm) > cfg.MaxModuleSize {
+		return nil, moduleSize(path, int64(len(wasm)), cfg.MaxModuleSize)
+	}
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, fmt.Errorf("plugin %s: %w (it does not start with \\0asm); build it with `make plugins` or pass a .wasm file", path, ErrNotWasm)
 	}
-	mod, err := e.Compile(ctx, filepath.Base(path), wasm, cfg)
+	mod, err := compile(ctx, e, filepath.Base(path), wasm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
@@ -281,6 +287,39 @@ func (f *Func) CallInto(ctx context.Context, input []byte, n int, dst []abi.Raw)
 		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: err}
 	}
 	return resp, nil
+}
+
+// compile runs e.Compile within cfg.CompileTimeout. No engine can stop a
+// compile midway: one past its time is left to finish on its own (its
+// module then closed), and an engine's Close does not wait for it.
+func compile(ctx context.Context, e Engine, name string, wasm []byte, cfg Config) (Module, error) {
+	type result struct {
+		mod Module
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		mod, err := e.Compile(ctx, name, wasm, cfg)
+		done <- result{mod, err}
+	}()
+	t := time.NewTimer(cfg.CompileTimeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.mod, r.err
+	case <-t.C:
+		go func() {
+			if r := <-done; r.mod != nil {
+				r.mod.Close(context.WithoutCancel(ctx))
+			}
+		}()
+		return nil, fmt.Errorf("%w: compiling the module took longer than %v (%d bytes); a module this slow to compile is not accepted",
+			ErrTimeout, cfg.CompileTimeout, len(wasm))
+	}
+}
+
+func moduleSize(path string, n int64, limit int) error {
+	return fmt.Errorf("plugin %s: %w: the file is %d bytes, over the limit of %d", path, ErrModuleSize, n, limit)
 }
 
 func outputLimit(n, limit int) error {

@@ -86,7 +86,7 @@ func TestUntrustedResponses(t *testing.T) {
 		want string
 	}{
 		{abi.KindMap, []byte{0xc1}, "want [code, results, errors]"},
-		{abi.KindMap, []byte{0x93, 0x00, 0x92, 0x01, 0xc1, 0x90}, "results: element 1"},
+		{abi.KindMap, []byte{0x93, 0x00, 0x91, 0xc1, 0x90}, "results: element 0"},
 		{abi.KindMap, fromJSON(t, `[0, [1, 2], []]`), "2 results for 1 inputs"},
 		{abi.KindMap, fromJSON(t, `[0, [1], [[5, "x"]]]`), "index out of range"},
 		{abi.KindMap, append(fromJSON(t, `[0, [1], []]`), 0x00), "1 trailing bytes"},

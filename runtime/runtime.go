@@ -8,7 +8,11 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -26,6 +30,16 @@ type Config struct {
 	// the manifest), so that a guest cannot make the host hold more than
 	// that per call whatever its memory limit. Default 64 MiB.
 	MaxOutput int
+	// MaxModuleSize caps the size of a module file, checked before it is
+	// read or compiled: compiling costs time and memory in proportion to
+	// the module, before any other limit applies. Default 128 MiB.
+	MaxModuleSize int
+	// CompileTimeout bounds compiling a module (validating it, and on
+	// wazero metering it). Default 10 minutes: a backstop for a module
+	// built to be slow to compile, generous enough for a large guest such
+	// as an interpreter compiled to WebAssembly, on a slow machine or under
+	// the race detector, when the compilation cache is cold.
+	CompileTimeout time.Duration
 	// Stderr receives captured guest stderr and log lines, prefixed with the
 	// plugin name. Default: discarded.
 	Stderr io.Writer
@@ -42,6 +56,38 @@ type Config struct {
 // DefaultMaxOutput is Config.MaxOutput's default.
 const DefaultMaxOutput = 64 << 20
 
+// DefaultMaxModuleSize is Config.MaxModuleSize's default.
+const DefaultMaxModuleSize = 128 << 20
+
+// CacheDirFor resolves Config.CacheDir for an engine: "-" is none (""),
+// "" the user cache dir's wstream/ENGINE, anything else itself.
+func CacheDirFor(dir, engine string) string {
+	switch dir {
+	case "-":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			slog.Debug("no user cache dir, compiling without a cache", "engine", engine, "err", err)
+			return ""
+		}
+		return filepath.Join(base, "wstream", engine)
+	}
+	return dir
+}
+
+// Pages renders a count of 64 KiB pages as bytes, for messages.
+func Pages(n uint64) string {
+	b := n * 64 << 10
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", b>>30)
+	case b%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", b>>20)
+	}
+	return fmt.Sprintf("%d KiB", b>>10)
+}
+
 // Defaults returns c with zero fields replaced by their defaults.
 func (c Config) Defaults() Config {
 	if c.MemoryLimitPages == 0 {
@@ -55,6 +101,12 @@ func (c Config) Defaults() Config {
 	}
 	if c.MaxOutput == 0 {
 		c.MaxOutput = DefaultMaxOutput
+	}
+	if c.MaxModuleSize == 0 {
+		c.MaxModuleSize = DefaultMaxModuleSize
+	}
+	if c.CompileTimeout == 0 {
+		c.CompileTimeout = 10 * time.Minute
 	}
 	if c.Stderr == nil {
 		c.Stderr = io.Discard
@@ -105,5 +157,6 @@ var (
 	ErrMemoryLimit = errors.New("guest exceeded its memory limit")
 	ErrBadPointer  = errors.New("guest returned a pointer outside its memory")
 	ErrOutputLimit = errors.New("guest response exceeded its output limit")
+	ErrModuleSize  = errors.New("module exceeds the module size limit")
 	ErrUnavailable = errors.New("runtime not compiled into this binary")
 )

@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -82,6 +84,41 @@ func LogLine(plugin string, level, ptr, n uint32, read func(ptr, n uint32) ([]by
 	return fmt.Sprintf("[%s] %s: %s\n", plugin, name, msg)
 }
 
+// Capped keeps the first bytes written to it, up to a limit, and counts
+// the rest: guest stdout and stderr go there, so that a chatty guest cannot
+// grow the host. It is safe for concurrent use.
+type Capped struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	limit   int
+	dropped int
+}
+
+// NewCapped keeps up to limit bytes.
+func NewCapped(limit int) *Capped { return &Capped{limit: limit} }
+
+func (c *Capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := min(len(p), c.limit-c.buf.Len())
+	if keep > 0 {
+		c.buf.Write(p[:keep])
+	}
+	c.dropped += len(p) - max(keep, 0)
+	return len(p), nil
+}
+
+// Drain returns what was kept, marking truncation (Truncated), and
+// empties c.
+func (c *Capped) Drain() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Truncated(c.buf.String(), c.dropped)
+	c.buf.Reset()
+	c.dropped = 0
+	return s
+}
+
 // Truncated is captured guest output kept under its cap, with a note of how
 // many bytes past the cap were dropped, so that a cut is never silent.
 func Truncated(kept string, dropped int) string {
@@ -92,4 +129,37 @@ func Truncated(kept string, dropped int) string {
 		kept += "\n"
 	}
 	return kept + fmt.Sprintf("[stderr truncated: %d more bytes dropped]\n", dropped)
+}
+
+// LogBudget caps the bytes of wstream_v1.log lines one guest call may
+// write, as the capped stderr caps its output: each message is capped at
+// MaxLogLine, but a guest logging in a loop would otherwise write as fast
+// as the host can print. An adapter keeps one per instance, resets it at
+// each call into the guest and writes Dropped's note when the call ends.
+type LogBudget struct {
+	limit, used    int
+	lines, dropped int
+}
+
+// Reset starts a call with limit bytes to spend.
+func (b *LogBudget) Reset(limit int) { *b = LogBudget{limit: limit} }
+
+// Take reports whether a line of n bytes may be written, counting it.
+func (b *LogBudget) Take(n int) bool {
+	if b.used+n > b.limit {
+		b.lines++
+		b.dropped += n
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// Dropped is the note for what Take refused since Reset, or "".
+func (b *LogBudget) Dropped(plugin string) string {
+	if b.lines == 0 {
+		return ""
+	}
+	return fmt.Sprintf("[%s] warn: %d more log lines (%d bytes) of this call dropped, over the limit of %d bytes per call\n",
+		plugin, b.lines, b.dropped, b.limit)
 }

@@ -57,7 +57,7 @@ func TestBadInputSaysWhatAndExitsNonZero(t *testing.T) {
 			"line 2: invalid JSON"},
 		{"unknown op", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "stages: [{op: mapp, fn: identity}]\n")}, `unknown op "mapp"`},
 		{"unknown fn", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "stages: [{op: map, fn: nope}]\n")}, `has no function "nope"`},
-		{"unknown pipeline field", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "stages: [{op: map, fn: identity, windw: 2s}]\n")}, "field windw not found"},
+		{"unknown pipeline field", []string{"run", "--plugin", conf, "--pipeline", write(t, "p.yaml", "stages: [{op: map, fn: identity, windw: 2s}]\n")}, "unknown field windw in a stage (did you mean window?)"},
 		{"bad batch flag", []string{"run", "--plugin", wordcountPlugin(t), "--batch", "fast"}, `--batch "fast" is not a duration`},
 		{"unreachable socket", []string{"run", "--plugin", wordcountPlugin(t), "--source", "socket://127.0.0.1:1"}, "cannot connect to socket://127.0.0.1:1"},
 		{"unknown source", []string{"run", "--plugin", wordcountPlugin(t), "--source", "ftp://x"}, `unknown source "ftp://x"`},

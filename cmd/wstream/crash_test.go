@@ -79,33 +79,7 @@ sink: %s
 			span := time.Since(start)
 			want := readOutput(t, dir, sink+"-ref", sink)
 
-			crash := pipeline(sink+"-crash", out(sink+"-crash"))
-			kills := 0
-			for attempt := 0; ; attempt++ {
-				if attempt > 300 {
-					t.Fatal("the run did not finish in 300 attempts")
-				}
-				cmd := exec.Command(bin, "run", "--pipeline", crash)
-				var stderr bytes.Buffer
-				cmd.Stderr = &stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatalf("run failed: %v\n%s", err, stderr.String())
-					}
-				case <-time.After(time.Duration(rng.Int63n(int64(span / 3)))):
-					cmd.Process.Signal(syscall.SIGKILL)
-					<-done
-					kills++
-					continue
-				}
-				break
-			}
+			kills := killUntilDone(t, bin, pipeline(sink+"-crash", out(sink+"-crash")), span/3, rng)
 			got := readOutput(t, dir, sink+"-crash", sink)
 			if got != want {
 				t.Fatalf("after %d kills the output differs from an uninterrupted run:\n got %d bytes\nwant %d bytes", kills, len(got), len(want))
@@ -115,6 +89,38 @@ sink: %s
 			}
 			t.Logf("%d kills, output identical (%d bytes)", kills, len(want))
 		})
+	}
+}
+
+// killUntilDone runs the pipeline, killing it with SIGKILL at a random
+// moment within within, and restarts it from its checkpoint until a run
+// finishes; it returns how many runs were killed.
+func killUntilDone(t *testing.T, bin, pipeline string, within time.Duration, rng *rand.Rand) int {
+	t.Helper()
+	kills := 0
+	for attempt := 0; ; attempt++ {
+		if attempt > 300 {
+			t.Fatal("the run did not finish in 300 attempts")
+		}
+		cmd := exec.Command(bin, "run", "--pipeline", pipeline)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run failed: %v\n%s", err, stderr.String())
+			}
+			return kills
+		case <-time.After(time.Duration(rng.Int63n(int64(within)))):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			kills++
+		}
 	}
 }
 

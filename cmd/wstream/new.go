@@ -1,186 +1,406 @@
 package main
 
 import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
+	"text/template"
 
 	"github.com/urfave/cli/v2"
+	"github.com/wstream/wstream/abi"
+	guestsdk "github.com/wstream/wstream/guest-sdk"
 )
 
-// A new plugin starts as a copy of the bundled word count in its language
-// (split-words, pair-with-one, sum, and a default pipeline): small, complete
-// and known to pass `wstream check`. It builds against the SDK of a
-// wstream checkout, found from --sdk, the working directory or the binary.
+// A new plugin is written from templates and SDK sources that are both in
+// the binary, so `wstream new` works from any folder with a copied binary
+// and the folder it writes builds anywhere: it holds its SDK and no path
+// of this machine.
+//
+// templates/ has defs.tmpl (shared Makefile and README parts), all/ (files
+// every language gets: README, .gitignore, the golden test's data) and one
+// folder per language with its defs.tmpl (its name, what it needs, its
+// files), its starter, its test and its Makefile. In file names NAME is the
+// plugin's name; a .tmpl file is a text/template, anything else is copied.
 
-// scaffold says how to make a plugin in one language from the word count.
+//go:embed templates
+var scaffoldTemplates embed.FS
+
+// scaffold is what a language adds to its templates.
 type scaffold struct {
-	from  string            // the word count's folder, relative to the checkout
-	files map[string]string // source file in `from` -> generated file name ({{name}} is replaced)
-	build string            // the one build command, for the message
-	extra func(root, dir, name string) error
+	// sdk returns the SDK files to write into the plugin folder, by path.
+	sdk func(name string) (map[string][]byte, error)
+	// reserved are names the plugin cannot take in this language, and why.
+	reserved    []string
+	reservedWhy string
 }
 
 var scaffolds = map[string]scaffold{
-	"go": {
-		from:  "plugins/wordcount",
-		files: map[string]string{"main.go": "main.go", "wordcount.go": "{{name}}.go"},
-		build: "make",
-		extra: goModule,
-	},
-	"c": {
-		from:  "plugins/wordcount/c",
-		files: map[string]string{"wordcount.c": "{{name}}.c", "Makefile": "Makefile"},
-		build: "make",
-	},
-	"rust": {
-		from:  "plugins/wordcount/rust",
-		files: map[string]string{"wordcount.rs": "{{name}}.rs", "Makefile": "Makefile"},
-		build: "make",
-	},
-	"assemblyscript": {
-		from:  "plugins/wordcount/assemblyscript",
-		files: map[string]string{"wordcount.ts": "{{name}}.ts", "Makefile": "Makefile"},
-		build: "make",
-	},
+	"go": {sdk: goSDK, reserved: goStdNames,
+		reservedWhy: "a Go plugin is a module of that name, which would shadow the standard library's package"},
+	"c":              {sdk: copySDK("c", ".")},
+	"rust":           {sdk: copySDK("rust", ".")},
+	"assemblyscript": {sdk: assemblyScriptSDK},
 }
 
 var pluginName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// sdkNames are the SDKs' own file and package names (NAME.c beside the
+// SDK's wstream.c, or a package named like the SDK's).
+var sdkNames = []string{"wstream", "wstream-sdk"}
+
+// goStdNames are the first elements of the standard library's package
+// paths: a module named like one does not build (an ambiguous import).
+var goStdNames = strings.Fields(`all archive bufio builtin bytes cmd cmp compress container context crypto
+	database debug embed encoding errors expvar flag fmt go hash html image index internal io iter log maps
+	math mime net os path plugin reflect regexp runtime slices sort std strconv strings structs sync syscall
+	testing text time unicode unique unsafe vendor weak`)
 
 func newCommand() *cli.Command {
 	langs := make([]string, 0, len(scaffolds))
 	for l := range scaffolds {
 		langs = append(langs, l)
 	}
-	sort.Strings(langs)
+	slices.Sort(langs)
 	return &cli.Command{
 		Name:      "new",
-		Usage:     "create a plugin folder that builds with one command and passes wstream check",
+		Usage:     "create a plugin folder that builds, tests and runs with the commands it prints",
 		ArgsUsage: "NAME",
-		Description: `Creates NAME/ with a starter plugin (a word count: split-words, pair-with-one,
-sum) in the chosen language, a Makefile, and a README. It builds against the
-SDK of this wstream checkout.
+		Description: `Creates NAME/ with a starter plugin in the chosen language (a word count:
+split-words, pair-with-one, sum and a default pipeline), its guest SDK,
+a Makefile (make builds NAME.wasm; make test runs wstream check and the
+default pipeline over testdata/input.txt against testdata/expected.txt,
+plus go test for Go) and a README. It needs no checkout of wstream, and
+the folder holds no path of this machine.
 
 Examples:
-   wstream new --lang go myplugin && make -C myplugin && wstream check myplugin/myplugin.wasm
-   wstream new --lang rust --dir /tmp myplugin`,
+   wstream new --lang go myplugin && cd myplugin && make test
+   wstream new --lang rust --dir ~/plugins myplugin`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "lang", Usage: "plugin language: " + strings.Join(langs, ", "), Value: "go"},
 			&cli.StringFlag{Name: "dir", Usage: "create the folder inside `DIR`", Value: "."},
-			&cli.StringFlag{Name: "sdk", Usage: "the wstream checkout whose SDKs to build against (default: found from the working directory or the wstream binary)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("new takes the plugin's name, e.g. wstream new --lang go myplugin")
 			}
-			name := c.Args().First()
-			if !pluginName.MatchString(name) {
-				return usagef("plugin name %q: use lower-case letters, digits, - and _, starting with a letter", name)
-			}
-			sc, ok := scaffolds[c.String("lang")]
+			name, lang := c.Args().First(), c.String("lang")
+			sc, ok := scaffolds[lang]
 			if !ok {
-				return usagef("--lang %q: use one of %s", c.String("lang"), strings.Join(langs, ", "))
+				return usagef("--lang %q: use one of %s", lang, strings.Join(langs, ", "))
 			}
-			root, err := findCheckout(c.String("sdk"))
-			if err != nil {
+			if err := checkName(name, lang); err != nil {
 				return err
 			}
 			dir := filepath.Join(c.String("dir"), name)
-			if _, err := os.Stat(dir); err == nil {
-				return fmt.Errorf("%s already exists; choose another name or remove it", dir)
+			if _, err := os.Lstat(dir); err == nil {
+				return usagef("%s already exists; choose another name, or remove it first", dir)
 			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			defs, err := languageTemplates(lang)
+			if err != nil {
 				return err
 			}
-			for src, dst := range sc.files {
-				data, err := os.ReadFile(filepath.Join(root, sc.from, src))
-				if err != nil {
-					return fmt.Errorf("reading the %s template: %w", c.String("lang"), err)
-				}
-				text := rewrite(string(data), root, name)
-				dst = strings.ReplaceAll(dst, "{{name}}", name)
-				if err := os.WriteFile(filepath.Join(dir, dst), []byte(text), 0o644); err != nil {
-					return err
-				}
-			}
-			if sc.extra != nil {
-				if err := sc.extra(root, dir, name); err != nil {
-					return err
-				}
-			}
-			readme := fmt.Sprintf("# %s\n\nA wstream plugin in %s, started from the word count.\n\n    %s                                  # builds %s.wasm\n    wstream check %s.wasm     # checks it keeps the batch ABI\n    wstream run --plugin %s.wasm < input.txt\n\nIt builds against the SDK in %s.\n",
-				name, c.String("lang"), sc.build, name, name, name, root)
-			if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(readme), 0o644); err != nil {
+			files, err := renderScaffold(defs, lang, name)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "created %s (%s)\nbuild it:  cd %s && %s\ncheck it:  wstream check %s\n", dir, c.String("lang"), dir, sc.build, filepath.Join(dir, name+".wasm"))
-			return nil
+			sdk, err := sc.sdk(name)
+			if err != nil {
+				return fmt.Errorf("copying the %s SDK: %w", lang, err)
+			}
+			for p, b := range sdk {
+				files[p] = b
+			}
+			if err := writeFolder(dir, files); err != nil {
+				return err
+			}
+			return printNextSteps(c.App.Writer, defs, dir, name)
 		},
 	}
 }
 
-// rewrite turns the word count's source into NAME's: the plugin name, and
-// relative SDK paths made absolute (the new folder lives elsewhere).
-func rewrite(text, root, name string) string {
-	text = strings.ReplaceAll(text, "../../../guest-sdk/", root+"/guest-sdk/")
-	text = strings.ReplaceAll(text, "wordcount", name)
-	return text
-}
-
-// goModule writes the module files of a Go plugin: its own go.mod, which
-// replaces the wstream module with the checkout, and a Makefile.
-func goModule(root, dir, name string) error {
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		return err
+func checkName(name, lang string) error {
+	if !pluginName.MatchString(name) {
+		return usagef("plugin name %q: use lower-case letters, digits, - and _, starting with a letter (e.g. my-plugin)", name)
 	}
-	mod := fmt.Sprintf("module %s\n\ngo 1.26.0\n\nrequire github.com/wstream/wstream v0.0.0\n\nreplace github.com/wstream/wstream => %s\n", name, root)
-	mk := fmt.Sprintf("# Builds %[1]s.wasm: a WASI reactor with the Go SDK.\n%[1]s.wasm: $(wildcard *.go) go.mod\n\tGOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o $@ .\n\nclean:\n\trm -f %[1]s.wasm\n\n.PHONY: clean\n", name)
-	for f, body := range map[string][]byte{"go.mod": []byte(mod), "go.sum": sum, "Makefile": []byte(mk)} {
-		if err := os.WriteFile(filepath.Join(dir, f), body, 0o644); err != nil {
-			return err
-		}
+	if slices.Contains(sdkNames, name) {
+		return usagef("plugin name %q is the SDK's own name; choose another", name)
+	}
+	if sc := scaffolds[lang]; slices.Contains(sc.reserved, name) {
+		return usagef("plugin name %q: %s %q; choose another", name, sc.reservedWhy, name)
 	}
 	return nil
 }
 
-// findCheckout locates a wstream checkout (the folder holding guest-sdk/):
-// the flag, else upwards from the working directory, else from the binary.
-func findCheckout(flag string) (string, error) {
-	isRoot := func(d string) bool {
-		_, err := os.Stat(filepath.Join(d, "guest-sdk", "go", "wstream.go"))
-		return err == nil
-	}
-	if flag != "" {
-		abs, _ := filepath.Abs(flag)
-		if !isRoot(abs) {
-			return "", fmt.Errorf("--sdk %s is not a wstream checkout (no guest-sdk/go/wstream.go there)", flag)
+// templateData is what the templates see.
+type templateData struct {
+	Name    string // the plugin's name
+	Version string // wstream's version, which the SDK files come from
+}
+
+// languageTemplates parses the shared definitions, then the language's own
+// (which define "language", "needs", "test-does" and "files").
+func languageTemplates(lang string) (*template.Template, error) {
+	t := template.New("").Option("missingkey=error")
+	for _, p := range []string{"templates/defs.tmpl", "templates/" + lang + "/defs.tmpl"} {
+		text, err := scaffoldTemplates.ReadFile(p)
+		if err != nil {
+			return nil, err
 		}
-		return abs, nil
-	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			starts = append(starts, filepath.Dir(real))
+		if _, err := t.New(p).Parse(string(text)); err != nil {
+			return nil, err
 		}
 	}
-	for _, d := range starts {
-		for {
-			if isRoot(d) {
-				return d, nil
+	return t, nil
+}
+
+// renderScaffold executes every template of all/ and of the language's folder and
+// returns the files, by their path in the plugin folder.
+func renderScaffold(defs *template.Template, lang, name string) (map[string][]byte, error) {
+	data := templateData{Name: name, Version: version}
+	files := map[string][]byte{}
+	for _, root := range []string{"templates/all", "templates/" + lang} {
+		err := fs.WalkDir(scaffoldTemplates, root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || p == root+"/defs.tmpl" {
+				return err
 			}
-			up := filepath.Dir(d)
-			if up == d {
-				break
+			text, err := scaffoldTemplates.ReadFile(p)
+			if err != nil {
+				return err
 			}
-			d = up
+			out := strings.ReplaceAll(strings.TrimPrefix(p, root+"/"), "NAME", name)
+			if out == "gitignore.tmpl" {
+				out = ".gitignore.tmpl"
+			}
+			if strings.HasSuffix(out, ".tmpl") {
+				out = strings.TrimSuffix(out, ".tmpl")
+				t, err := defs.Clone()
+				if err == nil {
+					_, err = t.New(p).Parse(string(text))
+				}
+				var b bytes.Buffer
+				if err == nil {
+					err = t.ExecuteTemplate(&b, p, data)
+				}
+				if err != nil {
+					return fmt.Errorf("the %s template %s: %w", lang, p, err)
+				}
+				text = b.Bytes()
+			}
+			files[out] = text
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	return "", fmt.Errorf("cannot find a wstream checkout with the guest SDKs; run from inside one, or pass --sdk DIR")
+	return files, nil
+}
+
+// goSDK vendors the Go SDK into the plugin's module as the package
+// NAME/wstream, and abi, which it imports, as NAME/wstream/abi: the module
+// then needs no other module, no checkout and no network.
+func goSDK(name string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	imports := strings.NewReplacer(strconv.Quote("github.com/wstream/wstream/abi"), strconv.Quote(name+"/wstream/abi"))
+	if err := copyEmbedded(files, guestsdk.Files, "go", "wstream", imports); err != nil {
+		return nil, err
+	}
+	if err := copyEmbedded(files, abi.Source, ".", "wstream/abi", imports); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// copySDK copies an SDK's files (guest-sdk/FROM) into the folder TO of
+// the plugin, as they are.
+func copySDK(from, to string) func(string) (map[string][]byte, error) {
+	return func(string) (map[string][]byte, error) {
+		files := map[string][]byte{}
+		return files, copyEmbedded(files, guestsdk.Files, from, to, nil)
+	}
+}
+
+// assemblyScriptSDK copies the SDK package into wstream-sdk/ and writes a
+// package.json and package-lock.json that pin the same compiler as the
+// SDK's and link "wstream-sdk" to that folder.
+func assemblyScriptSDK(name string) (map[string][]byte, error) {
+	const dir = "wstream-sdk"
+	files := map[string][]byte{}
+	if err := copyEmbedded(files, guestsdk.Files, "assemblyscript/assembly", dir, nil); err != nil {
+		return nil, err
+	}
+	var pkg, lock map[string]any
+	for f, v := range map[string]*map[string]any{"package.json": &pkg, "package-lock.json": &lock} {
+		b, err := guestsdk.Files.ReadFile("assemblyscript/" + f)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	packages, err1 := jsonObject(lock, "packages")
+	root, err2 := jsonObject(packages, "")
+	sdk, err3 := jsonObject(packages, "assembly")
+	link, err4 := jsonObject(packages, "node_modules/wstream-sdk")
+	lockDeps, err5 := jsonObject(root, "devDependencies")
+	pkgDeps, err6 := jsonObject(pkg, "devDependencies")
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return nil, fmt.Errorf("package-lock.json or package.json has an unexpected shape: %w", err)
+	}
+	pkg["name"], lock["name"], root["name"] = name, name, name
+	pkg["description"] = name + ": a wstream plugin in AssemblyScript"
+	pkgDeps["wstream-sdk"], lockDeps["wstream-sdk"] = "file:"+dir, "file:"+dir
+	packages[dir] = sdk
+	delete(packages, "assembly")
+	link["resolved"] = dir
+	for f, v := range map[string]any{"package.json": pkg, "package-lock.json": lock} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // npm writes ">=20", not "\u003e=20"
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return nil, err
+		}
+		files[f] = b.Bytes()
+	}
+	return files, nil
+}
+
+// jsonObject returns m[key] as a JSON object.
+func jsonObject(m map[string]any, key string) (map[string]any, error) {
+	o, ok := m[key].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("no object %q", key)
+	}
+	return o, nil
+}
+
+// copyEmbedded adds the files of fsys under from to files, under to, with
+// rewrite (if any) applied to their text.
+func copyEmbedded(files map[string][]byte, fsys fs.FS, from, to string, rewrite *strings.Replacer) error {
+	return fs.WalkDir(fsys, from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		if rewrite != nil {
+			b = []byte(rewrite.Replace(string(b)))
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, from), "/")
+		files[path.Join(to, rel)] = b
+		return nil
+	})
+}
+
+// writeFolder writes files into a new folder dir, all or nothing: into a
+// hidden folder beside it first, renamed to dir once complete.
+func writeFolder(dir string, files map[string][]byte) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".new-")
+	if err != nil {
+		return err
+	}
+	err = os.Chmod(tmp, 0o755)
+	for p, b := range files {
+		if err != nil {
+			break
+		}
+		f := filepath.Join(tmp, filepath.FromSlash(p))
+		if err = os.MkdirAll(filepath.Dir(f), 0o755); err == nil {
+			err = os.WriteFile(f, b, 0o644)
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("writing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// printNextSteps prints the commands that build, test and run the plugin,
+// to be typed as they are. They call wstream by name when that finds this
+// binary, else by this binary's absolute path.
+func printNextSteps(w io.Writer, defs *template.Template, dir, name string) error {
+	part := func(t string) string {
+		var b strings.Builder
+		if err := defs.ExecuteTemplate(&b, t, templateData{Name: name, Version: version}); err != nil {
+			return t
+		}
+		return b.String()
+	}
+	exe, onPath := wstreamCommand()
+	ws, makeTest := "wstream", "make test"
+	if !onPath {
+		ws = shellQuote(exe)
+		makeTest += " WSTREAM=" + ws
+	}
+	fmt.Fprintf(w, "Created %s: a plugin in %s, a word count to start from (%s says more).\n",
+		dir, part("language"), filepath.Join(dir, "README.md"))
+	fmt.Fprintf(w, "It needs %s. Next:\n\n", part("needs"))
+	steps := [][2]string{
+		{"cd " + shellQuote(dir), ""},
+		{"make", part("make-does")},
+		{makeTest, part("test-does")},
+		{ws + " run --plugin " + name + ".wasm --clock manual < testdata/input.txt", ""},
+	}
+	width := max(len(makeTest), len("make test"+" WSTREAM=/path/to/wstream")) // the comments line up
+	for _, s := range steps {
+		if s[1] == "" {
+			fmt.Fprintf(w, "    %s\n", s[0])
+		} else {
+			fmt.Fprintf(w, "    %-*s  # %s\n", width, s[0], s[1])
+		}
+	}
+	if !onPath {
+		fmt.Fprintf(w, "\nwstream is not on your PATH, so these name this binary; add %s to PATH to type just wstream.\n", filepath.Dir(exe))
+	}
+	return nil
+}
+
+// wstreamCommand returns this binary's absolute path, and whether PATH
+// finds this very file as "wstream".
+func wstreamCommand() (string, bool) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", true
+	}
+	if p, err := exec.LookPath("wstream"); err == nil {
+		a, errA := os.Stat(p)
+		b, errB := os.Stat(exe)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return "wstream", true
+		}
+	}
+	return exe, false
+}
+
+// shellQuote quotes s for a POSIX shell when it has anything but plain
+// path characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -100,13 +101,21 @@ func runPipeline(c *cli.Context) error {
 	defer plugins.Close()
 
 	spec, err := loadSpec(ctx, c, plugins, log)
-	if err != nil {
+	var mon *monitor.Monitor
+	if err == nil {
+		mon = monitor.New(monitor.Config{Log: log, Web: spec.HTTP != "", Version: version})
+		done := line.follow(mon)
+		err = job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: log, Monitor: mon, Watch: c.Bool("watch")})
+		done()
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped while starting (a plugin still initializing): a stop,
+		// not a failure; nothing had run.
+		err = nil
+	}
+	if mon == nil {
 		return err
 	}
-	mon := monitor.New(monitor.Config{Log: log, Web: spec.HTTP != "", Version: version})
-	done := line.follow(mon)
-	err = job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: log, Monitor: mon, Watch: c.Bool("watch")})
-	done()
 	return summarize(c, mon, log, err)
 }
 

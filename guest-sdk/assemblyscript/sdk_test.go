@@ -2,8 +2,6 @@ package assdk_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -16,27 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-
 	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/guest-sdk/sdktest"
 )
 
 // The AssemblyScript plugins are built with their Makefiles and driven with
-// wazero directly, next to the Go plugins they mirror: for the same call
+// wazero directly (sdktest), next to the Go plugins they mirror: for the same call
 // input, the response bytes must be identical, record errors included.
 
 const root = "../.."
-
-// guest is one instantiated plugin.
-type guest struct {
-	t        testing.TB
-	mod      api.Module
-	manifest *abi.Manifest
-	logs     *[]string
-	fns      map[string]api.Function // ExportedFunction makes a new call engine each time
-}
 
 // build runs the Makefiles once per test binary.
 var built struct {
@@ -81,14 +67,6 @@ func build(t testing.TB) {
 	}
 }
 
-func run(t testing.TB, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
 // stale reports whether file is missing or older than a .go file in dirs.
 func stale(file string, dirs ...string) bool {
 	fi, err := os.Stat(file)
@@ -106,136 +84,11 @@ func stale(file string, dirs ...string) bool {
 	return false
 }
 
-// cache shares compiled modules between tests: compiling the Go plugins
-// is most of a test's time.
-var cache = wazero.NewCompilationCache()
-
-var allowedImports = map[string]bool{"wasi_snapshot_preview1": true, abi.ImportModule: true}
-
-func load(t testing.TB, path string) *guest {
-	t.Helper()
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCompilationCache(cache))
-	t.Cleanup(func() { r.Close(ctx) })
-	wasi_snapshot_preview1.MustInstantiate(ctx, r)
-	logs := new([]string)
-	_, err := r.NewHostModuleBuilder(abi.ImportModule).NewFunctionBuilder().
-		WithFunc(func(_ context.Context, m api.Module, level, ptr, n uint32) {
-			b, _ := m.Memory().Read(ptr, n)
-			*logs = append(*logs, fmt.Sprintf("%d:%s", level, b))
-		}).Export(abi.ImportLog).Instantiate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := r.CompileModule(ctx, wasm)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	for _, f := range cm.ImportedFunctions() {
-		mod, name, _ := f.Import()
-		if !allowedImports[mod] || (mod == abi.ImportModule && name != abi.ImportLog) {
-			t.Errorf("%s imports %s.%s; only wasi_snapshot_preview1 and wstream_v1.log are provided", path, mod, name)
-		}
-	}
-	for _, m := range cm.ImportedMemories() {
-		mod, name, _ := m.Import()
-		t.Errorf("%s imports memory %s.%s", path, mod, name)
-	}
-	cfg := wazero.NewModuleConfig().WithName(filepath.Base(path))
-	if _, ok := cm.ExportedFunctions()[abi.ExportInitialize]; ok {
-		cfg = cfg.WithStartFunctions(abi.ExportInitialize)
-	} else {
-		cfg = cfg.WithStartFunctions()
-	}
-	mod, err := r.InstantiateModule(ctx, cm, cfg)
-	if err != nil {
-		t.Fatalf("%s: %v (logs %q)", path, err, *logs)
-	}
-	g := &guest{t: t, mod: mod, logs: logs, fns: map[string]api.Function{}}
-	if v := g.callFn(abi.ExportVersion); v != abi.Version {
-		t.Fatalf("%s: wstream_abi_version = %d", path, v)
-	}
-	g.manifest, err = abi.DecodeManifest(g.read(g.callFn(abi.ExportManifest)))
-	if err != nil {
-		t.Fatalf("%s: manifest: %v", path, err)
-	}
-	return g
-}
-
-func (g *guest) callFn(name string, args ...uint64) uint64 {
-	g.t.Helper()
-	f := g.fns[name]
-	if f == nil {
-		if f = g.mod.ExportedFunction(name); f == nil {
-			g.t.Fatalf("no export %s", name)
-		}
-		g.fns[name] = f
-	}
-	res, err := f.Call(context.Background(), args...)
-	if err != nil {
-		g.t.Fatalf("%s: %v (logs %q)", name, err, *g.logs)
-	}
-	return res[0]
-}
-
-func (g *guest) read(packed uint64) []byte {
-	g.t.Helper()
-	b, ok := g.mod.Memory().Read(abi.Unpack(packed))
-	if !ok {
-		g.t.Fatalf("response %x is outside memory", packed)
-	}
-	return bytes.Clone(b)
-}
-
-// call runs function fn (by id) on in and returns the raw response.
-func (g *guest) call(fn int, in []byte) []byte {
-	g.t.Helper()
-	ptr := uint32(g.callFn(abi.ExportAlloc, uint64(len(in))))
-	if ptr == 0 {
-		g.t.Fatal("wstream_alloc returned 0")
-	}
-	if !g.mod.Memory().Write(ptr, in) {
-		g.t.Fatalf("alloc buffer %d+%d is outside memory", ptr, len(in))
-	}
-	return g.read(g.callFn(abi.ExportCall, uint64(fn), uint64(ptr), uint64(len(in))))
-}
-
-func (g *guest) id(name string) int {
-	g.t.Helper()
-	id, _, ok := g.manifest.Lookup(name)
-	if !ok {
-		g.t.Fatalf("%s has no function %q", g.manifest.Name, name)
-	}
-	return id
-}
-
-func mp(t *testing.T, json string) []byte {
-	t.Helper()
-	b, err := abi.FromJSON(nil, []byte(json))
-	if err != nil {
-		t.Fatalf("%s: %v", json, err)
-	}
-	return b
-}
-
-func hexb(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // same calls fn on both guests and wants the same bytes back.
-func same(t *testing.T, as, goRef *guest, fn string, in []byte) {
+func same(t *testing.T, as, goRef *sdktest.Guest, fn string, in []byte) {
 	t.Helper()
-	got := as.call(as.id(fn), in)
-	want := goRef.call(goRef.id(fn), in)
+	got := as.CallID(as.ID(fn), in)
+	want := goRef.CallID(goRef.ID(fn), in)
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s(% x):\n  assemblyscript % x\n  %s\n  go             % x\n  %s", fn, in, got, render(got), want, render(want))
 	}
@@ -252,9 +105,9 @@ func render(b []byte) string {
 func TestManifests(t *testing.T) {
 	build(t)
 	for _, name := range []string{"conformance", "wordcount"} {
-		as := load(t, filepath.Join(root, "plugins", name, "assemblyscript", name+".wasm"))
-		goRef := load(t, filepath.Join(root, "plugins", name, name+".wasm"))
-		m, want := as.manifest, goRef.manifest
+		as := sdktest.Load(t, filepath.Join(root, "plugins", name, "assemblyscript", name+".wasm"))
+		goRef := sdktest.Load(t, filepath.Join(root, "plugins", name, name+".wasm"))
+		m, want := as.Manifest, goRef.Manifest
 		if m.Name != name || m.Language != "assemblyscript" || m.ABI != 1 || m.Version != want.Version {
 			t.Errorf("%s manifest: %+v", name, m)
 		}
@@ -271,8 +124,8 @@ func TestManifests(t *testing.T) {
 // edge cases and wrong types.
 func TestConformanceSameBytes(t *testing.T) {
 	build(t)
-	as := load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
-	goRef := load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
+	as := sdktest.Load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
+	goRef := sdktest.Load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
 
 	elements := `[0, 1, -1, 2, 3, 127, 128, -32, -33, 255, 256, 65535, 65536, -2147483648, 4294967296,
 		9223372036854775807, -9223372036854775808, 18446744073709551615,
@@ -283,22 +136,22 @@ func TestConformanceSameBytes(t *testing.T) {
 	for _, fn := range []string{"identity", "to-string", "pair-with-one", "pair-with-x",
 		"add-4", "add-8", "add-10", "x-and-double", "v-and-v-plus-10", "is-even",
 		"split-words", "first", "int-seconds", "value-nonzero"} {
-		same(t, as, goRef, fn, mp(t, elements))
-		same(t, as, goRef, fn, mp(t, `[]`))
+		same(t, as, goRef, fn, sdktest.JSON(t, elements))
+		same(t, as, goRef, fn, sdktest.JSON(t, `[]`))
 	}
 	pairs := `[["a", 1], ["b", 0], ["c", -0.0], ["d", 0.0], ["e", 2.5], ["f", "x"], ["g", null], [1, 2], ["h"], 7]`
 	for _, fn := range []string{"value-nonzero", "first"} {
-		same(t, as, goRef, fn, mp(t, pairs))
+		same(t, as, goRef, fn, sdktest.JSON(t, pairs))
 	}
 	words := `["a b  c ", "", " ", "one", "  lead", "trail  ", "tab\tsep", "ü ü"]`
-	same(t, as, goRef, "split-words", mp(t, words))
+	same(t, as, goRef, "split-words", sdktest.JSON(t, words))
 
 	groups := `[[1, 2, 3, 4], [5], [1, 2.5], [0.5, 0.25], [9223372036854775807, 1], [-9223372036854775808, 1],
 		[1, "x", 2], ["x", 1], [[1], 2], [null, 1], [1, 18446744073709551615], [1.5, {"a": 1}],
 		[1e308, 1e308], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]]`
 	for _, fn := range []string{"sum", "subtract"} {
-		same(t, as, goRef, fn, mp(t, groups))
-		same(t, as, goRef, fn, mp(t, `[]`))
+		same(t, as, goRef, fn, sdktest.JSON(t, groups))
+		same(t, as, goRef, fn, sdktest.JSON(t, `[]`))
 	}
 
 	updates := `[1000, [["a", [1, 2], []], ["b", [], [5]], ["c", [], []], ["d", [0.5], [1]], ["e", [1], ["s"]],
@@ -306,9 +159,9 @@ func TestConformanceSameBytes(t *testing.T) {
 		["k", [0], [[2.5, 1]]], ["l", [1], [[1, "x"]]], ["m", [1], [7]], ["n", [1], [[1]]], ["o", [1], [["c", 0]]],
 		["p", [-1, 1], [[4, 0]]], [{"k": 1}, [2], [[1, 1.5]]]]]`
 	for _, fn := range []string{"sum-into-state", "add-batch-time-if-values", "count-expire-after-2-idle"} {
-		same(t, as, goRef, fn, mp(t, updates))
-		same(t, as, goRef, fn, mp(t, `[]`))
-		same(t, as, goRef, fn, mp(t, `[0, []]`))
+		same(t, as, goRef, fn, sdktest.JSON(t, updates))
+		same(t, as, goRef, fn, sdktest.JSON(t, `[]`))
+		same(t, as, goRef, fn, sdktest.JSON(t, `[0, []]`))
 	}
 }
 
@@ -316,8 +169,8 @@ func TestConformanceSameBytes(t *testing.T) {
 // the record) with the same code and message.
 func TestBadInputSameBytes(t *testing.T) {
 	build(t)
-	as := load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
-	goRef := load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
+	as := sdktest.Load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
+	goRef := sdktest.Load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
 	raw := []string{
 		"",                                 // nothing
 		"c1",                               // never-used type byte
@@ -337,7 +190,7 @@ func TestBadInputSameBytes(t *testing.T) {
 	}
 	for _, fn := range []string{"identity", "to-string", "split-words", "add-4", "is-even", "x-and-double"} {
 		for _, h := range raw {
-			same(t, as, goRef, fn, hexb(t, h))
+			same(t, as, goRef, fn, sdktest.Hex(t, h))
 		}
 	}
 	groupsRaw := []string{
@@ -346,7 +199,7 @@ func TestBadInputSameBytes(t *testing.T) {
 	}
 	for _, fn := range []string{"sum", "subtract"} {
 		for _, h := range groupsRaw {
-			same(t, as, goRef, fn, hexb(t, h))
+			same(t, as, goRef, fn, sdktest.Hex(t, h))
 		}
 	}
 	updatesRaw := []string{
@@ -361,7 +214,7 @@ func TestBadInputSameBytes(t *testing.T) {
 	}
 	for _, fn := range []string{"sum-into-state", "count-expire-after-2-idle"} {
 		for _, h := range updatesRaw {
-			same(t, as, goRef, fn, hexb(t, h))
+			same(t, as, goRef, fn, sdktest.Hex(t, h))
 		}
 	}
 	// Nesting 513 deep is refused while skipping.
@@ -373,29 +226,29 @@ func TestBadInputSameBytes(t *testing.T) {
 // TestErrorMessagesSameBytes: what describe and %T render inside messages.
 func TestErrorMessagesSameBytes(t *testing.T) {
 	build(t)
-	as := load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
-	goRef := load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
+	as := sdktest.Load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
+	goRef := sdktest.Load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
 	in := `["a", "with \"quotes\" and \\ and \t tab", "ünï", "\u0001\u007f", "a very long string that will be cut at forty bytes", "ééééééééééééééééééééé",
 		"\u00a0nbsp", "\u200bzw", "\ud83d\ude00", "\u0085",
 		[1, "a", null, true, 2.5, [], {}], {"b": [1], "a": "s"}, 1e21, 1e-7, 123456789.0, 1e6, 100000.0, 0.0001, -0.0]`
 	for _, fn := range []string{"add-4", "x-and-double", "is-even", "split-words", "int-seconds"} {
-		same(t, as, goRef, fn, mp(t, in))
+		same(t, as, goRef, fn, sdktest.JSON(t, in))
 	}
-	same(t, as, goRef, "add-4", hexb(t, "93 c4 03 01 02 03 cf ff ff ff ff ff ff ff ff a3 ff fe 41"))
-	same(t, as, goRef, "sum", mp(t, `[["x", 1e300], [[1, [2]], "y"], [{"a": {"b": 1}}, 1]]`))
+	same(t, as, goRef, "add-4", sdktest.Hex(t, "93 c4 03 01 02 03 cf ff ff ff ff ff ff ff ff a3 ff fe 41"))
+	same(t, as, goRef, "sum", sdktest.JSON(t, `[["x", 1e300], [[1, [2]], "y"], [{"a": {"b": 1}}, 1]]`))
 }
 
 // TestRandomSameBytes feeds random values of every type to every function.
 func TestRandomSameBytes(t *testing.T) {
 	build(t)
-	as := load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
-	goRef := load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
+	as := sdktest.Load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
+	goRef := sdktest.Load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := 300
 	if testing.Short() {
 		n = 30
 	}
-	fns := goRef.manifest.Functions
+	fns := goRef.Manifest.Functions
 	for i := 0; i < n; i++ {
 		for _, f := range fns {
 			var in []byte
@@ -451,8 +304,8 @@ func TestRandomSameBytes(t *testing.T) {
 // Scala's (Java's) form, the message of a failed sum Go's %v.
 func TestFloatsSameBytes(t *testing.T) {
 	build(t)
-	as := load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
-	goRef := load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
+	as := sdktest.Load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
+	goRef := sdktest.Load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
 	var fs []float64
 	for e := -1074; e <= 1023; e++ {
 		p := math.Ldexp(1, e)
@@ -552,8 +405,8 @@ func randValue(rng *rand.Rand, b []byte, depth int) []byte {
 // plugins/wordcount.
 func TestWordcountSameBytes(t *testing.T) {
 	build(t)
-	as := load(t, filepath.Join(root, "plugins/wordcount/assemblyscript/wordcount.wasm"))
-	goRef := load(t, filepath.Join(root, "plugins/wordcount/wordcount.wasm"))
+	as := sdktest.Load(t, filepath.Join(root, "plugins/wordcount/assemblyscript/wordcount.wasm"))
+	goRef := sdktest.Load(t, filepath.Join(root, "plugins/wordcount/wordcount.wasm"))
 	sample, err := os.ReadFile(filepath.Join(root, "plugins/wordcount/sample.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -567,9 +420,9 @@ func TestWordcountSameBytes(t *testing.T) {
 	}
 	lines = append(abi.AppendArrayHeader(lines[:0], n), body...)
 	same(t, as, goRef, "split-words", lines)
-	same(t, as, goRef, "split-words", mp(t, `["a  b", "", 1, null]`))
-	same(t, as, goRef, "pair-with-one", mp(t, `["a", "b", "", 1]`))
-	same(t, as, goRef, "sum", mp(t, `[[1, 1, 1], [1], [1, 2.5], ["x", 1]]`))
+	same(t, as, goRef, "split-words", sdktest.JSON(t, `["a  b", "", 1, null]`))
+	same(t, as, goRef, "pair-with-one", sdktest.JSON(t, `["a", "b", "", 1]`))
+	same(t, as, goRef, "sum", sdktest.JSON(t, `[[1, 1, 1], [1], [1, 2.5], ["x", 1]]`))
 }
 
 // TestCalls covers the ABI around the functions: unknown ids, input outside
@@ -577,31 +430,31 @@ func TestWordcountSameBytes(t *testing.T) {
 // between calls, and abort reaching the log.
 func TestCalls(t *testing.T) {
 	build(t)
-	as := load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
-	goRef := load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
+	as := sdktest.Load(t, filepath.Join(root, "plugins/conformance/assemblyscript/conformance.wasm"))
+	goRef := sdktest.Load(t, filepath.Join(root, "plugins/conformance/conformance.wasm"))
 
-	for _, fn := range []int{-1, len(as.manifest.Functions), 1 << 20} {
-		got := as.call(fn, mp(t, `[1]`))
-		want := goRef.call(fn, mp(t, `[1]`))
+	for _, fn := range []int{-1, len(as.Manifest.Functions), 1 << 20} {
+		got := as.CallID(fn, sdktest.JSON(t, `[1]`))
+		want := goRef.CallID(fn, sdktest.JSON(t, `[1]`))
 		if !bytes.Equal(got, want) {
 			t.Errorf("function %d: %s, want %s", fn, render(got), render(want))
 		}
 	}
 
 	// Input outside the alloc buffer is bad input; an empty one is empty.
-	ptr := uint32(as.callFn(abi.ExportAlloc, 16))
-	resp := as.read(as.callFn(abi.ExportCall, 0, uint64(ptr+60), 16)) // the buffer is 64 bytes
+	ptr := uint32(as.Export(abi.ExportAlloc, 16))
+	resp := as.Read(as.Export(abi.ExportCall, 0, uint64(ptr+60), 16)) // the buffer is 64 bytes
 	if want := `[1,"input is not inside the wstream_alloc buffer",[]]`; render(resp) != want {
 		t.Errorf("outside: %s", render(resp))
 	}
-	resp = as.read(as.callFn(abi.ExportCall, 0, 0, 0))
-	want := goRef.read(goRef.callFn(abi.ExportCall, 0, 0, 0))
+	resp = as.Read(as.Export(abi.ExportCall, 0, 0, 0))
+	want := goRef.Read(goRef.Export(abi.ExportCall, 0, 0, 0))
 	if !bytes.Equal(resp, want) {
 		t.Errorf("empty input: %s, want %s", render(resp), render(want))
 	}
 
 	// The alloc buffer is kept while big enough, and replaced when not.
-	if p2 := uint32(as.callFn(abi.ExportAlloc, 8)); p2 != ptr {
+	if p2 := uint32(as.Export(abi.ExportAlloc, 8)); p2 != ptr {
 		t.Errorf("alloc(8) after alloc(16) moved the buffer: %d -> %d", ptr, p2)
 	}
 
@@ -610,20 +463,20 @@ func TestCalls(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		batch = abi.AppendString(batch, "the quick brown fox jumps over the lazy dog")
 	}
-	id := as.id("split-words")
-	first := as.call(id, batch)
-	as.call(id, batch)
-	pages := as.mod.Memory().Size()
+	id := as.ID("split-words")
+	first := as.CallID(id, batch)
+	as.CallID(id, batch)
+	pages := as.Module.Memory().Size()
 	start := time.Now()
 	for i := 0; i < 50; i++ {
-		if got := as.call(id, batch); !bytes.Equal(got, first) {
+		if got := as.CallID(id, batch); !bytes.Equal(got, first) {
 			t.Fatalf("call %d returned different bytes", i)
 		}
 	}
-	if grown := as.mod.Memory().Size(); grown > pages {
+	if grown := as.Module.Memory().Size(); grown > pages {
 		t.Errorf("memory grew from %d to %d bytes over 50 identical calls", pages, grown)
 	}
-	t.Logf("split-words on 2000 lines: %v per call, memory %d KiB", time.Since(start)/50, as.mod.Memory().Size()>>10)
+	t.Logf("split-words on 2000 lines: %v per call, memory %d KiB", time.Since(start)/50, as.Module.Memory().Size()>>10)
 }
 
 // BenchmarkWordcount runs the three wordcount stages on a batch of 1000
@@ -636,15 +489,15 @@ func BenchmarkWordcount(b *testing.B) {
 			if lang == "assemblyscript" {
 				path = filepath.Join(root, "plugins/wordcount/assemblyscript/wordcount.wasm")
 			}
-			g := load(b, path)
+			g := sdktest.Load(b, path)
 			lines := abi.AppendArrayHeader(nil, 1000)
 			for i := 0; i < 1000; i++ {
 				lines = abi.AppendString(lines, "the quick brown fox jumps over the lazy dog and the cat")
 			}
-			split, pair, sum := g.id("split-words"), g.id("pair-with-one"), g.id("sum")
+			split, pair, sum := g.ID("split-words"), g.ID("pair-with-one"), g.ID("sum")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				resp := g.call(split, lines)
+				resp := g.CallID(split, lines)
 				res, err := abi.DecodeResponse(resp, 1000, nil)
 				if err != nil {
 					b.Fatal(err)
@@ -653,7 +506,7 @@ func BenchmarkWordcount(b *testing.B) {
 				for _, r := range res.Results {
 					words, _, _ = abi.SplitArray(words, r)
 				}
-				pairs := g.call(pair, abi.AppendArray(nil, words))
+				pairs := g.CallID(pair, abi.AppendArray(nil, words))
 				_ = pairs
 				groups := abi.AppendArrayHeader(nil, 12)
 				for k := 0; k < 12; k++ {
@@ -662,7 +515,7 @@ func BenchmarkWordcount(b *testing.B) {
 						groups = append(groups, 1)
 					}
 				}
-				g.call(sum, groups)
+				g.CallID(sum, groups)
 			}
 		})
 	}
@@ -671,10 +524,10 @@ func BenchmarkWordcount(b *testing.B) {
 // TestSDK drives testdata/probe, which uses the rest of the SDK's API.
 func TestSDK(t *testing.T) {
 	build(t)
-	run(t, "make", "-s", "-C", "testdata/probe")
-	g := load(t, "testdata/probe/probe.wasm")
-	if g.manifest.Name != "probe" || g.manifest.Language != "assemblyscript" || g.manifest.Pipeline != "" {
-		t.Errorf("manifest %+v", g.manifest)
+	sdktest.Run(t, "testdata/probe", "make", "-s")
+	g := sdktest.Load(t, "testdata/probe/probe.wasm")
+	if g.Manifest.Name != "probe" || g.Manifest.Language != "assemblyscript" || g.Manifest.Pipeline != "" {
+		t.Errorf("manifest %+v", g.Manifest)
 	}
 	tests := []struct{ fn, in, want string }{
 		{"log-echo", `["a"]`, `[0,["a"],[]]`},
@@ -695,26 +548,23 @@ func TestSDK(t *testing.T) {
 		{"keep-nil", `[5, [["k", [], []], ["j", [1], [5]]]]`, `[0,[[],[null]],[]]`},
 	}
 	for _, tt := range tests {
-		if got := render(g.call(g.id(tt.fn), mp(t, tt.in))); got != tt.want {
+		if got := render(g.CallID(g.ID(tt.fn), sdktest.JSON(t, tt.in))); got != tt.want {
 			t.Errorf("%s(%s) = %s, want %s", tt.fn, tt.in, got, tt.want)
 		}
 	}
-	if got := g.call(g.id("bytes"), mp(t, `["ab"]`)); !bytes.Equal(got, hexb(t, "93 00 91 c4 02 61 62 90")) {
+	if got := g.CallID(g.ID("bytes"), sdktest.JSON(t, `["ab"]`)); !bytes.Equal(got, sdktest.Hex(t, "93 00 91 c4 02 61 62 90")) {
 		t.Errorf("bytes: % x", got)
 	}
-	if len(*g.logs) != 1 || (*g.logs)[0] != "1:got a" {
-		t.Errorf("logs %q", *g.logs)
+	if len(g.Logs()) != 1 || (g.Logs())[0] != "1:got a" {
+		t.Errorf("logs %q", g.Logs())
 	}
 
 	// An abort (a throw) logs at error level and traps.
-	in := mp(t, `["x"]`)
-	ptr := uint32(g.callFn(abi.ExportAlloc, uint64(len(in))))
-	g.mod.Memory().Write(ptr, in)
-	_, err := g.mod.ExportedFunction(abi.ExportCall).Call(context.Background(), uint64(g.id("abort")), uint64(ptr), uint64(len(in)))
-	if err == nil {
+	in := sdktest.JSON(t, `["x"]`)
+	if _, err := g.Try(abi.ExportCall, uint64(g.ID("abort")), uint64(g.Input(in)), uint64(len(in))); err == nil {
 		t.Fatal("abort did not trap")
 	}
-	if n := len(*g.logs); n != 2 || !strings.HasPrefix((*g.logs)[1], "3:abort: boom x at ") {
-		t.Errorf("logs after abort %q", *g.logs)
+	if n := len(g.Logs()); n != 2 || !strings.HasPrefix((g.Logs())[1], "3:abort: boom x at ") {
+		t.Errorf("logs after abort %q", g.Logs())
 	}
 }

@@ -3,24 +3,16 @@
 package wstream
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-
-	"github.com/wstream/wstream/abi"
+	"github.com/wstream/wstream/guest-sdk/sdktest"
+	"github.com/wstream/wstream/runtime/wasmtest"
 )
 
 // TestWasm builds testdata/sdkprobe as a WASI reactor and drives its exports
-// with wazero: what the native tests cannot show is that the exports work
+// with wazero (sdktest): what the native tests cannot show is that the exports work
 // from this package (not main), that recover catches runtime panics inside
 // WebAssembly, that the log import reaches the host, and that the buffers
 // the host holds survive the GC.
@@ -28,60 +20,12 @@ func TestWasm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a wasm module")
 	}
-	wasmPath := filepath.Join(t.TempDir(), "sdkprobe.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", wasmPath, "./testdata/sdkprobe")
-	cmd.Env = append(cmd.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
-	defer r.Close(ctx)
-	wasi_snapshot_preview1.MustInstantiate(ctx, r)
-	var logs []string
-	_, err := r.NewHostModuleBuilder(abi.ImportModule).NewFunctionBuilder().
-		WithFunc(func(_ context.Context, m api.Module, level, ptr, n uint32) {
-			b, _ := m.Memory().Read(ptr, n)
-			logs = append(logs, fmt.Sprintf("%d:%s", level, b))
-		}).Export(abi.ImportLog).Instantiate(ctx)
+	wasm, err := wasmtest.BuildGo("testdata/sdkprobe")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wasm, err := os.ReadFile(wasmPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	mod, err := r.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().
-		WithStderr(&stderr).WithStartFunctions(abi.ExportInitialize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	call := func(name string, args ...uint64) uint64 {
-		t.Helper()
-		res, err := mod.ExportedFunction(name).Call(ctx, args...)
-		if err != nil {
-			t.Fatalf("%s: %v\nstderr: %s", name, err, stderr.String())
-		}
-		return res[0]
-	}
-	read := func(packed uint64) []byte {
-		t.Helper()
-		b, ok := mod.Memory().Read(abi.Unpack(packed))
-		if !ok {
-			t.Fatalf("response %x outside memory", packed)
-		}
-		return bytes.Clone(b)
-	}
-
-	if v := call(abi.ExportVersion); v != abi.Version {
-		t.Fatalf("wstream_abi_version = %d", v)
-	}
-	m, err := abi.DecodeManifest(read(call(abi.ExportManifest)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := sdktest.LoadBytes(t, "sdkprobe.wasm", wasm)
+	m := g.Manifest
 	if m.Name != "sdkprobe" || m.Language != "go" || m.Pipeline != "stages: []\n" || len(m.Functions) != 7 {
 		t.Fatalf("manifest %+v", m)
 	}
@@ -91,19 +35,7 @@ func TestWasm(t *testing.T) {
 		if !ok {
 			id = 99
 		}
-		b, err := abi.FromJSON(nil, []byte(in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ptr := uint32(call(abi.ExportAlloc, uint64(len(b))))
-		if ptr == 0 || !mod.Memory().Write(ptr, b) {
-			t.Fatalf("wstream_alloc(%d) = %d", len(b), ptr)
-		}
-		j, err := abi.AppendJSON(nil, read(call(abi.ExportCall, uint64(id), uint64(ptr), uint64(len(b)))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(j)
+		return sdktest.ToJSON(t, g.CallID(id, sdktest.JSON(t, in)))
 	}
 
 	tests := []struct{ fn, in, want string }{
@@ -130,8 +62,8 @@ func TestWasm(t *testing.T) {
 			t.Errorf("%s(%s)\n got %s\nwant %s", tt.fn, tt.in, got, tt.want)
 		}
 	}
-	if strings.Join(logs, "|") != "2:hello" {
-		t.Errorf("logs %q", logs)
+	if strings.Join(g.Logs(), "|") != "2:hello" {
+		t.Errorf("logs %q", g.Logs())
 	}
 
 	// Buffers grow and are reused: many calls of mixed sizes, with the GC
@@ -151,7 +83,7 @@ func TestWasm(t *testing.T) {
 			t.Fatalf("call %d (%d elements): got %.200s", i, n, got)
 		}
 	}
-	if stderr.Len() > 0 {
-		t.Errorf("stderr: %s", stderr.String())
+	if g.Stderr.Len() > 0 {
+		t.Errorf("stderr: %s", g.Stderr.String())
 	}
 }

@@ -1,6 +1,7 @@
 // Package format maps the bytes of a message or a line to a record and a
 // record back to bytes, the same way for every connector: text as a
-// string, JSON parsed into the record's value.
+// string, JSON parsed into the record's value, CSV (for line sources) as a
+// map per row.
 package format
 
 import (
@@ -17,6 +18,8 @@ const (
 	Text Format = "text"
 	// JSON parses the bytes as one JSON value.
 	JSON Format = "json"
+	// CSV reads RFC 4180 rows; only line sources take it (csv.go).
+	CSV Format = "csv"
 )
 
 // Parse reads a ?format= value; "lines" is another name for text.
@@ -28,6 +31,19 @@ func Parse(s string) (Format, error) {
 		return JSON, nil
 	}
 	return "", fmt.Errorf("format=%s: use text or json", s)
+}
+
+// ParseLines reads the ?format= of a line source: lines (the default;
+// text is another name), json (one JSON value per line) or csv.
+func ParseLines(s string) (Format, error) {
+	if s == "csv" {
+		return CSV, nil
+	}
+	f, err := Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("format=%s: use lines, json or csv", s)
+	}
+	return f, nil
 }
 
 // Append appends the record that b holds in format f. A nil b (a Kafka

@@ -25,14 +25,15 @@ func parseError(data []byte, err error) error {
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := syntaxLine(data)
+	if line == 0 {
+		return errors.New(msg) // not a syntax error: it names its line
+	}
 	if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
 		msg = rest
 	}
-	if line := syntaxLine(data); line > 0 {
-		text := strings.TrimSpace(strings.Split(string(data), "\n")[line-1])
-		return fmt.Errorf("line %d: %s: %s", line, msg, text)
-	}
-	return errors.New(msg)
+	text := strings.TrimSpace(strings.Split(string(data), "\n")[line-1])
+	return fmt.Errorf("line %d: %s: %s", line, msg, text)
 }
 
 // syntaxLine finds the line of a syntax error: the first line from which

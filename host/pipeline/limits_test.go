@@ -51,7 +51,7 @@ backpressure: true
 		"limits: {memory: 100000}":         "whole number of 64KiB pages",
 		"limits: {memory: 8GiB}":           "between 64KiB",
 		"limits: {timeout: forever}":       "is not a duration",
-		"limits: {memroy: 1MiB}":           "field memroy not found",
+		"limits: {memroy: 1MiB}":           "unknown field memroy in limits: (did you mean memory?)",
 		"allow: [network]":                 `unknown capability "network"`,
 		"maxRate: -5":                      "must be a positive number",
 		"maxRate: {input: 0}":              "maxRate: input: 0",

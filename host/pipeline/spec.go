@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,19 +22,19 @@ import (
 // Parse, which checks its shape; the operator graph checks op and
 // function names when it is built.
 type Spec struct {
-	Plugin          string            `yaml:"plugin"`
-	Batch           Duration          `yaml:"batch"`
-	Clock           Clock             `yaml:"clock"`
-	Checkpoint      string            `yaml:"checkpoint"`
-	CheckpointEvery int               `yaml:"checkpointEvery"`
-	Source          string            `yaml:"source"`
-	Sources         map[string]string `yaml:"sources"`
-	Stages          []Stage           `yaml:"stages"`
-	Streams         []Stream          `yaml:"streams"`
-	Sink            string            `yaml:"sink"`
-	Trigger         Trigger           `yaml:"trigger"`
-	NoDataBatches   *bool             `yaml:"noDataBatches"`
-	WatermarkPolicy string            `yaml:"watermarkPolicy"`
+	Plugin          string   `yaml:"plugin"`
+	Batch           Duration `yaml:"batch"`
+	Clock           Clock    `yaml:"clock"`
+	Checkpoint      string   `yaml:"checkpoint"`
+	CheckpointEvery int      `yaml:"checkpointEvery"`
+	Source          string   `yaml:"source"`
+	Sources         Sources  `yaml:"sources"`
+	Stages          []Stage  `yaml:"stages"`
+	Streams         []Stream `yaml:"streams"`
+	Sink            string   `yaml:"sink"`
+	Trigger         Trigger  `yaml:"trigger"`
+	NoDataBatches   *bool    `yaml:"noDataBatches"`
+	WatermarkPolicy string   `yaml:"watermarkPolicy"`
 	// Late is an optional sink URI for the rows event-time aggregates drop
 	// as late, so that nothing is dropped silently.
 	Late    string `yaml:"late"`
@@ -85,6 +86,14 @@ type Stage struct {
 	Delay      Duration `yaml:"delay"`
 	OutputMode string   `yaml:"outputMode"`
 	OnError    string   `yaml:"onError"`
+	// Key, Value and Time name what a stage reads from a record: a field
+	// path (".sensor", ".readings.0.temp") evaluated in the host, or the
+	// name of a guest map function. Key may be a list: a composite key.
+	Key   Keys   `yaml:"key"`
+	Value string `yaml:"value"`
+	// Gap is a session window's gap: rows of a key at most Gap apart share
+	// a session.
+	Gap Duration `yaml:"gap"`
 
 	// Line is the line of the stage in the pipeline file, for messages.
 	Line int `yaml:"-"`
@@ -95,6 +104,114 @@ type Stream struct {
 	Name   string  `yaml:"name"`
 	From   string  `yaml:"from"`
 	Stages []Stage `yaml:"stages"`
+}
+
+// Keys is a stage's key: one path or function, or a list of them (a
+// composite key). In YAML it is a string or a list of strings.
+type Keys []string
+
+// UnmarshalYAML accepts a string or a list of strings.
+func (k *Keys) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value == "" {
+			return fmt.Errorf("line %d: key: is empty; give a path such as .sensor or a function name", n.Line)
+		}
+		*k = Keys{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			return fmt.Errorf("line %d: key: is an empty list; give one path or function or more", n.Line)
+		}
+		for _, e := range n.Content {
+			if e.Kind != yaml.ScalarNode || e.Value == "" {
+				return fmt.Errorf("line %d: key: want a list of paths (.sensor) or function names", e.Line)
+			}
+			*k = append(*k, e.Value)
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: key: want a path (.sensor), a function name, or a list of them", n.Line)
+}
+
+// String is the key as written; a list of one is the same as its element.
+func (k Keys) String() string {
+	if len(k) == 1 {
+		return k[0]
+	}
+	return "[" + strings.Join(k, ", ") + "]"
+}
+
+// Sources names a pipeline's inputs. A value is a source URI, or a map
+// with the URI under uri: and its parameters beside it, which is the same
+// as writing them after a '?':
+//
+//	sources:
+//	  readings: {uri: "file:readings.csv", format: csv, onError: deadletter}
+//	  clicks: "socket://127.0.0.1:7777?format=json"
+type Sources map[string]string
+
+// UnmarshalYAML accepts a URI or {uri: URI, PARAM: VALUE, ...} per name.
+func (s *Sources) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: sources: want a map from names to source URIs", n.Line)
+	}
+	out := Sources{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name, v := n.Content[i].Value, n.Content[i+1]
+		if _, dup := out[name]; dup {
+			return fmt.Errorf("line %d: sources: %s is given twice", n.Content[i].Line, name)
+		}
+		switch v.Kind {
+		case yaml.ScalarNode:
+			out[name] = v.Value
+		case yaml.MappingNode:
+			uri, err := sourceMap(name, v)
+			if err != nil {
+				return err
+			}
+			out[name] = uri
+		default:
+			return fmt.Errorf("line %d: sources: %s: want a URI or {uri: URI, PARAM: VALUE}", v.Line, name)
+		}
+	}
+	*s = out
+	return nil
+}
+
+// sourceMap folds {uri: U, a: 1, b: 2} into U?a=1&b=2, parameters in the
+// order written. The connector checks the parameters as it checks any URI's.
+func sourceMap(name string, m *yaml.Node) (string, error) {
+	var uri string
+	params := url.Values{}
+	var order []string
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			return "", fmt.Errorf("line %d: sources: %s: %s: want a single value", v.Line, name, k.Value)
+		}
+		if k.Value == "uri" {
+			uri = v.Value
+			continue
+		}
+		if params.Has(k.Value) {
+			return "", fmt.Errorf("line %d: sources: %s: %s is given twice", k.Line, name, k.Value)
+		}
+		params.Set(k.Value, v.Value)
+		order = append(order, k.Value)
+	}
+	if uri == "" {
+		return "", fmt.Errorf("line %d: sources: %s: the map form needs uri: (the source URI), e.g. {uri: \"file:in.csv\", format: csv}", m.Line, name)
+	}
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	for _, k := range order {
+		uri += sep + url.QueryEscape(k) + "=" + url.QueryEscape(params.Get(k))
+		sep = "&"
+	}
+	return uri, nil
 }
 
 // Duration is a Go duration in a pipeline file ("500ms", "1s").
@@ -282,7 +399,7 @@ func (s *Spec) check() error {
 		if len(s.Sources) > 0 {
 			return errors.New("give either source: or sources:, not both")
 		}
-		s.Sources = map[string]string{"input": s.Source}
+		s.Sources = Sources{"input": s.Source}
 		s.Source = ""
 	}
 	if len(s.Stages) > 0 && len(s.Streams) > 0 {
@@ -385,7 +502,7 @@ func (s *Spec) ApplyDefaults() {
 		s.Trigger = TriggerProcessingTime
 	}
 	if len(s.Sources) == 0 {
-		s.Sources = map[string]string{"input": DefaultSource}
+		s.Sources = Sources{"input": DefaultSource}
 	}
 	if s.Sink == "" {
 		s.Sink = DefaultSink

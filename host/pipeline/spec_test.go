@@ -73,8 +73,8 @@ streams:
 
 func TestParseSpecErrors(t *testing.T) {
 	for input, want := range map[string]string{
-		"batch: 1s\nbacth: 2s\n":                    "field bacth not found",
-		"stages: [{op: map, fnn: x}]\n":             "field fnn not found",
+		"batch: 1s\nbacth: 2s\n":                    "line 2: unknown field bacth (did you mean batch?)",
+		"stages: [{op: map, fnn: x}]\n":             "line 1: unknown field fnn in a stage (did you mean fn?)",
 		"batch: fast\n":                             `line 1: "fast" is not a duration (write it like 500ms, 1s or 2m)`,
 		"stages: [{op: window, window: -1s}]\n":     `duration "-1s" is negative`,
 		"clock: wall\n":                             `clock: "wall" is not a clock (use system or manual)`,
@@ -117,6 +117,52 @@ allow: ["fs:data", clock]
 	} {
 		if got != want {
 			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+}
+
+// A source may be a map with its URI under uri: and its parameters beside
+// it; key: is a path, a function or a list of them.
+func TestParseSourceMapsAndKeys(t *testing.T) {
+	s, err := Parse([]byte(`
+sources:
+  readings: {uri: "file:readings.csv", format: csv, header: false, onError: deadletter}
+  more: {uri: "socket://127.0.0.1:7777?format=json", maxLine: 4MiB}
+  plain: stdin
+stages:
+  - {op: keyBy, key: .sensor}
+  - {op: dropDuplicates, key: [.id, .ts]}
+  - {op: aggregateBySession, gap: 30s, key: first, value: .1.amount, fn: sum}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Sources["readings"] != "file:readings.csv?format=csv&header=false&onError=deadletter" ||
+		s.Sources["more"] != "socket://127.0.0.1:7777?format=json&maxLine=4MiB" || s.Sources["plain"] != "stdin" {
+		t.Errorf("sources %v", s.Sources)
+	}
+	if k := s.Stages[0].Key; len(k) != 1 || k[0] != ".sensor" {
+		t.Errorf("key %v", k)
+	}
+	if k := s.Stages[1].Key; len(k) != 2 || k.String() != "[.id, .ts]" {
+		t.Errorf("composite key %v", k)
+	}
+	if st := s.Stages[2]; st.Gap.D() != 30*time.Second || st.Value != ".1.amount" || st.Key.String() != "first" {
+		t.Errorf("session stage %+v", st)
+	}
+
+	for input, want := range map[string]string{
+		"sources: {a: {format: csv}}\n":                   "sources: a: the map form needs uri:",
+		"sources: {a: {uri: x, format: [csv]}}\n":         "sources: a: format: want a single value",
+		"sources: [stdin]\n":                              "sources: want a map from names to source URIs",
+		"stages: [{op: dropDuplicates, key: []}]\n":       "key: is an empty list",
+		"stages: [{op: dropDuplicates, key: {a: 1}}]\n":   "key: want a path (.sensor), a function name, or a list of them",
+		"stages: [{op: dropDuplicates, key: [[.a]]}]\n":   "key: want a list of paths (.sensor) or function names",
+		"stages: [{op: aggregateBySession, gap: soon}]\n": `"soon" is not a duration`,
+	} {
+		_, err := Parse([]byte(input))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", input, err, want)
 		}
 	}
 }

@@ -87,7 +87,7 @@ func TestBadInputOversizedLine(t *testing.T) {
 	dir := t.TempDir()
 	in := hosttest.WriteFile(t, dir, "in.txt", "ok\n"+strings.Repeat("x", 1<<20+1)+"\nnever\n")
 	out, err := manualRun(t, "file:"+in, "jsonl:"+filepath.Join(dir, "out.jsonl"))
-	if err == nil || !strings.Contains(err.Error(), "file:"+in+" line 2: line too long (the cap is 1048576 bytes)") {
+	if err == nil || !strings.Contains(err.Error(), "file:"+in+" line 2: line too long (the cap is 1048576 bytes; raise it with ?maxLine=SIZE on the source") {
 		t.Fatalf("err = %v", err)
 	}
 	if got, _ := os.ReadFile(out); string(got) != "{\"time\":1000,\"records\":[\"ok\"]}\n" {

@@ -32,7 +32,7 @@ import (
 // the number of files seen.
 type dirSource struct {
 	uri, dir string
-	max      int
+	opt      textOptions
 	poll     time.Duration
 	log      *slog.Logger
 
@@ -41,8 +41,7 @@ type dirSource struct {
 	queue  []string        // new files found by the last scan, in order
 	cur    string          // the file being read, when f != nil
 	f      *os.File
-	lr     *lineReader
-	a      arena
+	tr     *textReader
 	// posHead is the position JSON up to the current file's offset, built
 	// once per file so each line's position costs two integers.
 	posHead []byte
@@ -175,8 +174,15 @@ func (s *dirSource) openFile(name string, off, line int64) error {
 		}
 	}
 	s.f, s.cur = f, name
-	s.lr = newLineReader(f, s.uri+" file "+name, s.max)
-	s.lr.off, s.lr.line = off, line
+	s.tr = newTextReader(f, s.uri+" file "+name, s.opt)
+	s.tr.lr.off, s.tr.lr.line = off, line
+	if off > 0 {
+		if err := readHeader(s.tr, filepath.Join(s.dir, name), s.uri+" file "+name); err != nil {
+			f.Close()
+			s.f, s.tr = nil, nil
+			return err
+		}
+	}
 
 	done := make([]string, 0, len(s.done))
 	for n := range s.done {
@@ -192,9 +198,9 @@ func (s *dirSource) openFile(name string, off, line int64) error {
 func (s *dirSource) pos() []byte {
 	p := make([]byte, 0, len(s.posHead)+32)
 	p = append(p, s.posHead...)
-	p = strconv.AppendInt(p, s.lr.off, 10)
+	p = strconv.AppendInt(p, s.tr.lr.off, 10)
 	p = append(p, `,"line":`...)
-	p = strconv.AppendInt(p, s.lr.line, 10)
+	p = strconv.AppendInt(p, s.tr.lr.line, 10)
 	return append(p, '}')
 }
 
@@ -207,16 +213,17 @@ func (s *dirSource) Next(ctx context.Context) (host.Unit, error) {
 			return host.Unit{}, err
 		}
 		if s.f != nil {
-			line, err := s.lr.next()
+			u, err := s.tr.next(s.tr.lr.next)
 			if err == nil {
-				return lineUnit(s.a.str(line), s.pos()), nil
+				u.Pos = s.pos()
+				return u, nil
 			}
 			if err != io.EOF {
 				return host.Unit{}, readErr(s.uri+" file "+s.cur, err)
 			}
 			s.f.Close()
 			s.done[s.cur] = true
-			s.f, s.lr, s.cur = nil, nil, ""
+			s.f, s.tr, s.cur = nil, nil, ""
 			continue
 		}
 		if len(s.queue) == 0 {
@@ -250,6 +257,6 @@ func (s *dirSource) Close() error {
 		return nil
 	}
 	err := s.f.Close()
-	s.f, s.lr = nil, nil
+	s.f, s.tr = nil, nil
 	return err
 }

@@ -182,8 +182,8 @@ func TestDirSink(t *testing.T) {
 
 func TestOpenSinkErrors(t *testing.T) {
 	for uri, want := range map[string]string{
-		"nowhere":              `unknown sink "nowhere": use dir:PREFIX, jsonl:PATH, stdout`,
-		"jsonl:":               "sink jsonl:: missing path (write jsonl:PATH)",
+		"nowhere": `unknown sink "nowhere": use dir:PREFIX, jsonl:PATH, stdout`,
+		"jsonl:":  "sink jsonl:: missing path (write jsonl:PATH)",
 	} {
 		if _, err := host.OpenSink(uri); err == nil || err.Error() != want {
 			t.Errorf("%s: %v\nwant %s", uri, err, want)

@@ -28,15 +28,15 @@ const (
 // and never ends by itself. It cannot replay, so units carry no position.
 type socketSource struct {
 	uri, addr, port string
-	max             int
+	opt             textOptions
 	log             *slog.Logger
 
 	minBackoff, maxBackoff time.Duration
 
-	conn  net.Conn
-	lr    *lineReader
-	lines int64 // lines read over all connections, for messages
-	a     arena
+	conn net.Conn
+	// tr reads every connection in turn: line numbers go on across them,
+	// and a CSV header is read again on each.
+	tr *textReader
 	// dirty is set when a cancelled ctx left a read deadline on conn.
 	dirty  bool
 	closed bool
@@ -82,12 +82,12 @@ func dialCause(err error) error {
 }
 
 func (s *socketSource) attach(conn net.Conn) {
-	if s.lr != nil {
-		s.lines = s.lr.line
-	}
 	s.conn, s.dirty = conn, false
-	s.lr = newLineReader(conn, s.uri, s.max)
-	s.lr.line = s.lines
+	if s.tr == nil {
+		s.tr = newTextReader(conn, s.uri, s.opt)
+		return
+	}
+	s.tr.reset(conn)
 }
 
 func (s *socketSource) Next(ctx context.Context) (host.Unit, error) {
@@ -96,7 +96,7 @@ func (s *socketSource) Next(ctx context.Context) (host.Unit, error) {
 			return host.Unit{}, err
 		}
 		if s.conn == nil {
-			if s.lr == nil || s.closed {
+			if s.tr == nil || s.closed {
 				return host.Unit{}, fmt.Errorf("%s: Next on a source that is not open", s.uri)
 			}
 			if err := s.reconnect(ctx); err != nil {
@@ -104,14 +104,15 @@ func (s *socketSource) Next(ctx context.Context) (host.Unit, error) {
 			}
 			continue
 		}
-		line, err := s.readLine(ctx)
+		u, err := s.tr.next(func() ([]byte, error) { return s.readLine(ctx) })
 		if err == nil {
-			return lineUnit(s.a.str(line), nil), nil
+			return u, nil
 		}
 		if ctx.Err() != nil {
 			return host.Unit{}, ctx.Err()
 		}
-		if errors.Is(err, errLineTooLong) {
+		var bad badInput
+		if errors.Is(err, errLineTooLong) || errors.As(err, &bad) {
 			return host.Unit{}, err
 		}
 		why := err.Error()
@@ -128,9 +129,10 @@ func (s *socketSource) Next(ctx context.Context) (host.Unit, error) {
 // a whole line is already buffered it skips the ctx hook, which keeps the
 // common case cheap.
 func (s *socketSource) readLine(ctx context.Context) ([]byte, error) {
-	if n := s.lr.r.Buffered(); n > 0 {
-		if b, _ := s.lr.r.Peek(n); bytes.IndexByte(b, '\n') >= 0 {
-			return s.lr.next()
+	lr := s.tr.lr
+	if n := lr.r.Buffered(); n > 0 {
+		if b, _ := lr.r.Peek(n); bytes.IndexByte(b, '\n') >= 0 {
+			return lr.next()
 		}
 	}
 	conn := s.conn
@@ -143,7 +145,7 @@ func (s *socketSource) readLine(ctx context.Context) ([]byte, error) {
 		conn.SetReadDeadline(time.Unix(1, 0))
 		close(fired)
 	})
-	line, err := s.lr.next()
+	line, err := lr.next()
 	if !stop() {
 		<-fired
 		s.dirty = true
@@ -185,11 +187,15 @@ func (s *socketSource) Close() error {
 }
 
 func openSocket(uri string, env host.Env) (host.Source, error) {
-	addr := strings.TrimPrefix(uri, "socket://")
+	base, opt, err := parseText(uri, env)
+	if err != nil {
+		return nil, err
+	}
+	addr := strings.TrimPrefix(base, "socket://")
 	h, port, err := net.SplitHostPort(addr)
 	if err != nil || h == "" || port == "" {
 		return nil, fmt.Errorf("source %s: want socket://HOST:PORT, for example socket://127.0.0.1:7777", uri)
 	}
-	return &socketSource{uri: uri, addr: addr, port: port, max: env.MaxLine, log: env.Log,
+	return &socketSource{uri: uri, addr: addr, port: port, opt: opt, log: env.Log,
 		minBackoff: socketMinBackoff, maxBackoff: socketMaxBackoff}, nil
 }

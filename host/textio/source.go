@@ -14,32 +14,52 @@ import (
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/host"
+	"github.com/wstream/wstream/host/format"
 )
 
 func init() {
 	host.Register(host.Connector{Scheme: "stdin", SourceForm: "stdin  lines from standard input (the default source)",
+		Params: textParams,
 		Source: func(uri string, env host.Env) (host.Source, error) {
-			return &stdinSource{r: env.Stdin, max: env.MaxLine}, nil
-		}})
-	host.Register(host.Connector{Scheme: "socket", SourceForm: "socket://HOST:PORT  lines from a TCP server, reconnecting (socketTextStream)",
-		Source: openSocket})
-	host.Register(host.Connector{Scheme: "file", SourceForm: "file:PATH  a bounded file, read once",
-		Source: func(uri string, env host.Env) (host.Source, error) {
-			p, err := uriPath(uri, "file:")
+			base, opt, err := parseText(uri, env)
 			if err != nil {
 				return nil, err
 			}
-			return &fileSource{uri: uri, path: p, max: env.MaxLine}, nil
+			if base != "stdin" {
+				return nil, fmt.Errorf("unknown source %q: write stdin, or stdin?format=json", uri)
+			}
+			return &stdinSource{uri: uri, r: env.Stdin, opt: opt}, nil
+		}})
+	host.Register(host.Connector{Scheme: "socket", SourceForm: "socket://HOST:PORT  lines from a TCP server, reconnecting (socketTextStream)",
+		Params: textParams,
+		Source: openSocket})
+	host.Register(host.Connector{Scheme: "file", SourceForm: "file:PATH  a bounded file, read once",
+		Params: textParams,
+		Source: func(uri string, env host.Env) (host.Source, error) {
+			base, opt, err := parseText(uri, env)
+			if err != nil {
+				return nil, err
+			}
+			p, err := uriPath(base, "file:")
+			if err != nil {
+				return nil, err
+			}
+			return &fileSource{uri: uri, path: p, opt: opt}, nil
 		}})
 	host.Register(host.Connector{Scheme: "dir",
 		SourceForm: "dir:PATH  each new file's lines, once (textFileStream)",
 		SinkForm:   "dir:PREFIX  one file PREFIX-<time_ms> per batch (saveAsTextFiles)",
+		Params:     sourceOnly(textParams),
 		Source: func(uri string, env host.Env) (host.Source, error) {
-			p, err := uriPath(uri, "dir:")
+			base, opt, err := parseText(uri, env)
 			if err != nil {
 				return nil, err
 			}
-			return &dirSource{uri: uri, dir: p, max: env.MaxLine, poll: env.Poll, log: env.Log}, nil
+			p, err := uriPath(base, "dir:")
+			if err != nil {
+				return nil, err
+			}
+			return &dirSource{uri: uri, dir: p, opt: opt, poll: env.Poll, log: env.Log}, nil
 		},
 		Sink: openDirSink})
 	host.Register(host.Connector{Scheme: "batches", SourceForm: "batches:PATH  JSON lines, line k is batch k (queueStream); null = no data",
@@ -67,15 +87,11 @@ func uriPath(uri, scheme string) (string, error) {
 	return p, nil
 }
 
-// lineUnit is one text line as a unit.
-func lineUnit(rec abi.Raw, pos []byte) host.Unit {
-	return host.Unit{Records: []abi.Raw{rec}, Pos: pos}
-}
-
-// readErr names the source in a read error, unless the line reader already
-// did (an oversized line).
+// readErr names the source in a read error, unless the error already does
+// (an oversized line, input that makes no record).
 func readErr(uri string, err error) error {
-	if errors.Is(err, errLineTooLong) {
+	var bad badInput
+	if errors.Is(err, errLineTooLong) || errors.As(err, &bad) {
 		return err
 	}
 	return fmt.Errorf("%s: read: %w", uri, err)
@@ -88,8 +104,9 @@ func readErr(uri string, err error) error {
 // goroutine, if blocked at exit, dies with the process. It reads at most one
 // line ahead of Next.
 type stdinSource struct {
+	uri  string
 	r    io.Reader
-	max  int
+	opt  textOptions
 	res  chan lineResult
 	done chan struct{}
 	once sync.Once
@@ -101,7 +118,7 @@ type lineResult struct {
 	err error
 }
 
-func (s *stdinSource) URI() string { return "stdin" }
+func (s *stdinSource) URI() string { return s.uri }
 
 func (s *stdinSource) Open(ctx context.Context, pos []byte) error {
 	if pos != nil {
@@ -117,25 +134,19 @@ func (s *stdinSource) Open(ctx context.Context, pos []byte) error {
 }
 
 func (s *stdinSource) read() {
-	lr := newLineReader(s.r, "stdin", s.max)
-	var a arena
+	tr := newTextReader(s.r, "stdin", s.opt)
 	for {
-		line, err := lr.next()
 		var r lineResult
-		if err != nil {
-			r.err = err
-			if err != io.EOF {
-				r.err = readErr("stdin", err)
-			}
-		} else {
-			r.u = lineUnit(a.str(line), nil)
+		r.u, r.err = tr.next(tr.lr.next)
+		if r.err != nil && r.err != io.EOF {
+			r.err = readErr("stdin", r.err)
 		}
 		select {
 		case s.res <- r:
 		case <-s.done:
 			return
 		}
-		if err != nil {
+		if r.err != nil {
 			return
 		}
 	}
@@ -172,10 +183,9 @@ func (s *stdinSource) Close() error {
 // it needs no goroutine; Next checks ctx between lines.
 type fileSource struct {
 	uri, path string
-	max       int
+	opt       textOptions
 	f         *os.File
-	lr        *lineReader
-	a         arena
+	tr        *textReader
 	readProgress
 }
 
@@ -224,9 +234,35 @@ func (s *fileSource) Open(ctx context.Context, pos []byte) error {
 		}
 	}
 	s.f = f
-	s.lr = newLineReader(f, s.uri, s.max)
+	s.tr = newTextReader(f, s.uri, s.opt)
 	s.start(f, p.Offset)
-	s.lr.off, s.lr.line = p.Offset, p.Line
+	s.tr.lr.off, s.tr.lr.line = p.Offset, p.Line
+	if p.Offset > 0 {
+		if err := readHeader(s.tr, s.path, s.uri); err != nil {
+			f.Close()
+			s.f = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// readHeader gives a text reader resuming inside a file the file's CSV
+// header, which it read before the position it resumes at.
+func readHeader(tr *textReader, path, uri string) error {
+	if tr.opt.format != format.CSV || !tr.opt.header {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", uri, err)
+	}
+	defer f.Close()
+	h := newTextReader(f, uri, tr.opt)
+	if _, err := h.next(h.lr.next); err != nil && err != io.EOF {
+		return err
+	}
+	tr.dec = h.dec
 	return nil
 }
 
@@ -234,18 +270,19 @@ func (s *fileSource) Next(ctx context.Context) (host.Unit, error) {
 	if err := ctx.Err(); err != nil {
 		return host.Unit{}, err
 	}
-	if s.lr == nil {
+	if s.tr == nil {
 		return host.Unit{}, fmt.Errorf("%s: Next before Open", s.uri)
 	}
-	line, err := s.lr.next()
+	u, err := s.tr.next(s.tr.lr.next)
 	if err == io.EOF {
 		return host.Unit{}, io.EOF
 	}
 	if err != nil {
 		return host.Unit{}, readErr(s.uri, err)
 	}
-	s.done.Store(s.lr.off)
-	return lineUnit(s.a.str(line), appendFilePos(nil, s.lr.off, s.lr.line)), nil
+	s.done.Store(s.tr.lr.off)
+	u.Pos = appendFilePos(nil, s.tr.lr.off, s.tr.lr.line)
+	return u, nil
 }
 
 func (s *fileSource) Close() error {
@@ -253,7 +290,7 @@ func (s *fileSource) Close() error {
 		return nil
 	}
 	err := s.f.Close()
-	s.f, s.lr = nil, nil
+	s.f, s.tr = nil, nil
 	return err
 }
 
@@ -303,6 +340,7 @@ func (s *batchesSource) Open(ctx context.Context, pos []byte) error {
 		return fmt.Errorf("%s: %w", s.uri, err)
 	}
 	lr := newLineReader(f, s.uri, s.max)
+	lr.fixedCap = true
 	s.start(f, 0)
 	for lr.line < skip {
 		if _, err := lr.next(); err != nil {

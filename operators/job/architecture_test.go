@@ -23,7 +23,7 @@ var layers = []struct {
 	{"host", []string{"abi", "host/pipeline", "host/logs"}},
 	{"host/internal/...", []string{"abi", "host", "host/pipeline", "host/logs"}},
 	{"host/...", []string{"abi", "host", "host/pipeline", "host/format", "host/logs"}},
-	{"runtime/wasmtest", []string{"abi"}},
+	{"runtime/wasmtest", []string{"abi", "runtime", "runtime/internal/..."}},
 	{"runtime", []string{"abi"}},
 	{"runtime/...", []string{"abi", "runtime", "runtime/internal/..."}},
 	{"operators/job", []string{"abi", "host/...", "operators", "operators/job/monitor", "runtime"}},
@@ -32,6 +32,7 @@ var layers = []struct {
 	{"operators/job/monitor", []string{"abi", "host", "host/pipeline", "operators", "runtime"}},
 	{"operators/...", []string{"abi", "host", "host/pipeline", "host/logs", "runtime"}},
 	{"operators", []string{"abi", "host", "host/pipeline", "host/logs", "runtime"}},
+	{"guest-sdk/sdktest", []string{"abi", "runtime/...", "guest-sdk/..."}}, // the SDKs' test harness
 	{"guest-sdk/...", []string{"abi"}},
 	{"plugins/...", []string{"abi", "guest-sdk/..."}},
 	{"conformance/...", []string{"abi", "runtime", "host/...", "operators/..."}},

@@ -148,7 +148,7 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) (err error) {
 // options are the connector options of a run of spec.
 func (cfg Config) options(spec *pipeline.Spec) []host.Option {
 	return []host.Option{host.WithLog(cfg.Log), host.WithStdin(cfg.Stdin), host.WithStdout(cfg.Stdout),
-		host.WithExactlyOnce(spec.ExactlyOnce), host.WithStateful(operators.Stateful(spec))}
+		host.WithExactlyOnce(spec.ExactlyOnce), host.WithStateful(operators.Stateful(spec)), host.WithDeadLetter(spec.DeadLetter != "")}
 }
 
 // checkExactlyOnce refuses exactlyOnce: true where nothing would make it

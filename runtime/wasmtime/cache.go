@@ -13,6 +13,8 @@ import (
 	goruntime "runtime"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/wstream/wstream/runtime"
 )
 
 // wasmtimeVersion is the wasmtime-go version in go.mod (a test checks).
@@ -31,27 +33,11 @@ var errBadCache = errors.New("not a wstream cache file, or damaged")
 // depends on: versions, target and the engine settings New uses.
 var cacheTag = "wasmtime-go " + wasmtimeVersion + " " + goruntime.GOOS + "/" + goruntime.GOARCH + " epoch-interruption\x00"
 
-// cacheDir resolves Config.CacheDir: "" is the user cache dir, "-" none.
-func cacheDir(dir string) string {
-	switch dir {
-	case "-":
-		return ""
-	case "":
-		base, err := os.UserCacheDir()
-		if err != nil {
-			slog.Debug("wasmtime: no user cache dir, compiling without a cache", "err", err)
-			return ""
-		}
-		return filepath.Join(base, "wstream", "wasmtime")
-	}
-	return dir
-}
-
 // load returns the compiled module for wasm, from the cache directory when
 // it holds a good copy, else by compiling it (and storing the result). A
 // cache that cannot be used is never an error: it only costs a compile.
 func (e *engine) load(wasm []byte, dir string) (*wasmtime.Module, error) {
-	dir = cacheDir(dir)
+	dir = runtime.CacheDirFor(dir, "wasmtime")
 	if dir == "" {
 		return wasmtime.NewModule(e.wt, wasm)
 	}

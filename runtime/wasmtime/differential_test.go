@@ -9,13 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/runtime"
+	"github.com/wstream/wstream/runtime/wasmtest"
 	"github.com/wstream/wstream/runtime/wazero"
 )
 
@@ -54,7 +54,7 @@ func bigBatch(n int) string {
 type engineUnderTest struct {
 	name   string
 	engine runtime.Engine
-	stderr *syncBuffer
+	stderr *wasmtest.SyncBuffer
 	cfg    runtime.Config
 }
 
@@ -65,7 +65,7 @@ func bothEngines(t *testing.T, cfg runtime.Config) []*engineUnderTest {
 	t.Cleanup(func() { wz.Close(ctx) })
 	var out []*engineUnderTest
 	for _, e := range []runtime.Engine{wz, wt} {
-		stderr := &syncBuffer{}
+		stderr := &wasmtest.SyncBuffer{}
 		c := cfg
 		c.Stderr = stderr
 		out = append(out, &engineUnderTest{name: e.Name(), engine: e, stderr: stderr, cfg: c.Defaults()})
@@ -93,17 +93,13 @@ func instantiate(t *testing.T, e *engineUnderTest, name string, wasm []byte) run
 // response, manifest, stderr and log byte must be identical.
 func TestDifferential(t *testing.T) {
 	guests := map[string]func(t *testing.T) []byte{
-		"guest.wasm": func(t *testing.T) []byte { return goGuest(t) },
+		"guest.wasm": func(t *testing.T) []byte { return wasmtest.GoGuest(t) },
 		"conformance.wasm": func(t *testing.T) []byte {
 			// The real SDK and vocabulary, built from source. Its own tests
 			// judge whether it builds; here it is one more module to compare.
-			out := filepath.Join(tmpDir, "conformance.wasm")
-			if err := buildGuest("../../plugins/conformance", out); err != nil {
-				t.Skip(err)
-			}
-			wasm, err := os.ReadFile(out)
+			wasm, err := wasmtest.BuildGo("../../plugins/conformance")
 			if err != nil {
-				t.Fatal(err)
+				t.Skip(err)
 			}
 			return wasm
 		},
@@ -113,7 +109,7 @@ func TestDifferential(t *testing.T) {
 	for name, build := range guests {
 		t.Run(name, func(t *testing.T) {
 			wasm := build(t)
-			cfg, _ := testConfig(t)
+			cfg := runtime.Config{Workers: 2}
 			engines := bothEngines(t, cfg)
 			ctx := context.Background()
 			insts := make([]runtime.Instance, len(engines))
@@ -145,7 +141,7 @@ func TestDifferential(t *testing.T) {
 					inputs = append(inputs, bigBatch(500), bigBatch(3000))
 				}
 				for _, input := range inputs {
-					in, _ := batch(t, input)
+					in, _ := wasmtest.Batch(t, input)
 					var outs [][]byte
 					for i, inst := range insts {
 						out, err := inst.Call(ctx, id, in)
@@ -174,7 +170,7 @@ func TestDifferential(t *testing.T) {
 // TestDifferentialErrors checks that each kind of guest failure maps to
 // the same runtime error on both engines.
 func TestDifferentialErrors(t *testing.T) {
-	cfg, _ := testConfig(t)
+	cfg := runtime.Config{Workers: 2}
 	cfg.CallTimeout = time.Second // also bounds _initialize, slow under -race
 	cfg.MemoryLimitPages = 1024
 	engines := bothEngines(t, cfg)
@@ -189,10 +185,10 @@ func TestDifferentialErrors(t *testing.T) {
 	}
 	fns := map[string]error{"loop": runtime.ErrTimeout, "bomb": runtime.ErrMemoryLimit, "badptr": runtime.ErrBadPointer, "panic": runtime.ErrTrap}
 	ids := map[string]int{"loop": 3, "bomb": 4, "badptr": 5, "panic": 8}
-	in, _ := batch(t, `[1]`)
+	in, _ := wasmtest.Batch(t, `[1]`)
 	for fn, want := range fns {
 		for _, e := range engines {
-			inst := instantiate(t, e, "guest.wasm", goGuest(t))
+			inst := instantiate(t, e, "guest.wasm", wasmtest.GoGuest(t))
 			_, err := inst.Call(context.Background(), ids[fn], in)
 			if got := class(err); got != want {
 				t.Errorf("%s on %s: err = %v, want %v", fn, e.name, err, want)
@@ -205,33 +201,38 @@ func TestDifferentialErrors(t *testing.T) {
 // 64 and returns those 8 bytes. fn 0: fd_prestat_get(3)'s errno (0 when a
 // directory is pre-opened), 1: the number of environment variables, 2: the
 // realtime clock in ns.
-var capsGuest = hostile{
-	imports: `(import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
-	(import "wasi_snapshot_preview1" "environ_sizes_get" (func $envsizes (param i32 i32) (result i32)))
-	(import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
-	`,
-	call: `(if (i32.eqz (local.get 0)) (then
-		(i64.store (i32.const 64) (i64.extend_i32_u (call $prestat (i32.const 3) (i32.const 128))))))
-	(if (i32.eq (local.get 0) (i32.const 1)) (then
-		(drop (call $envsizes (i32.const 128) (i32.const 132)))
-		(i64.store (i32.const 64) (i64.extend_i32_u (i32.load (i32.const 128))))))
-	(if (i32.eq (local.get 0) (i32.const 2)) (then
-		(drop (call $clock (i32.const 0) (i64.const 1) (i32.const 128)))
-		(i64.store (i32.const 64) (i64.load (i32.const 128)))))
-	` + i64c(abi.Pack(64, 8)),
+var capsGuest = wasmtest.Guest{
+	Imports: []wasmtest.Import{
+		{Module: "wasi_snapshot_preview1", Name: "fd_prestat_get", Params: []byte{wasmtest.I32, wasmtest.I32}, Results: []byte{wasmtest.I32}},
+		{Module: "wasi_snapshot_preview1", Name: "environ_sizes_get", Params: []byte{wasmtest.I32, wasmtest.I32}, Results: []byte{wasmtest.I32}},
+		{Module: "wasi_snapshot_preview1", Name: "clock_time_get", Params: []byte{wasmtest.I32, wasmtest.I64, wasmtest.I32}, Results: []byte{wasmtest.I32}},
+	},
+	Call: wasmtest.Cat(
+		wasmtest.LocalGet(0), wasmtest.I32Eqz, wasmtest.If(
+			wasmtest.I32Const(64),
+			wasmtest.I32Const(3), wasmtest.I32Const(128), wasmtest.Call(0), wasmtest.I64ExtendU,
+			wasmtest.I64Store()),
+		wasmtest.LocalGet(0), wasmtest.I32Const(1), wasmtest.I32Eq, wasmtest.If(
+			wasmtest.I32Const(128), wasmtest.I32Const(132), wasmtest.Call(1), wasmtest.Drop,
+			wasmtest.I32Const(64), wasmtest.I32Const(128), wasmtest.I32Load(), wasmtest.I64ExtendU, wasmtest.I64Store()),
+		wasmtest.LocalGet(0), wasmtest.I32Const(2), wasmtest.I32Eq, wasmtest.If(
+			wasmtest.I32Const(0), wasmtest.I64Const(1), wasmtest.I32Const(128), wasmtest.Call(2), wasmtest.Drop,
+			wasmtest.I32Const(64), wasmtest.I32Const(128), wasmtest.I64Load(), wasmtest.I64Store()),
+		wasmtest.Packed(64, 8)),
 }
 
 // TestCapabilitiesSeen compares what a guest sees of Config.Allow on both
-// engines. The one documented difference: Wasmtime's clock is always real.
+// engines: the same pre-opened directory, environment and clock (the same
+// fake one without the clock capability).
 func TestCapabilitiesSeen(t *testing.T) {
 	ctx := context.Background()
-	wasm := capsGuest.bytes(t)
+	wasm := capsGuest.Bytes()
 	near := func(ns uint64) bool {
 		d := time.Since(time.Unix(0, int64(ns)))
 		return d > -time.Minute && d < time.Minute
 	}
-	for _, allow := range [][]string{nil, {"clock", "env", "fs:" + tmpDir}} {
-		cfg, _ := testConfig(t)
+	for _, allow := range [][]string{nil, {"clock", "env", "fs:" + t.TempDir()}} {
+		cfg := runtime.Config{Workers: 2}
 		cfg.Allow = allow
 		var seen [2][3]uint64
 		for i, e := range bothEngines(t, cfg) {
@@ -251,11 +252,13 @@ func TestCapabilitiesSeen(t *testing.T) {
 		if granted := allow != nil; (seen[1][0] == 0) != granted || (seen[1][1] > 0) != (granted && len(os.Environ()) > 0) {
 			t.Errorf("allow %q: wasmtime sees errno %d, %d env vars", allow, seen[1][0], seen[1][1])
 		}
-		if !near(seen[1][2]) {
-			t.Errorf("allow %q: wasmtime's clock is %v, want the real time", allow, time.Unix(0, int64(seen[1][2])))
+		for i, name := range []string{"wazero", "wasmtime"} {
+			if granted := allow != nil; near(seen[i][2]) != granted {
+				t.Errorf("allow %q: %s's clock reads %v", allow, name, time.Unix(0, int64(seen[i][2])))
+			}
 		}
-		if allow != nil && !near(seen[0][2]) {
-			t.Errorf("allow clock: wazero's clock is %v, want the real time", time.Unix(0, int64(seen[0][2])))
+		if allow == nil && seen[0][2] != seen[1][2] {
+			t.Errorf("without the clock: wazero's fake clock reads %d, wasmtime's %d", seen[0][2], seen[1][2])
 		}
 	}
 }

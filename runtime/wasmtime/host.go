@@ -24,13 +24,19 @@ func (m *module) logHost(caller *wasmtime.Caller, args []wasmtime.Val) (_ []wasm
 			mem = mm.UnsafeData(caller)
 		}
 	}
-	m.log(mem, uint32(args[0].I32()), uint32(args[1].I32()), uint32(args[2].I32()))
+	in, _ := caller.Data().(*instance)
+	m.log(in, mem, uint32(args[0].I32()), uint32(args[1].I32()), uint32(args[2].I32()))
 	return nil, nil
 }
 
-// log writes one guest log line (runtime.LogLine checks every pointer).
-func (m *module) log(mem []byte, level, ptr, n uint32) {
-	runtime.WriteStderr(m.cfg.Stderr, runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
+// log writes one guest log line (runtime.LogLine checks every pointer)
+// within the budget of the instance's call.
+func (m *module) log(in *instance, mem []byte, level, ptr, n uint32) {
+	line := runtime.Inert(runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
+	if in != nil && !in.logs.Take(len(line)) {
+		return
+	}
+	runtime.WriteStderr(m.cfg.Stderr, line)
 }
 
 // readMem returns mem[ptr:ptr+n] if it is inside mem. The slice aliases
@@ -44,18 +50,18 @@ func readMem(mem []byte, ptr, n uint32) ([]byte, bool) {
 
 // capabilities is Config.Allow, parsed and checked once per module.
 type capabilities struct {
+	clock bool
 	env   bool
 	fsDir string
 }
 
 // parseAllow accepts what the wazero adapter accepts, with its messages.
-// "clock" is accepted and changes nothing: Wasmtime's WASI always gives
-// the real clock (see New).
 func parseAllow(allow []string) (capabilities, error) {
 	var c capabilities
 	for _, a := range allow {
 		switch {
 		case a == "clock":
+			c.clock = true
 		case a == "env":
 			c.env = true
 		case strings.HasPrefix(a, "fs:"):
@@ -100,26 +106,21 @@ func (m *module) wasiConfig(out *capped) (*wasmtime.WasiConfig, error) {
 // was refused, so these are one of the two signs instance.fail uses.
 var oomMarks = [][]byte{[]byte("out of memory"), []byte("memory allocation of ")}
 
-// capped keeps the first limit bytes written to it (guest stdout and
-// stderr) and counts the rest, so a chatty guest cannot grow the host. It
-// also watches everything written, kept or not, for oomMarks.
+// capped is the guest's stdout and stderr (runtime.Capped), watching
+// everything written, kept or not, for oomMarks.
 type capped struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	limit   int
-	dropped int
-	tail    []byte // the last bytes written, to find a mark split across writes
-	oom     bool
+	*runtime.Capped
+	mu   sync.Mutex // guards tail and oom
+	tail []byte     // the last bytes written, to find a mark split across writes
+	oom  bool
 }
 
+func newCapped(limit int) *capped { return &capped{Capped: runtime.NewCapped(limit)} }
+
 func (c *capped) Write(p []byte) (int, error) {
+	c.Capped.Write(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	keep := min(len(p), c.limit-c.buf.Len())
-	if keep > 0 {
-		c.buf.Write(p[:keep])
-	}
-	c.dropped += len(p) - max(keep, 0)
 	if !c.oom {
 		const window = 32
 		c.tail = append(c.tail, p[:min(len(p), window)]...)
@@ -149,14 +150,4 @@ func (c *capped) resetOOM() {
 	c.oom = false
 	c.tail = c.tail[:0]
 	c.mu.Unlock()
-}
-
-// drain returns what was kept, marking truncation, and empties c.
-func (c *capped) drain() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := runtime.Truncated(c.buf.String(), c.dropped)
-	c.buf.Reset()
-	c.dropped = 0
-	return s
 }

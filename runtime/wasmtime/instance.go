@@ -40,6 +40,9 @@ type instance struct {
 
 	inPtr, inCap uint32 // the current wstream_alloc buffer
 	closed       bool
+	deadline     time.Time // of the guest code running now, for poll_oneoff
+	wasi         wasiState
+	logs         runtime.LogBudget
 }
 
 // Instantiate makes an instance in a new store, runs _initialize if
@@ -60,19 +63,20 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}}
+	in := &instance{m: m, stderr: newCapped(m.cfg.StderrLimit), wasi: newWASIState()}
 	wc, err := m.wasiConfig(in.stderr)
 	if err != nil {
 		return nil, err
 	}
-	in.store = wasmtime.NewStore(e.wt)
+	in.store = wasmtime.NewStoreWithData(e.wt, in)
 	in.store.SetWasi(wc)
 	in.store.Limiter(int64(m.cfg.MemoryLimitPages)*pageSize, -1, -1, -1, -1)
 	callerLimited := in.arm(ctx)
+	defer in.endLogs()
 
 	inst, err := m.linker.Instantiate(in.store, m.wt)
 	if err != nil {
-		err = in.fail(ctx, callerLimited, "instantiating the module", err)
+		err = in.fail(ctx, callerLimited, "the start function", err)
 		in.Close(ctx)
 		return nil, err
 	}
@@ -121,7 +125,16 @@ func (in *instance) arm(ctx context.Context) (callerLimited bool) {
 	// The first tick may come at once, so one more tick than the limit
 	// holds: the guest gets at least its time, at most one tick more.
 	in.store.SetEpochDeadline(uint64((limit+epochTick-1)/epochTick) + 1)
+	in.deadline = time.Now().Add(limit)
+	in.logs.Reset(in.m.cfg.StderrLimit)
 	return callerLimited
+}
+
+// endLogs writes what the log budget of the call that ends refused.
+func (in *instance) endLogs() {
+	if note := in.logs.Dropped(in.m.name); note != "" {
+		runtime.WriteStderr(in.m.cfg.Stderr, note)
+	}
 }
 
 // enter checks that the instance may run guest code and takes the
@@ -153,6 +166,7 @@ func (in *instance) Manifest(ctx context.Context) ([]byte, error) {
 	}
 	defer in.m.engine.live.RUnlock()
 	callerLimited := in.arm(ctx)
+	defer in.endLogs()
 	in.stderr.resetOOM()
 	res, err := in.mani.Call(in.store)
 	if err != nil {
@@ -173,6 +187,7 @@ func (in *instance) Call(ctx context.Context, fn int, input []byte) ([]byte, err
 	}
 	defer in.m.engine.live.RUnlock()
 	callerLimited := in.arm(ctx)
+	defer in.endLogs()
 	in.stderr.resetOOM()
 	n := uint32(len(input))
 	if n > in.inCap || in.inPtr == 0 {
@@ -206,7 +221,7 @@ func (in *instance) grow(ctx context.Context, callerLimited bool, n uint32) erro
 	if ptr == 0 {
 		in.inPtr, in.inCap = 0, 0
 		return fmt.Errorf("%w: %s(%d) returned 0 (out of memory); raise the plugin's memory limit (now %d pages, %s)",
-			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, pages(uint64(in.m.cfg.MemoryLimitPages)))
+			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, runtime.Pages(uint64(in.m.cfg.MemoryLimitPages)))
 	}
 	if memSize := uint64(in.mem.DataSize(in.store)); uint64(ptr)+uint64(size) > memSize {
 		return fmt.Errorf("%w: %s(%d) returned %#x, but memory is %d bytes",
@@ -253,7 +268,7 @@ func (in *instance) fail(ctx context.Context, callerLimited bool, fn string, err
 	if in.hitMemoryLimit() {
 		first, _, _ := strings.Cut(trapMessage(err), "\n") // the guest's stack trace says nothing more here
 		return fmt.Errorf("%w of %d pages (%s): %s could not grow its memory, then failed (%s); raise the plugin's memory limit if it legitimately needs more",
-			runtime.ErrMemoryLimit, lim, pages(uint64(lim)), fn, first)
+			runtime.ErrMemoryLimit, lim, runtime.Pages(uint64(lim)), fn, first)
 	}
 	var werr *wasmtime.Error
 	if errors.As(err, &werr) {
@@ -263,7 +278,7 @@ func (in *instance) fail(ctx context.Context, callerLimited bool, fn string, err
 		}
 	}
 	if strings.Contains(err.Error(), "memory minimum size") { // the limiter refused the initial memory
-		return fmt.Errorf("%w of %d pages (%s) while instantiating: %s", runtime.ErrMemoryLimit, lim, pages(uint64(lim)), trapMessage(err))
+		return fmt.Errorf("%w of %d pages (%s) while instantiating: %s", runtime.ErrMemoryLimit, lim, runtime.Pages(uint64(lim)), trapMessage(err))
 	}
 	return fmt.Errorf("%w: %s: %s", runtime.ErrTrap, fn, trapMessage(err))
 }
@@ -294,7 +309,7 @@ func trapMessage(err error) string {
 }
 
 // Stderr drains what the guest wrote to stdout and stderr.
-func (in *instance) Stderr() string { return in.stderr.drain() }
+func (in *instance) Stderr() string { return in.stderr.Drain() }
 
 // Close frees the store and everything in it. It is idempotent and safe
 // after a trap or a timeout.

@@ -10,18 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bytecodealliance/wasmtime-go/v39"
-
 	"github.com/wstream/wstream/runtime"
+	"github.com/wstream/wstream/runtime/wasmtest"
 )
-
-// tinyGuest is the smallest valid guest; its functions are never called.
-const tinyGuest = `(module
-	(memory (export "memory") 1)
-	(func (export "wstream_abi_version") (result i32) (i32.const 1))
-	(func (export "wstream_alloc") (param i32) (result i32) (i32.const 1024))
-	(func (export "wstream_manifest") (result i64) (i64.const 0))
-	(func (export "wstream_call") (param i32 i32 i32) (result i64) (i64.const 0)))`
 
 // The cache key names the wasmtime-go version; it must follow go.mod.
 func TestVersionMatchesGoMod(t *testing.T) {
@@ -47,17 +38,13 @@ func TestOutputReleased(t *testing.T) {
 	before := liveOutputs.Load()
 	m := &module{name: "x", engine: e.(*engine), cfg: runtime.Config{StderrLimit: 10}}
 	for i := 0; i < 10; i++ {
-		wc, err := m.wasiConfig(&capped{limit: 10})
+		wc, err := m.wasiConfig(newCapped(10))
 		if err != nil {
 			t.Fatal(err)
 		}
 		wc.Close()
 	}
-	wasm, err := wasmtime.Wat2Wasm(tinyGuest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := e.Compile(ctx, "tiny.wasm", wasm, runtime.Config{CacheDir: "-"})
+	mod, err := e.Compile(ctx, "tiny.wasm", wasmtest.Guest{}.Bytes(), runtime.Config{CacheDir: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +76,7 @@ func TestCappedOOMMark(t *testing.T) {
 		{"memory allocation of 1048576 bytes failed\n"},
 		{string(make([]byte, 100)), "...out of mem", "ory"},
 	} {
-		c := &capped{limit: 5}
+		c := newCapped(5)
 		for _, w := range writes {
 			c.Write([]byte(w))
 		}
@@ -101,7 +88,7 @@ func TestCappedOOMMark(t *testing.T) {
 			t.Error("resetOOM did not reset")
 		}
 	}
-	c := &capped{limit: 100}
+	c := newCapped(100)
 	c.Write([]byte("out of mana"))
 	if c.sawOOM() {
 		t.Error("a mark found in unrelated output")

@@ -37,13 +37,9 @@ var (
 // the compiled modules; instances still open stay valid until closed but
 // refuse calls, since nothing would enforce their time limit any more.
 //
-// A guest sees the same sandbox as on wazero (no files, environment, args
-// or network unless Config.Allow grants them), except that Wasmtime's WASI
-// has no virtual clock or random source: clock_time_get always returns the
-// real time (so the "clock" capability changes nothing here) and
-// random_get returns real random bytes, where wazero gives a fixed fake
-// clock and a deterministic random stream. Guests that use neither, which
-// is every deterministic operator, behave identically on both engines.
+// A guest sees the same sandbox as on wazero: no files, environment, args
+// or network unless Config.Allow grants them, and without the "clock"
+// capability wazero's fake clocks and fixed random stream (wasi.go).
 //
 // A caller's context deadline shorter than Config.CallTimeout interrupts a
 // call (reported as that context error); a context cancelled without a
@@ -71,6 +67,11 @@ type engine struct {
 	// before it stops the ticker that enforces those limits.
 	live   sync.RWMutex
 	closed bool
+	// build is held for reading by Compile, which uses wt but runs no
+	// guest code, and for writing to free wt: Close does not wait for a
+	// compile in flight (one that runtime.Load stopped waiting for at its
+	// deadline, which Wasmtime cannot interrupt); wt is freed when it ends.
+	build sync.RWMutex
 
 	mu      sync.Mutex // guards modules
 	modules map[*module]struct{}
@@ -108,10 +109,13 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 		return nil, err
 	}
 	e.live.RLock()
-	defer e.live.RUnlock()
 	if e.closed {
+		e.live.RUnlock()
 		return nil, errEngineClosed
 	}
+	e.build.RLock()
+	e.live.RUnlock()
+	defer e.build.RUnlock()
 	compiled, err := e.load(wasm, cfg.CacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: wasmtime cannot compile it: %v", runtime.ErrNotWasm, err)
@@ -126,8 +130,12 @@ func (e *engine) Compile(ctx context.Context, name string, wasm []byte, cfg runt
 		return nil, err
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.modules == nil { // closed while compiling, by a caller that stopped waiting
+		m.free()
+		return nil, errEngineClosed
+	}
 	e.modules[m] = struct{}{}
-	e.mu.Unlock()
 	return m, nil
 }
 
@@ -149,6 +157,13 @@ func (e *engine) Close(ctx context.Context) error {
 	e.mu.Unlock()
 	for m := range mods {
 		m.Close(ctx)
+	}
+	if !e.build.TryLock() {
+		go func() {
+			e.build.Lock()
+			e.wt.Close()
+		}()
+		return nil
 	}
 	e.wt.Close()
 	return nil
@@ -174,6 +189,9 @@ func (m *module) link() error {
 	l := wasmtime.NewLinker(m.engine.wt)
 	m.linker = l
 	if err := l.DefineWasi(); err != nil {
+		return fmt.Errorf("wasmtime: defining WASI: %w", err)
+	}
+	if err := m.defineWASI(l); err != nil {
 		return fmt.Errorf("wasmtime: defining WASI: %w", err)
 	}
 	i32 := wasmtime.NewValType(wasmtime.KindI32)
@@ -218,7 +236,7 @@ func (m *module) check() error {
 	}
 	if min := mem.Minimum(); min > uint64(m.cfg.MemoryLimitPages) {
 		return fmt.Errorf("%w: the module starts with %d pages (%s) of memory, over the limit of %d pages (%s); raise the plugin's memory limit",
-			runtime.ErrMemoryLimit, min, pages(min), m.cfg.MemoryLimitPages, pages(uint64(m.cfg.MemoryLimitPages)))
+			runtime.ErrMemoryLimit, min, runtime.Pages(min), m.cfg.MemoryLimitPages, runtime.Pages(uint64(m.cfg.MemoryLimitPages)))
 	}
 	for _, want := range exports {
 		ft, ok := fns[want.name]
@@ -328,18 +346,6 @@ func sig(params, results []wasmtime.ValKind) string {
 		return "(" + strings.Join(s, ", ") + ")"
 	}
 	return names(params) + " -> " + names(results)
-}
-
-// pages renders a page count as bytes for messages.
-func pages(n uint64) string {
-	b := n * pageSize
-	switch {
-	case b >= 1<<30 && b%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", b>>30)
-	case b%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", b>>20)
-	}
-	return fmt.Sprintf("%d KiB", b>>10)
 }
 
 // Close frees the compiled code and the linker. Instances already made

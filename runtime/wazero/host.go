@@ -1,13 +1,11 @@
 package wazero
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -23,7 +21,8 @@ import (
 func (m *module) instantiateHost(ctx context.Context) error {
 	logFn := api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 		level, ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
-		m.log(mod.Memory(), level, ptr, n)
+		in, _ := ctx.Value(instanceKey{}).(*instance)
+		m.log(in, mod.Memory(), level, ptr, n)
 	})
 	_, err := m.rt.NewHostModuleBuilder(abi.ImportModule).
 		NewFunctionBuilder().
@@ -55,9 +54,14 @@ func (m *module) instantiateHost(ctx context.Context) error {
 	return err
 }
 
-// log writes one guest log line (runtime.LogLine checks every pointer).
-func (m *module) log(mem api.Memory, level, ptr, n uint32) {
-	runtime.WriteStderr(m.cfg.Stderr, runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
+// log writes one guest log line (runtime.LogLine checks every pointer)
+// within the budget of the instance's call.
+func (m *module) log(in *instance, mem api.Memory, level, ptr, n uint32) {
+	line := runtime.Inert(runtime.LogLine(m.name, level, ptr, n, func(p, k uint32) ([]byte, bool) { return readMem(mem, p, k) }))
+	if in != nil && !in.logs.Take(len(line)) {
+		return
+	}
+	runtime.WriteStderr(m.cfg.Stderr, line)
 }
 
 func readMem(mem api.Memory, ptr, n uint32) ([]byte, bool) {
@@ -70,8 +74,9 @@ func readMem(mem api.Memory, ptr, n uint32) ([]byte, bool) {
 // moduleConfig is the WASI sandbox: no args, env, files or real clock, a
 // deterministic random source (wazero's default), empty stdin, unless allow
 // grants a capability. clock reports whether the clock is granted, in
-// which case each instance sets a sleep of its own (instance.sleep).
-func moduleConfig(allow []string) (mc wazero.ModuleConfig, clock bool, err error) {
+// which case each instance sets a sleep of its own (instance.sleep); root
+// is the fs: directory, which the module closes.
+func moduleConfig(allow []string) (mc wazero.ModuleConfig, clock bool, root *os.Root, err error) {
 	mc = wazero.NewModuleConfig().
 		WithName("").        // anonymous: many instances of one module coexist
 		WithStartFunctions() // _initialize is called explicitly, under the call timeout
@@ -89,48 +94,25 @@ func moduleConfig(allow []string) (mc wazero.ModuleConfig, clock bool, err error
 		case strings.HasPrefix(a, "fs:"):
 			dir := strings.TrimPrefix(a, "fs:")
 			if fsSet {
-				return nil, false, fmt.Errorf("capability %q: only one fs: directory can be granted", a)
+				return nil, false, nil, fmt.Errorf("capability %q: only one fs: directory can be granted", a)
 			}
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-				return nil, false, fmt.Errorf("capability %q: %s is not a directory", a, dir)
+				return nil, false, nil, fmt.Errorf("capability %q: %s is not a directory", a, dir)
 			}
-			mc = mc.WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(dir, "/"))
-			fsSet = true
+			// Through an os.Root, which refuses a path that leaves dir,
+			// symbolic links included; wazero's own directory mount
+			// follows a link out of it.
+			r, err := os.OpenRoot(dir)
+			if err != nil {
+				return nil, false, nil, fmt.Errorf("capability %q: %w", a, err)
+			}
+			mc = mc.WithFSConfig(wazero.NewFSConfig().WithFSMount(r.FS(), "/"))
+			root, fsSet = r, true
 		default:
-			return nil, false, fmt.Errorf("unknown capability %q (want clock, env or fs:DIR)", a)
+			return nil, false, nil, fmt.Errorf("unknown capability %q (want clock, env or fs:DIR)", a)
 		}
 	}
-	return mc, clock, nil
-}
-
-// capped keeps the first limit bytes written to it (guest stdout and
-// stderr) and counts the rest, so a chatty guest cannot grow the host.
-type capped struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	limit   int
-	dropped int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	keep := min(len(p), c.limit-c.buf.Len())
-	if keep > 0 {
-		c.buf.Write(p[:keep])
-	}
-	c.dropped += len(p) - max(keep, 0)
-	return len(p), nil
-}
-
-// drain returns what was kept, marking truncation, and empties c.
-func (c *capped) drain() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := runtime.Truncated(c.buf.String(), c.dropped)
-	c.buf.Reset()
-	c.dropped = 0
-	return s
+	return mc, clock, root, nil
 }
 
 // limitedMemory backs one instance's linear memory and refuses to grow past

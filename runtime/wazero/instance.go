@@ -30,28 +30,55 @@ type instance struct {
 	alloc  api.Function
 	call   api.Function
 	mani   api.Function
-	stderr *capped
+	stderr *runtime.Capped
 
 	stack        [3]uint64 // params and results of every call, reused
 	inPtr, inCap uint32    // the current wstream_alloc buffer
 	oom          bool      // set by limitedMemory when a grow was refused
 	closed       bool
 	deadline     time.Time // of the guest code running now, for sleep
+	logs         runtime.LogBudget
+}
+
+// instanceKey carries the instance in the context its guest code runs
+// under, where wazero hands it to host functions.
+type instanceKey struct{}
+
+// begin starts guest code under the plugin's time limit, with a fresh log
+// budget; end writes what the budget refused.
+func (in *instance) begin(ctx context.Context) (tctx context.Context, end func()) {
+	tctx, cancel := context.WithTimeout(context.WithValue(ctx, instanceKey{}, in), in.m.cfg.CallTimeout)
+	in.deadline, _ = tctx.Deadline()
+	in.logs.Reset(in.m.cfg.StderrLimit)
+	return tctx, func() {
+		cancel()
+		if note := in.logs.Dropped(in.m.name); note != "" {
+			runtime.WriteStderr(in.m.cfg.Stderr, note)
+		}
+	}
 }
 
 // Instantiate makes an anonymous instance, runs _initialize if exported and
 // checks wstream_abi_version, all under the plugin's call time limit.
 func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
-	in := &instance{m: m, stderr: &capped{limit: m.cfg.StderrLimit}}
+	in := &instance{m: m, stderr: runtime.NewCapped(m.cfg.StderrLimit)}
 	mc := m.modCfg.WithStdout(in.stderr).WithStderr(in.stderr)
 	if m.clock {
 		mc = mc.WithNanosleep(in.sleep)
 	}
-	mod, err := m.rt.InstantiateModule(withMemoryLimit(ctx, m.cfg.MemoryLimitPages, &in.oom), m.compiled, mc)
+	// One time limit for all the guest code that instantiating runs: the
+	// module's start function, _initialize and wstream_abi_version.
+	tctx, end := in.begin(ctx)
+	defer end()
+	mod, err := m.rt.InstantiateModule(withMemoryLimit(tctx, m.cfg.MemoryLimitPages, &in.oom), m.compiled, mc)
 	if err != nil {
-		if in.oom {
+		var exit *sys.ExitError
+		switch {
+		case in.oom:
 			return nil, fmt.Errorf("%w of %d pages (%s) while instantiating: %v", runtime.ErrMemoryLimit,
-				m.cfg.MemoryLimitPages, pages(m.cfg.MemoryLimitPages), err)
+				m.cfg.MemoryLimitPages, runtime.Pages(uint64(m.cfg.MemoryLimitPages)), err)
+		case errors.As(err, &exit):
+			return nil, in.fail(ctx, tctx, "the start function", err)
 		}
 		return nil, fmt.Errorf("instantiating the module: %w", err)
 	}
@@ -61,9 +88,6 @@ func (m *module) Instantiate(ctx context.Context) (runtime.Instance, error) {
 	in.call = mod.ExportedFunction(abi.ExportCall)
 	in.mani = mod.ExportedFunction(abi.ExportManifest)
 
-	tctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
-	defer cancel()
-	in.deadline, _ = tctx.Deadline()
 	if m.hasInit {
 		if err := mod.ExportedFunction(abi.ExportInitialize).CallWithStack(tctx, nil); err != nil {
 			err = in.fail(ctx, tctx, abi.ExportInitialize, err)
@@ -89,9 +113,8 @@ func (in *instance) Manifest(ctx context.Context) ([]byte, error) {
 	if in.closed {
 		return nil, errClosed
 	}
-	tctx, cancel := context.WithTimeout(ctx, in.m.cfg.CallTimeout)
-	defer cancel()
-	in.deadline, _ = tctx.Deadline()
+	tctx, end := in.begin(ctx)
+	defer end()
 	if err := in.mani.CallWithStack(tctx, in.stack[:1]); err != nil {
 		return nil, in.fail(ctx, tctx, abi.ExportManifest, err)
 	}
@@ -108,9 +131,8 @@ func (in *instance) Call(ctx context.Context, fn int, input []byte) ([]byte, err
 	if len(input) > math.MaxInt32 {
 		return nil, fmt.Errorf("batch input of %d bytes is over the 2 GiB a 32-bit guest can address", len(input))
 	}
-	tctx, cancel := context.WithTimeout(ctx, in.m.cfg.CallTimeout)
-	defer cancel()
-	in.deadline, _ = tctx.Deadline()
+	tctx, end := in.begin(ctx)
+	defer end()
 	in.oom = false
 	n := uint32(len(input))
 	if n > in.inCap || in.inPtr == 0 {
@@ -142,7 +164,7 @@ func (in *instance) grow(ctx, tctx context.Context, n uint32) error {
 	if ptr == 0 {
 		in.inPtr, in.inCap = 0, 0
 		return fmt.Errorf("%w: %s(%d) returned 0 (out of memory); raise the plugin's memory limit (now %d pages, %s)",
-			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages))
+			runtime.ErrMemoryLimit, abi.ExportAlloc, size, in.m.cfg.MemoryLimitPages, runtime.Pages(uint64(in.m.cfg.MemoryLimitPages)))
 	}
 	if _, ok := in.mem.Read(ptr, size); !ok {
 		return fmt.Errorf("%w: %s(%d) returned %#x, but memory is %d bytes",
@@ -182,7 +204,7 @@ func (in *instance) fail(parent, tctx context.Context, fn string, err error) err
 	if in.oom {
 		first, _, _ := strings.Cut(err.Error(), "\n") // the guest's stack trace says nothing more here
 		return fmt.Errorf("%w of %d pages (%s): %s could not grow its memory, then failed (%s); raise the plugin's memory limit if it legitimately needs more",
-			runtime.ErrMemoryLimit, in.m.cfg.MemoryLimitPages, pages(in.m.cfg.MemoryLimitPages), fn, first)
+			runtime.ErrMemoryLimit, in.m.cfg.MemoryLimitPages, runtime.Pages(uint64(in.m.cfg.MemoryLimitPages)), fn, first)
 	}
 	if isExit {
 		return fmt.Errorf("%w: %s: the guest exited with code %d (a Go guest exits with 2 when it panics; see its stderr)",
@@ -202,7 +224,7 @@ func (in *instance) sleep(ns int64) {
 }
 
 // Stderr drains what the guest wrote to stdout and stderr.
-func (in *instance) Stderr() string { return in.stderr.drain() }
+func (in *instance) Stderr() string { return in.stderr.Drain() }
 
 // Close is idempotent and safe after a trap or a timeout (wazero has then
 // already closed the module; closing again is a no-op).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wstream/wstream/runtime/internal/wasmbin"
 )
 
 // Metering: how a call's time limit stops a guest without wazero's
@@ -69,8 +71,8 @@ func meter(wasm []byte) (_ []byte, err error) {
 	}
 
 	// First pass: counts of imported functions and globals, defined
-	// globals and types.
-	var nTypes, nFuncImports, nGlobalImports, nGlobals uint32
+	// functions, globals and types.
+	var nTypes, nFuncImports, nGlobalImports, nGlobals, nFuncs uint32
 	for _, s := range secs {
 		r := &reader{b: s.body}
 		switch s.id {
@@ -103,6 +105,8 @@ func meter(wasm []byte) (_ []byte, err error) {
 					r.fail("import kind %#x", kind)
 				}
 			}
+		case 3:
+			nFuncs = r.u32()
 		case 6:
 			nGlobals = r.u32()
 		}
@@ -110,30 +114,28 @@ func meter(wasm []byte) (_ []byte, err error) {
 	m := &meterer{
 		shift:  nFuncImports, // the tick import takes this index; defined functions move up one
 		global: nGlobalImports + nGlobals,
+		charge: nFuncImports + 1 + nFuncs, // after the module's own functions
 	}
 
 	out := append([]byte{}, wasm[:8]...)
-	put := func(id byte, body []byte) {
-		out = append(out, id)
-		out = appendU32(out, uint32(len(body)))
-		out = append(out, body...)
-	}
+	put := func(id byte, body []byte) { out = wasmbin.AppendSection(out, id, body) }
 	hasType, hasImport, hasGlobal := false, false, false
-	tickType := nTypes
+	tickType, chargeType := nTypes, nTypes+1
+	types := []byte{0x60, 0x00, 0x01, 0x7f, 0x60, 0x01, 0x7f, 0x01, 0x7f} // () -> i32, (i32) -> i32
 	// addMissing adds the type, import and global sections when the module
 	// has none and the next section (by its rank, done at the end) must come
 	// after them.
 	addMissing := func(next int) {
 		if !hasType && next > rank[1] {
-			put(1, append(appendU32(nil, 1), 0x60, 0x00, 0x01, 0x7f))
+			put(1, append(wasmbin.AppendU32(nil, 2), types...))
 			hasType = true
 		}
 		if !hasImport && next > rank[2] {
-			put(2, append(appendU32(nil, 1), m.tickImport(tickType)...))
+			put(2, append(wasmbin.AppendU32(nil, 1), m.tickImport(tickType)...))
 			hasImport = true
 		}
 		if !hasGlobal && next > rank[6] {
-			put(6, append(appendU32(nil, 1), m.globalDef()...))
+			put(6, append(wasmbin.AppendU32(nil, 1), m.globalDef()...))
 			hasGlobal = true
 		}
 	}
@@ -153,19 +155,24 @@ func meter(wasm []byte) (_ []byte, err error) {
 			}
 		case 1:
 			n := r.u32()
-			body := appendU32(nil, n+1)
+			body := wasmbin.AppendU32(nil, n+2)
 			body = append(body, r.rest()...)
-			put(1, append(body, 0x60, 0x00, 0x01, 0x7f))
+			put(1, append(body, types...))
 			hasType = true
 		case 2:
 			n := r.u32()
-			body := appendU32(nil, n+1)
+			body := wasmbin.AppendU32(nil, n+1)
 			body = append(body, r.rest()...)
 			put(2, append(body, m.tickImport(tickType)...))
 			hasImport = true
+		case 3:
+			n := r.u32()
+			body := wasmbin.AppendU32(nil, n+1)
+			body = append(body, r.rest()...)
+			put(3, wasmbin.AppendU32(body, chargeType))
 		case 6:
 			n := r.u32()
-			body := appendU32(nil, n+1)
+			body := wasmbin.AppendU32(nil, n+1)
 			for i := uint32(0); i < n; i++ {
 				start := r.pos
 				r.valType()
@@ -177,21 +184,21 @@ func meter(wasm []byte) (_ []byte, err error) {
 			hasGlobal = true
 		case 7:
 			n := r.u32()
-			body := appendU32(nil, n)
+			body := wasmbin.AppendU32(nil, n)
 			for i := uint32(0); i < n; i++ {
 				nm := r.name()
 				kind := r.byte()
 				idx := r.u32()
-				body = appendName(body, nm)
+				body = wasmbin.AppendName(body, nm)
 				body = append(body, kind)
 				if kind == 0x00 {
 					idx = m.fn(idx)
 				}
-				body = appendU32(body, idx)
+				body = wasmbin.AppendU32(body, idx)
 			}
 			put(7, body)
 		case 8:
-			put(8, appendU32(nil, m.fn(r.u32())))
+			put(8, wasmbin.AppendU32(nil, m.fn(r.u32())))
 		case 9:
 			put(9, m.elements(r))
 		case 10:
@@ -204,6 +211,55 @@ func meter(wasm []byte) (_ []byte, err error) {
 	return out, nil
 }
 
+// otherImports lists the imports of a module that are neither functions
+// nor memories, as (module, name) pairs: wazero's compiled module does not
+// list them, and none of them is provided. A module it cannot parse lists
+// none; compiling it says what is wrong.
+func otherImports(wasm []byte) (out [][2]string) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(meterError); !ok {
+				panic(r)
+			}
+		}
+	}()
+	if len(wasm) < 8 {
+		return nil
+	}
+	r := &reader{b: wasm[8:]}
+	for !r.done() {
+		id := r.byte()
+		body := r.bytes(int(r.u32()))
+		if id != 2 {
+			continue
+		}
+		r := &reader{b: body}
+		for i, n := uint32(0), r.u32(); i < n; i++ {
+			mod, name := r.name(), r.name()
+			kind := r.byte()
+			switch kind {
+			case 0x00:
+				r.u32()
+				continue
+			case 0x01:
+				r.refType()
+				r.limits()
+			case 0x02:
+				r.limits()
+				continue
+			case 0x03:
+				r.valType()
+				r.byte()
+			}
+			out = append(out, [2]string{mod, name})
+			if kind > 0x03 { // a tag, or what a later proposal adds: its size is unknown
+				return out
+			}
+		}
+	}
+	return out
+}
+
 // rank orders the known sections as the binary format requires (the tag
 // section, 13, sits between memory and global; data count, 12, before code).
 var rank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
@@ -211,6 +267,10 @@ var rank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9
 type meterer struct {
 	shift  uint32 // function indices at or above it move up one
 	global uint32 // index of the countdown global
+	charge uint32 // index of the function that charges bulk operations
+	// importsInTable is set when a table may hold an imported function, so
+	// that an indirect call may be a host call.
+	importsInTable bool
 }
 
 func (m *meterer) fn(idx uint32) uint32 {
@@ -221,14 +281,14 @@ func (m *meterer) fn(idx uint32) uint32 {
 }
 
 func (m *meterer) tickImport(typ uint32) []byte {
-	b := appendName(nil, meterModule)
-	b = appendName(b, meterTick)
-	return appendU32(append(b, 0x00), typ)
+	b := wasmbin.AppendName(nil, meterModule)
+	b = wasmbin.AppendName(b, meterTick)
+	return wasmbin.AppendU32(append(b, 0x00), typ)
 }
 
 func (m *meterer) globalDef() []byte {
 	b := []byte{0x7f, 0x01, 0x41}
-	b = appendS64(b, meterBudget)
+	b = wasmbin.AppendS64(b, meterBudget)
 	return append(b, 0x0b)
 }
 
@@ -237,13 +297,13 @@ func (m *meterer) globalDef() []byte {
 //	global.set $g (i32.sub (global.get $g) (i32.const 1))
 //	(if (i32.eqz (global.get $g)) (then (global.set $g (call $tick))))
 func (m *meterer) countdown(dst []byte) []byte {
-	g := appendU32(nil, m.global)
+	g := wasmbin.AppendU32(nil, m.global)
 	dst = append(append(dst, 0x23), g...)
 	dst = append(dst, 0x41, 0x01, 0x6b)
 	dst = append(append(dst, 0x24), g...)
 	dst = append(append(dst, 0x23), g...)
 	dst = append(dst, 0x45, 0x04, 0x40, 0x10)
-	dst = appendU32(dst, m.shift) // the tick import's index
+	dst = wasmbin.AppendU32(dst, m.shift) // the tick import's index
 	dst = append(append(dst, 0x24), g...)
 	return append(dst, 0x0b)
 }
@@ -255,15 +315,15 @@ func (m *meterer) expr(dst []byte, r *reader) []byte {
 
 func (m *meterer) elements(r *reader) []byte {
 	n := r.u32()
-	body := appendU32(nil, n)
+	body := wasmbin.AppendU32(nil, n)
 	for i := uint32(0); i < n; i++ {
 		flags := r.u32()
-		body = appendU32(body, flags)
+		body = wasmbin.AppendU32(body, flags)
 		if flags > 7 {
 			r.fail("element segment flags %d", flags)
 		}
 		if flags&2 != 0 && flags&1 == 0 { // explicit table index
-			body = appendU32(body, r.u32())
+			body = wasmbin.AppendU32(body, r.u32())
 		}
 		if flags&1 == 0 { // active: offset expression
 			body = m.expr(body, r)
@@ -278,12 +338,14 @@ func (m *meterer) elements(r *reader) []byte {
 			body = append(body, r.b[start:r.pos]...)
 		}
 		k := r.u32()
-		body = appendU32(body, k)
+		body = wasmbin.AppendU32(body, k)
 		for j := uint32(0); j < k; j++ {
 			if flags&4 != 0 {
 				body = m.expr(body, r)
 			} else {
-				body = appendU32(body, m.fn(r.u32()))
+				idx := r.u32()
+				m.importsInTable = m.importsInTable || idx < m.shift
+				body = wasmbin.AppendU32(body, m.fn(idx))
 			}
 		}
 	}
@@ -292,7 +354,7 @@ func (m *meterer) elements(r *reader) []byte {
 
 func (m *meterer) code(r *reader) []byte {
 	n := r.u32()
-	body := appendU32(nil, n)
+	body := wasmbin.AppendU32(nil, n+1) // and the charge function
 	var fn []byte
 	for i := uint32(0); i < n; i++ {
 		size := r.u32()
@@ -309,10 +371,44 @@ func (m *meterer) code(r *reader) []byte {
 		if !fr.done() {
 			fr.fail("%d bytes after a function body", len(fr.b)-fr.pos)
 		}
-		body = appendU32(body, uint32(len(fn)))
+		body = wasmbin.AppendU32(body, uint32(len(fn)))
 		body = append(body, fn...)
 	}
-	return body
+	fn = m.chargeBody(fn[:0])
+	body = wasmbin.AppendU32(body, uint32(len(fn)))
+	return append(body, fn...)
+}
+
+// chargeBody is the function that bulk memory and table operations call
+// with their size n before they run: it takes n/1024 from the countdown
+// (one unit per KiB, where a loop iteration is one) and ticks when that
+// leaves it below one, then returns n. A loop whose body is one huge
+// memory.fill so comes back to the host after every fill, not after every
+// meterBudget fills.
+//
+//	global.set $g (i32.sub (global.get $g) (i32.shr_u (local.get 0) (i32.const 10)))
+//	(if (i32.lt_s (global.get $g) (i32.const 1)) (then (global.set $g (call $tick))))
+//	local.get 0
+func (m *meterer) chargeBody(dst []byte) []byte {
+	g := wasmbin.AppendU32(nil, m.global)
+	dst = append(dst, 0x00) // no locals
+	dst = append(append(dst, 0x23), g...)
+	dst = append(dst, 0x20, 0x00, 0x41, 0x0a, 0x76, 0x6b)
+	dst = append(append(dst, 0x24), g...)
+	dst = append(append(dst, 0x23), g...)
+	dst = append(dst, 0x41, 0x01, 0x48, 0x04, 0x40, 0x10)
+	dst = wasmbin.AppendU32(dst, m.shift)
+	dst = append(append(dst, 0x24), g...)
+	return append(dst, 0x0b, 0x20, 0x00, 0x0b)
+}
+
+// chargeHostCall sets the countdown to one before a call that may enter
+// the host, so that the next loop header or function entry ticks: a host
+// call costs up to the whole budget, since what it does (a WASI write of
+// many buffers, say) grows with its arguments, not with the guest's loops.
+func (m *meterer) chargeHostCall(dst []byte) []byte {
+	dst = append(dst, 0x41, 0x01, 0x24)
+	return wasmbin.AppendU32(dst, m.global)
 }
 
 // instrs copies instructions up to and including the end that closes the
@@ -357,8 +453,19 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 			}
 			depth++
 		case op == 0x10 || op == 0x12 || op == 0xd2: // call, return_call, ref.func
+			idx := r.u32()
+			if idx < m.shift {
+				switch {
+				case op != 0xd2 && count:
+					dst = m.chargeHostCall(dst)
+				case op == 0xd2 && count:
+					r.fail("a reference to an imported function in code")
+				case op == 0xd2:
+					m.importsInTable = true
+				}
+			}
 			dst = append(dst, op)
-			dst = appendU32(dst, m.fn(r.u32()))
+			dst = wasmbin.AppendU32(dst, m.fn(idx))
 			continue
 		case op <= 0x01 || op == 0x05 || op == 0x0a || op == 0x0f || op == 0x19 || op == 0x1a || op == 0x1b ||
 			op == 0xd1 || op == 0xd3 || op == 0xd5 || (op >= 0x45 && op <= 0xc4):
@@ -377,6 +484,9 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
 			r.u32()
 			r.u32()
+			if count && m.importsInTable {
+				dst = m.chargeHostCall(dst)
+			}
 		case op == 0x1c: // select t*
 			for i, nt := uint32(0), r.u32(); i < nt; i++ {
 				r.valType()
@@ -392,7 +502,8 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 		case op == 0xd0: // ref.null
 			r.sleb()
 		case op == 0xfc:
-			switch sub := r.u32(); {
+			sub := r.u32()
+			switch {
 			case sub <= 7:
 			case sub == 8 || sub == 10 || sub == 12 || sub == 14:
 				r.u32()
@@ -401,6 +512,13 @@ func (m *meterer) instrs(dst []byte, r *reader, count, constExpr bool) []byte {
 				r.u32()
 			default:
 				r.fail("instruction 0xfc %d", sub)
+			}
+			switch sub {
+			case 8, 10, 11, 12, 14, 17: // memory and table init, copy, fill: their size is on top
+				if count {
+					dst = append(dst, 0x10)
+					dst = wasmbin.AppendU32(dst, m.charge)
+				}
 			}
 		case op == 0xfd:
 			switch sub := r.u32(); {
@@ -442,7 +560,7 @@ func (m *meterer) custom(body []byte) ([]byte, bool) {
 	if nm != "name" {
 		return body, true
 	}
-	out := appendName(nil, nm)
+	out := wasmbin.AppendName(nil, nm)
 	for !r.done() {
 		id := r.byte()
 		sub := &reader{b: r.bytes(int(r.u32()))}
@@ -450,16 +568,16 @@ func (m *meterer) custom(body []byte) ([]byte, bool) {
 		switch id {
 		case 1: // function names
 			n := sub.u32()
-			b = appendU32(nil, n)
+			b = wasmbin.AppendU32(nil, n)
 			for i := uint32(0); i < n; i++ {
-				b = appendU32(b, m.fn(sub.u32()))
-				b = appendName(b, sub.name())
+				b = wasmbin.AppendU32(b, m.fn(sub.u32()))
+				b = wasmbin.AppendName(b, sub.name())
 			}
 		case 2: // local names, by function
 			n := sub.u32()
-			b = appendU32(nil, n)
+			b = wasmbin.AppendU32(nil, n)
 			for i := uint32(0); i < n; i++ {
-				b = appendU32(b, m.fn(sub.u32()))
+				b = wasmbin.AppendU32(b, m.fn(sub.u32()))
 				start := sub.pos
 				for j, nl := uint32(0), sub.u32(); j < nl; j++ {
 					sub.u32()
@@ -472,14 +590,12 @@ func (m *meterer) custom(body []byte) ([]byte, bool) {
 		default:
 			b = sub.b
 		}
-		out = append(out, id)
-		out = appendU32(out, uint32(len(b)))
-		out = append(out, b...)
+		out = wasmbin.AppendSection(out, id, b)
 	}
 	return out, true
 }
 
-// ---- reading and writing the binary format ----
+// ---- reading the binary format ----
 
 type meterError struct{ msg string }
 
@@ -585,30 +701,4 @@ func (r *reader) memarg() {
 		r.u32()
 	}
 	r.uleb(70)
-}
-
-func appendU32(dst []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(dst, c)
-		}
-		dst = append(dst, c|0x80)
-	}
-}
-
-func appendS64(dst []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(dst, c)
-		}
-		dst = append(dst, c|0x80)
-	}
-}
-
-func appendName(dst []byte, s string) []byte {
-	return append(appendU32(dst, uint32(len(s))), s...)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/wstream/wstream/runtime/internal/wasmbin"
 )
 
 // TestMeterPlugins rewrites every plugin that `make plugins` built and
@@ -43,19 +45,11 @@ func TestMeterPlugins(t *testing.T) {
 // element and calls. start stores 42 at address 0; get calls through the
 // table a function that loads it and adds one from a direct call.
 func TestMeterRenumbers(t *testing.T) {
-	sec := func(id byte, body []byte) []byte {
-		return append(appendU32([]byte{id}, uint32(len(body))), body...)
-	}
-	vec := func(items ...[]byte) []byte {
-		b := appendU32(nil, uint32(len(items)))
-		for _, it := range items {
-			b = append(b, it...)
-		}
-		return b
-	}
+	sec := func(id byte, body []byte) []byte { return wasmbin.AppendSection(nil, id, body) }
+	vec := func(items ...[]byte) []byte { return wasmbin.AppendVec(nil, items...) }
 	code := func(body ...byte) []byte { // no locals
 		b := append([]byte{0x00}, body...)
-		return append(appendU32(nil, uint32(len(b))), b...)
+		return append(wasmbin.AppendU32(nil, uint32(len(b))), b...)
 	}
 	m := []byte("\x00asm\x01\x00\x00\x00")
 	m = append(m, sec(1, vec(
@@ -63,11 +57,11 @@ func TestMeterRenumbers(t *testing.T) {
 		[]byte{0x60, 0x00, 0x00},                   // 1: () -> ()
 		[]byte{0x60, 0x00, 0x01, 0x7f},             // 2: () -> i32
 	))...)
-	m = append(m, sec(2, vec(append(appendName(appendName(nil, "wstream_v1"), "log"), 0x00, 0x00)))...) // func 0
-	m = append(m, sec(3, vec([]byte{1}, []byte{2}, []byte{2}, []byte{2}))...)                           // funcs 1 start, 2 get, 3 load, 4 one
-	m = append(m, sec(4, vec([]byte{0x70, 0x00, 0x01}))...)                                             // table of 1 funcref
-	m = append(m, sec(5, vec([]byte{0x00, 0x01}))...)                                                   // memory of 1 page
-	m = append(m, sec(7, vec(append(appendName(nil, "get"), 0x00, 0x02), append(appendName(nil, "memory"), 0x02, 0x00)))...)
+	m = append(m, sec(2, vec(append(wasmbin.AppendName(wasmbin.AppendName(nil, "wstream_v1"), "log"), 0x00, 0x00)))...) // func 0
+	m = append(m, sec(3, vec([]byte{1}, []byte{2}, []byte{2}, []byte{2}))...)                                           // funcs 1 start, 2 get, 3 load, 4 one
+	m = append(m, sec(4, vec([]byte{0x70, 0x00, 0x01}))...)                                                             // table of 1 funcref
+	m = append(m, sec(5, vec([]byte{0x00, 0x01}))...)                                                                   // memory of 1 page
+	m = append(m, sec(7, vec(append(wasmbin.AppendName(nil, "get"), 0x00, 0x02), append(wasmbin.AppendName(nil, "memory"), 0x02, 0x00)))...)
 	m = append(m, sec(8, []byte{0x01})...)                                    // start: func 1
 	m = append(m, sec(9, vec([]byte{0x00, 0x41, 0x00, 0x0b, 0x01, 0x03}))...) // table[0] = func 3
 	m = append(m, sec(10, vec(
@@ -80,7 +74,7 @@ func TestMeterRenumbers(t *testing.T) {
 				0x03, 0x40, 0x20, 0x00, 0x41, 0x01, 0x6a, 0x22, 0x00, // loop: i = i + 1
 				0x41, 0xa8, 0xc3, 0x01, 0x49, 0x0d, 0x00, 0x0b, // br_if (i < 25000)
 				0x41, 0x01, 0x0b}
-			return append(appendU32(nil, uint32(len(b))), b...)
+			return append(wasmbin.AppendU32(nil, uint32(len(b))), b...)
 		}(),
 	))...)
 	out, err := meter(m)

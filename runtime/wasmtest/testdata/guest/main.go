@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command guest is the wazero adapter's test guest: a well-behaved map
+// Command guest is the runtime adapters' test guest: a well-behaved map
 // function plus one export per hostile behaviour the host must survive.
 // It speaks the ABI through the abi package directly (no SDK), so that the
 // adapter's tests do not depend on the guest SDK.
