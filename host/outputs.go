@@ -214,6 +214,7 @@ func (r *runner) deliver() error {
 // main sink and the outputs of the final stream when it emits, each named
 // stream's to its sinks when it produced, and the side outputs to theirs.
 func (r *runner) write(t int64, out Batch, emit bool) error {
+	r.noteOut(out, emit)
 	if out.Time == 0 {
 		out.Time = t
 	}

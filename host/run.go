@@ -106,6 +106,13 @@ type RunConfig struct {
 	// manual clock each input line is one trigger whatever the mode; once
 	// only turns no-data batches off.
 	Trigger pipeline.Trigger
+	// Observer, when set, is told about the run and each batch
+	// (observe.go).
+	Observer Observer
+	// BeforeBatch, when set, is called on the scheduler's goroutine
+	// before each batch: the point between two batches where operator
+	// code can be swapped (hot reload).
+	BeforeBatch func(t int64)
 }
 
 // BatchCommitter is a sink whose output commits together with its input's
@@ -216,6 +223,7 @@ func Run(ctx context.Context, cfg RunConfig) (err error) {
 	if err := r.openOutputs(ctx); err != nil {
 		return err
 	}
+	r.started()
 	if cfg.Clock == pipeline.ClockManual {
 		err = r.manual(ctx)
 	} else {
@@ -411,9 +419,11 @@ func (r *runner) commit() error {
 	r.recordOutputs(ck)
 	r.snapBuf = r.snap.Snapshot(r.snapBuf[:0])
 	ck.State = r.snapBuf
+	start := r.clk.Now()
 	if err := r.cfg.Checkpoint.Commit(ck); err != nil {
 		return fmt.Errorf("batch %d ms: %w", r.last, err)
 	}
+	r.noteCheckpoint(r.clk.Now().Sub(start))
 	r.uncommitted = 0
 	if err := r.deliver(); err != nil {
 		return err
@@ -478,15 +488,18 @@ type runner struct {
 	last        int64             // time of the last batch done
 	uncommitted int
 	snapBuf     []byte
+
+	stats   BatchStats // reused for each batch, for the Observer
+	ckStats CheckpointStats
 }
 
-// batch processes one batch, writes its output and, when due, commits a
-// checkpoint. pos holds the position after the last unit of each source
+// runBatch processes one batch, writes its output and, when due, commits
+// a checkpoint. pos holds the position after the last unit of each source
 // that contributed a unit.
 //
 // rejects holds, by source, the input the sources set aside under their
 // onError policy: dead letters are written with this batch, skips logged.
-func (r *runner) batch(t int64, inputs map[string][]abi.Raw, pos map[string][]byte, rejects map[string][]Reject) error {
+func (r *runner) runBatch(t int64, inputs map[string][]abi.Raw, pos map[string][]byte, rejects map[string][]Reject) error {
 	out, emit, err := r.cfg.Processor.Process(r.pctx, t, inputs)
 	if err != nil {
 		return fmt.Errorf("batch %d ms: %w", t, err)
@@ -715,7 +728,8 @@ func (r *runner) system(ctx context.Context) error {
 	if r.cfg.Trigger == pipeline.TriggerOnce {
 		return r.once(ctx, next, recv, allDrained)
 	}
-	drained, behind := false, false
+	drained := false
+	lag := newLateness(r.log, r.cfg.Interval)
 	for {
 		if !drained && r.cfg.Trigger == pipeline.TriggerAvailableNow {
 			// No clock: a batch as soon as data is there, until drained.
@@ -740,7 +754,7 @@ func (r *runner) system(ctx context.Context) error {
 				if d <= 0 {
 					break
 				}
-				behind = false
+				lag.caughtUp(r.clk.Now())
 				wake := allDrained
 				if drained {
 					wake = nil
@@ -801,9 +815,8 @@ func (r *runner) system(ctx context.Context) error {
 		pace.observe(next, inputs, start, r.clk.Now())
 		t := next
 		next += r.iv
-		if now := r.clk.Now(); !drained && !behind && now.UnixMilli() > next {
-			behind = true
-			r.log.Warn(fmt.Sprintf("falling behind: batch %d ms ended at %d ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)", t, now.UnixMilli()))
+		if !drained {
+			lag.batch(t, start, r.clk.Now(), next)
 		}
 	}
 }

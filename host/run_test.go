@@ -118,7 +118,8 @@ func TestRunSystemClock(t *testing.T) {
 }
 
 // A batch slower than the interval delays the next ones, which run back to
-// back: no batch time is skipped, and falling behind is logged once.
+// back: no batch time is skipped, falling behind is logged with its
+// numbers, and so is catching up.
 func TestRunFallsBehind(t *testing.T) {
 	const start = 1700000000000
 	clk := hosttest.NewFakeClock(start)
@@ -152,7 +153,8 @@ func TestRunFallsBehind(t *testing.T) {
 	if err := hosttest.Wait(t, done); err != nil {
 		t.Fatal(err)
 	}
-	want := "wstream: warning: falling behind: batch 1700000001000 ms ended at 1700000003500 ms, after the next batch time; batches run back to back until they catch up (a longer batch interval would help)\n"
+	want := "wstream: warning: falling behind: batch 1700000001000 ms took 2.5s with a 1s interval and ended 1.5s after the next batch was due; batches run back to back until they catch up (a longer batch interval, maxRate or backpressure: true would help)\n" +
+		"wstream: caught up: batches keep up with the 1s interval again, after 2 late batches over 0s\n"
 	if log.String() != want {
 		t.Fatalf("log %q\nwant %q", log.String(), want)
 	}

@@ -43,6 +43,8 @@ type stream struct {
 	// per-batch result, valid after the stream ran for the current t
 	out      []abi.Raw
 	produced bool
+
+	first int // the index of its first stage in Graph.infos
 }
 
 // Graph is a built pipeline. It is not safe for concurrent use: the
@@ -61,6 +63,12 @@ type Graph struct {
 	// sinkStreams are the named streams other than the final one that
 	// have sinks of their own: their batches go out in Batch.Streams.
 	sinkStreams []*stream
+
+	// per-stage descriptions and counters (stats.go)
+	infos      []StageInfo
+	counters   []stageCounters
+	stageFuncs [][]Func
+	all        []stage
 }
 
 // SetLog sets the logger of failure policies' lines (default
@@ -95,6 +103,14 @@ type builder struct {
 	// being built, if any.
 	chainJoin *streamJoinStage
 	errs      []error
+
+	// what stats.go records of each top-level stage
+	stream, from string
+	first, depth int
+	funcs        []Func
+	infos        []StageInfo
+	stageFuncs   [][]Func
+	all          []stage
 }
 
 // events returns the graph's event clock, creating it on first use.
@@ -110,6 +126,9 @@ func (b *builder) events() *eventClock {
 // finds, one per line, not only the first.
 func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	b := &builder{spec: spec, resolve: r, byName: map[string]*stream{}, interval: spec.Batch.D().Milliseconds(), clock: &graphClock{}, fails: &failures{log: slog.Default()}}
+	if r != nil {
+		b.resolve = &recordingResolver{r: r, b: b}
+	}
 	if b.interval < 1 {
 		return nil, fmt.Errorf("batch: %s is below the 1ms minimum", spec.Batch.D())
 	}
@@ -153,6 +172,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		}
 		b.shape = append(b.shape, fmt.Sprintf("%s<%s", s.Name, s.From))
 		b.legacy = append(b.legacy, fmt.Sprintf("%s<%s", s.Name, s.From))
+		b.stream, b.from, b.first, st.first = s.Name, s.From, len(b.infos), len(b.infos)
 		st.stages = b.chain(prefix, s.Stages)
 		st.slide, st.mark, st.join = b.slide, b.chainMark, b.chainJoin
 		b.byName[s.Name] = st
@@ -168,6 +188,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		}
 	}
 	g.stateful, g.shape, g.legacy, g.events = b.stateful, strings.Join(b.shape, ";"), strings.Join(b.legacy, ";"), b.ev
+	g.infos, g.stageFuncs, g.all, g.counters = b.infos, b.stageFuncs, b.all, make([]stageCounters, len(b.infos))
 	if b.ev != nil && b.dstream != "" {
 		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey, aggregateBySession, dropDuplicates, dropDuplicatesWithinWatermark, joins with within:); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
 	}
@@ -218,7 +239,10 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) []stage {
 				continue
 			}
 		}
+		mark := len(b.funcs)
+		b.depth++
 		st, err := mk(b, s, label)
+		b.depth--
 		if err != nil {
 			b.errs = append(b.errs, err)
 			continue
@@ -235,6 +259,9 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) []stage {
 		}
 		if info, ok := stateOf(s); ok && !info.eventTime && b.dstream == "" {
 			b.dstream = label
+		}
+		if b.depth == 0 {
+			b.record(st, s, label, mark)
 		}
 		b.shape = append(b.shape, stageShape(s))
 		b.legacy = append(b.legacy, fmt.Sprintf("%s(%s,%s,%s,%s,%d,%d,%s)", s.Op, s.Fn, s.Inverse, s.Filter, s.Other, s.Window.D().Milliseconds(), s.Slide.D().Milliseconds(), s.Plugin))
@@ -289,7 +316,7 @@ func (g *Graph) run(ctx context.Context, t int64, inputs map[string][]abi.Raw, n
 			}
 			in = up.out
 		}
-		out, emit, err := runChain(ctx, t, s.stages, in)
+		out, emit, err := g.runStream(ctx, t, s, in)
 		if err != nil {
 			return host.Batch{}, false, err
 		}

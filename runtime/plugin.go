@@ -25,9 +25,16 @@ type Plugin struct {
 	manifest *abi.Manifest
 	module   Module
 	cfg      Config
+	engine   Engine
 
 	pool chan Instance // idle instances
 	sem  chan struct{} // one token per live instance, caps the pool
+
+	// swap is held for reading by every call and for writing by an
+	// upgrade (upgrade.go), so a new module never lands mid-call.
+	swap    sync.RWMutex
+	funcs   []*Func // every Func handed out, rebound by an upgrade
+	sandbox sandboxEvents
 }
 
 // LoadFile reads, compiles and checks the module at path.
@@ -63,6 +70,7 @@ func Load(ctx context.Context, e Engine, path string, wasm []byte, cfg Config) (
 		path:   path,
 		module: mod,
 		cfg:    cfg,
+		engine: e,
 		pool:   make(chan Instance, cfg.Workers),
 		sem:    make(chan struct{}, cfg.Workers),
 	}
@@ -102,11 +110,17 @@ func (p *Plugin) Name() string { return p.name }
 // Path is the file the plugin was loaded from.
 func (p *Plugin) Path() string { return p.path }
 
-// Manifest is the plugin's decoded manifest.
-func (p *Plugin) Manifest() *abi.Manifest { return p.manifest }
+// Manifest is the plugin's decoded manifest (the new one after an upgrade).
+func (p *Plugin) Manifest() *abi.Manifest {
+	p.swap.RLock()
+	defer p.swap.RUnlock()
+	return p.manifest
+}
 
 // Func returns the named function, checked against the manifest.
 func (p *Plugin) Func(name string) (*Func, error) {
+	p.swap.Lock()
+	defer p.swap.Unlock()
 	id, kind, ok := p.manifest.Lookup(name)
 	if !ok {
 		names := make([]string, len(p.manifest.Functions))
@@ -115,11 +129,15 @@ func (p *Plugin) Func(name string) (*Func, error) {
 		}
 		return nil, fmt.Errorf("plugin %s has no function %q (it has: %v)", p.name, name, names)
 	}
-	return &Func{plugin: p, id: id, name: name, kind: kind}, nil
+	f := &Func{plugin: p, id: id, name: name, kind: kind}
+	p.funcs = append(p.funcs, f)
+	return f, nil
 }
 
 // Close closes every idle instance and the module.
 func (p *Plugin) Close(ctx context.Context) error {
+	p.swap.Lock()
+	defer p.swap.Unlock()
 	for {
 		select {
 		case inst := <-p.pool:
@@ -186,9 +204,10 @@ func (p *Plugin) flushStderr(inst Instance) {
 // Func is one function of a plugin, bound by name.
 type Func struct {
 	plugin *Plugin
-	id     int
+	id     int // in the current module; an upgrade rebinds it
 	name   string
 	kind   abi.Kind
+	stats  callStats
 }
 
 // Name is the function's name.
@@ -230,12 +249,20 @@ func (f *Func) Call(ctx context.Context, input []byte, n int) (abi.Response, err
 // capacity holds n of them.
 func (f *Func) CallInto(ctx context.Context, input []byte, n int, dst []abi.Raw) (abi.Response, error) {
 	p := f.plugin
+	p.swap.RLock()
+	defer p.swap.RUnlock()
 	inst, err := p.get(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			p.sandbox.add(p.name, f.name, err, false)
+		}
 		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: err}
 	}
+	start := time.Now()
 	out, err := inst.Call(ctx, f.id, input)
+	f.stats.add(n, time.Since(start))
 	if err != nil {
+		p.sandbox.add(p.name, f.name, err, true)
 		stderr := inst.Stderr()
 		inst.Close(context.WithoutCancel(ctx)) // never reuse an instance after a trap
 		<-p.sem
@@ -244,7 +271,9 @@ func (f *Func) CallInto(ctx context.Context, input []byte, n int, dst []abi.Raw)
 	p.flushStderr(inst)
 	p.put(inst)
 	if len(out) > p.cfg.MaxOutput {
-		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: outputLimit(len(out), p.cfg.MaxOutput)}
+		err := outputLimit(len(out), p.cfg.MaxOutput)
+		p.sandbox.add(p.name, f.name, err, false)
+		return abi.Response{}, &CallError{Plugin: p.name, Func: f.name, Err: err}
 	}
 	resp, err := abi.DecodeResponse(out, n, dst)
 	if err == nil {

@@ -42,7 +42,7 @@ func buildBinary(t *testing.T) string {
 }
 
 // ensurePlugins builds the bundled plugins from source once per test run.
-func ensurePlugins(t *testing.T) {
+func ensurePlugins(t testing.TB) {
 	t.Helper()
 	pluginOnce.Do(func() {
 		cmd := exec.Command("make", "-s", "plugins")

@@ -80,6 +80,7 @@ func untrustedPipeline(c *cli.Context, s *pipeline.Spec) error {
 	set("plugin:", s.Plugin != "" || stagePlugins(s), "")
 	set("limits:", s.Limits != (pipeline.Limits{}), "")
 	set("allow:", len(s.Allow) > 0, "")
+	set("http:", s.HTTP != "", "http")
 	if len(bad) == 0 {
 		return nil
 	}

@@ -61,7 +61,8 @@ func TestPipelineLimits(t *testing.T) {
 }
 
 // A plugin's own default pipeline is the plugin's, so untrusted: it may
-// not choose what wstream reads or writes, nor loosen the sandbox.
+// not choose what wstream reads or writes, nor loosen the sandbox, nor
+// open a server.
 func TestDefaultPipelineIsUntrusted(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ pipeline, want string }{
@@ -69,6 +70,7 @@ func TestDefaultPipelineIsUntrusted(t *testing.T) {
 		{"source: file:/etc/passwd\ncheckpoint: /tmp/x\nstages: [{op: map, fn: f}]\n", "sets sources:, checkpoint:"},
 		{"allow: [env]\nlimits: {timeout: 1h}\nstages: [{op: map, fn: f}]\n", "sets limits:, allow:"},
 		{"stages: [{op: map, fn: f, plugin: /tmp/other.wasm}]\n", "sets plugin:"},
+		{"http: 0.0.0.0:4040\nstages: [{op: map, fn: f}]\n", "sets http:"},
 	} {
 		plugin := filepath.Join(dir, "p.wasm")
 		os.WriteFile(plugin, wasmtest.Guest{Pipeline: c.pipeline}.Bytes(), 0o644)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 
 	"github.com/urfave/cli/v2"
@@ -11,7 +12,10 @@ import (
 // newLogger is the logger --log-level and --log-format ask for, on
 // stderr. It also becomes slog's default, which the runtime adapters log
 // their debug lines to.
-func newLogger(c *cli.Context) (*slog.Logger, error) {
+func newLogger(c *cli.Context) (*slog.Logger, error) { return newLoggerTo(c, c.App.ErrWriter) }
+
+// newLoggerTo is newLogger writing to w.
+func newLoggerTo(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	if v := c.String("log-level"); v != "" {
 		l, err := logs.ParseLevel(v)
@@ -20,7 +24,7 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 		}
 		level = l
 	}
-	log, err := logs.New(c.App.ErrWriter, c.String("log-format"), level)
+	log, err := logs.New(w, c.String("log-format"), level)
 	if err != nil {
 		return nil, usagef("--log-format: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wstream/wstream/host/pipeline"
 	"github.com/wstream/wstream/operators/job"
+	"github.com/wstream/wstream/operators/job/monitor"
 	"github.com/wstream/wstream/runtime"
 )
 
@@ -63,6 +64,9 @@ what a plugin can and cannot do.`,
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the pipeline as wstream lint does, with these flags applied, and exit without running it"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL` of the messages logged: debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT` of log lines on stderr: text (one line for people) or json"},
+			&cli.StringFlag{Name: "http", Usage: "serve the live UI, /metrics, /ready, /healthz and /api/ on `ADDR` (e.g. 127.0.0.1:4040; a port alone listens on loopback; http: in the file)"},
+			&cli.StringFlag{Name: "summary", Usage: "write the run's summary as JSON to `FILE` when it ends"},
+			&cli.BoolFlag{Name: "watch", Usage: "reload a plugin when its .wasm file changes, between two batches, keeping all state"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -77,7 +81,11 @@ func runPipeline(c *cli.Context) error {
 	if c.Bool("dry-run") {
 		return checkPipeline(c, c.String("pipeline"))
 	}
-	log, err := newLogger(c)
+	if err := checkSummaryPath(c.String("summary")); err != nil {
+		return err
+	}
+	line := newProgressLine(c.App.ErrWriter)
+	log, err := newLoggerTo(c, line)
 	if err != nil {
 		return err
 	}
@@ -93,15 +101,22 @@ func runPipeline(c *cli.Context) error {
 	defer plugins.Close()
 
 	spec, err := loadSpec(ctx, c, plugins, log)
+	var mon *monitor.Monitor
 	if err == nil {
-		err = job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: log})
+		mon = monitor.New(monitor.Config{Log: log, Web: spec.HTTP != "", Version: version})
+		done := line.follow(mon)
+		err = job.Run(ctx, spec, job.Config{Plugins: plugins, Stdin: c.App.Reader, Stdout: c.App.Writer, Log: log, Monitor: mon, Watch: c.Bool("watch")})
+		done()
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Stopped while starting (a plugin still initializing): a stop,
 		// not a failure; nothing had run.
-		return nil
+		err = nil
 	}
-	return err
+	if mon == nil {
+		return err
+	}
+	return summarize(c, mon, log, err)
 }
 
 // loadSpec builds the spec from --pipeline, or the plugin's default
@@ -176,6 +191,12 @@ func loadSpecFrom(ctx context.Context, c *cli.Context, plugins *job.Plugins, log
 	}
 	if v := c.String("checkpoint"); v != "" {
 		spec.Checkpoint = v
+	}
+	if v := c.String("http"); v != "" {
+		if _, err := pipeline.HTTPAddr(v); err != nil {
+			return nil, usagef("--http: %v", err)
+		}
+		spec.HTTP = v
 	}
 	if err := sandboxFlags(c, spec); err != nil {
 		return nil, err

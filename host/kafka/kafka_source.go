@@ -84,6 +84,8 @@ type kafkaSource struct {
 	moved      map[int32]bool // assigned or revoked since next was last cleaned
 	lastWarn   time.Time
 	warnShared bool
+
+	watch partitionWatch // lag and rebalances (observe.go)
 }
 
 func openKafkaSource(uri string, env host.Env) (*kafkaSource, error) {
@@ -159,8 +161,8 @@ func (s *kafkaSource) Open(ctx context.Context, pos []byte) error {
 			kgo.SessionTimeout(s.k.session),
 			kgo.AdjustFetchOffsetsFn(s.adjustOffsets),
 			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.assigned(m[s.k.topic], len(ends)) }),
-			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.revoked(m[s.k.topic]) }),
-			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.revoked(m[s.k.topic]) }),
+			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.revoked(m[s.k.topic], "revoked") }),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.revoked(m[s.k.topic], "lost") }),
 		)
 	}
 	if s.eos {
@@ -218,19 +220,23 @@ func (s *kafkaSource) assigned(ps []int32, total int) {
 		s.owned[p] = true
 		s.markMoved(p)
 	}
+	s.rebalanced("assigned", ps)
 	if s.k.stateful && len(s.owned) < total && !s.warnShared {
 		s.warnShared = true
 		s.log.Warn(fmt.Sprintf("%s: this process owns %d of %d partitions in group %q, and the pipeline keeps state that is not split by key (a window, a count or an event-time stage, or state in two stages). That state is per process and does not move with a partition: it is right only if all the records it needs reach this process. Run one process, or see host/kafka/kafka.md, \"Scale-out and state\"", s.k.uri, len(s.owned), total, s.k.group))
 	}
 }
 
-func (s *kafkaSource) revoked(ps []int32) {
+// revoked drops partitions taken away in a rebalance, or lost (what says
+// which: a lost partition's session expired).
+func (s *kafkaSource) revoked(ps []int32, what string) {
 	s.omu.Lock()
 	defer s.omu.Unlock()
 	for _, p := range ps {
 		delete(s.owned, p)
 		s.markMoved(p)
 	}
+	s.rebalanced(what, ps)
 }
 
 // markMoved notes that p changed hands; s.omu is held. The rebalance
@@ -355,6 +361,7 @@ func (s *kafkaSource) poll(ctx context.Context) (host.Unit, bool, error) {
 	if ferr != nil {
 		return host.Unit{}, false, ferr
 	}
+	s.noteLag(fs)
 	if !advanced {
 		return host.Unit{}, false, nil
 	}

@@ -399,25 +399,36 @@ func TestKafkaAtLeastOnceKill(t *testing.T) {
 }
 
 // A stateful pipeline whose process owns only some partitions is warned
-// that its keyed state is per process.
+// that its keyed state is per process. Every change of the partitions a
+// process owns is logged and counted.
 func TestKafkaWarnsSharedState(t *testing.T) {
 	var log hosttest.SyncBuffer
 	k, _ := parseKafkaURI("kafka://a/t?group=g&stateful=true")
 	s := &kafkaSource{k: k, log: hosttest.Logger(&log), owned: map[int32]bool{}}
 	s.assigned([]int32{0, 1, 2, 3, 4, 5}, 6)
-	if log.String() != "" {
+	if strings.Contains(log.String(), "warning") {
 		t.Errorf("warned while owning every partition: %s", log.String())
 	}
-	s.revoked([]int32{4, 5})
+	s.revoked([]int32{5, 4}, "revoked")
 	s.assigned(nil, 6)
-	if !strings.Contains(log.String(), `owns 4 of 6 partitions in group "g", and the pipeline keeps state that is not split by key`) {
-		t.Errorf("log: %q", log.String())
+	s.revoked([]int32{3}, "lost")
+	want := `wstream: kafka://a/t?group=g&stateful=true: group "g" assigned partitions [0 1 2 3 4 5] of topic t; this process now owns [0 1 2 3 4 5]
+wstream: kafka://a/t?group=g&stateful=true: group "g" revoked partitions [4 5] of topic t; this process now owns [0 1 2 3]
+wstream: warning: kafka://a/t?group=g&stateful=true: this process owns 4 of 6 partitions in group "g", and the pipeline keeps state that is not split by key`
+	if !strings.HasPrefix(log.String(), want) {
+		t.Errorf("log:\n%s\nwant it to start:\n%s", log.String(), want)
+	}
+	if !strings.Contains(log.String(), `group "g" lost partitions [3] of topic t; this process now owns [0 1 2]`) {
+		t.Errorf("a lost partition is not logged: %s", log.String())
+	}
+	if n := s.Rebalances(); n != 3 {
+		t.Errorf("rebalances %d, want 3 (an assignment, a revocation, a loss)", n)
 	}
 	k.stateful = false
 	log = hosttest.SyncBuffer{}
 	s = &kafkaSource{k: k, log: hosttest.Logger(&log), owned: map[int32]bool{}}
 	s.assigned([]int32{0}, 6)
-	if log.String() != "" {
+	if strings.Contains(log.String(), "warning") {
 		t.Errorf("a stateless pipeline was warned: %s", log.String())
 	}
 }
@@ -511,5 +522,41 @@ func TestKafkaScaleOutStateAtLeastOnce(t *testing.T) {
 		if _, err := fmt.Sscan(last[w], &got); err != nil || got < n {
 			t.Errorf("%s: last count %q, want at least %d", w, last[w], n)
 		}
+	}
+}
+
+// A group source says how far behind the end of each partition it owns
+// it is, and counts the assignment it was given.
+func TestKafkaSourceLag(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	topic := createTopic(t, kafkaClient(t, brokers), "lag", 1)
+	values := make([]string, 100)
+	for i := range values {
+		values[i] = fmt.Sprint(i)
+	}
+	produceValues(t, brokers, topic, values)
+	src := hosttest.MustSource(t, fmt.Sprintf("kafka://%s/%s?group=lag-%s&maxPoll=10&format=text", brokers, topic, randomID()))
+	ctx := hosttest.Ctx(t)
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ls, ok := src.(host.LagSource)
+	if !ok {
+		t.Fatal("a kafka source is not a host.LagSource")
+	}
+	read := 0
+	for read < 30 {
+		u, err := src.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read += len(u.Records)
+	}
+	if lag := ls.Lag(); lag[0] != int64(100-read) {
+		t.Errorf("lag %v after reading %d of 100 records, want partition 0 at %d", lag, read, 100-read)
+	}
+	if n := ls.Rebalances(); n != 1 {
+		t.Errorf("rebalances %d, want 1 (the first assignment)", n)
 	}
 }

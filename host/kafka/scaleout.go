@@ -46,6 +46,11 @@ type ScaleOut struct {
 	MaxRate      float64 // records/s on Source; 0 is no cap
 	Backpressure bool
 	Log          *slog.Logger
+
+	// PrefixObserver and KeyedObserver, when set, watch the runs of the
+	// two halves; BeforeBatch is called before each batch of either.
+	PrefixObserver, KeyedObserver host.Observer
+	BeforeBatch                   func(t int64)
 }
 
 // PartitionProcessor is the keyed half of a pipeline for one partition.
@@ -183,17 +188,21 @@ func RunScaleOut(ctx context.Context, so ScaleOut) (err error) {
 		Log:          log,
 		SideSinks:    dead,
 		Backpressure: so.Backpressure,
+		Observer:     so.PrefixObserver,
+		BeforeBatch:  so.BeforeBatch,
 	}
 	if so.MaxRate > 0 {
 		first.MaxRate = map[string]float64{"input": so.MaxRate}
 	}
 	second := host.RunConfig{
-		Sources:   map[string]host.Source{"input": ksrc},
-		Sink:      ksink,
-		Processor: parts,
-		Interval:  so.Interval,
-		Log:       log,
-		SideSinks: dead,
+		Sources:     map[string]host.Source{"input": ksrc},
+		Sink:        ksink,
+		Processor:   parts,
+		Interval:    so.Interval,
+		Log:         log,
+		SideSinks:   dead,
+		Observer:    so.KeyedObserver,
+		BeforeBatch: so.BeforeBatch,
 	}
 
 	rctx, cancel := context.WithCancel(ctx)
@@ -302,6 +311,7 @@ func (kp *keyedPartitions) Process(ctx context.Context, t int64, inputs map[stri
 	for p := range kp.parts {
 		if !own[p] {
 			delete(kp.parts, p) // its new owner restores it
+			kp.log.Info(fmt.Sprintf("partition %d of %s moved to another process, which restores its state from %s", p, kp.src.k.topic, kp.cl.topic))
 		}
 	}
 	for _, p := range owned {

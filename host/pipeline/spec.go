@@ -60,6 +60,11 @@ type Spec struct {
 	// when batches take longer than the interval (Spark's
 	// backpressure.enabled; off by default, as there).
 	Backpressure bool `yaml:"backpressure"`
+	// HTTP is the address of the run's web UI, metrics and health
+	// endpoints (HOST:PORT, :PORT or PORT; a port alone is on loopback);
+	// "" serves nothing. Not to be confused with http:// source and sink
+	// URIs.
+	HTTP string `yaml:"http"`
 
 	// File is the path the spec was read from ("" when built in memory).
 	// Read makes the relative paths in the file relative to its folder.
@@ -476,6 +481,11 @@ func (s *Spec) check() error {
 	}
 	if err := s.checkSinks(); err != nil {
 		return err
+	}
+	if s.HTTP != "" {
+		if _, err := HTTPAddr(s.HTTP); err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
 	}
 	return s.checkLimits()
 }

@@ -234,3 +234,31 @@ sinks: [stdout, "jsonl:all.jsonl"]
 		}
 	}
 }
+
+// A run's web server listens where http: says; a port alone stays on
+// loopback, and a URL or a bad port is refused naming the forms.
+func TestHTTPAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"4040":            "127.0.0.1:4040",
+		":4040":           "127.0.0.1:4040",
+		"127.0.0.1:4040":  "127.0.0.1:4040",
+		"0.0.0.0:80":      "0.0.0.0:80",
+		"[::1]:0":         "[::1]:0",
+		"localhost:04040": "localhost:4040",
+		"http://x:1":      "is a URL",
+		"x":               "is not an address",
+		"x:99999":         "not a number from 0 to 65535",
+		"x:y":             "not a number",
+	} {
+		got, err := HTTPAddr(in)
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, want) {
+			t.Errorf("HTTPAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if _, err := Parse([]byte("http: nowhere\n")); err == nil || !strings.Contains(err.Error(), `http: "nowhere" is not an address`) {
+		t.Errorf("a pipeline with a bad http: parsed: %v", err)
+	}
+}

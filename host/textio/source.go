@@ -186,6 +186,7 @@ type fileSource struct {
 	opt       textOptions
 	f         *os.File
 	tr        *textReader
+	readProgress
 }
 
 // filePos is a file: position: the byte offset after the last line read,
@@ -234,6 +235,7 @@ func (s *fileSource) Open(ctx context.Context, pos []byte) error {
 	}
 	s.f = f
 	s.tr = newTextReader(f, s.uri, s.opt)
+	s.start(f, p.Offset)
 	s.tr.lr.off, s.tr.lr.line = p.Offset, p.Line
 	if p.Offset > 0 {
 		if err := readHeader(s.tr, s.path, s.uri); err != nil {
@@ -278,6 +280,7 @@ func (s *fileSource) Next(ctx context.Context) (host.Unit, error) {
 	if err != nil {
 		return host.Unit{}, readErr(s.uri, err)
 	}
+	s.done.Store(s.tr.lr.off)
 	u.Pos = appendFilePos(nil, s.tr.lr.off, s.tr.lr.line)
 	return u, nil
 }
@@ -301,6 +304,7 @@ type batchesSource struct {
 	max       int
 	f         *os.File
 	lr        *lineReader
+	readProgress
 }
 
 const batchesHint = "each line must be a JSON array or null"
@@ -337,6 +341,7 @@ func (s *batchesSource) Open(ctx context.Context, pos []byte) error {
 	}
 	lr := newLineReader(f, s.uri, s.max)
 	lr.fixedCap = true
+	s.start(f, 0)
 	for lr.line < skip {
 		if _, err := lr.next(); err != nil {
 			f.Close()
@@ -365,6 +370,7 @@ func (s *batchesSource) Next(ctx context.Context) (host.Unit, error) {
 		return host.Unit{}, readErr(s.uri, err)
 	}
 	n := s.lr.line
+	s.done.Store(s.lr.off)
 	if len(bytes.TrimSpace(line)) == 0 {
 		return host.Unit{}, fmt.Errorf("%s line %d: the line is empty; write null for an interval with no data (%s)", s.uri, n, batchesHint)
 	}

@@ -249,3 +249,35 @@ func TestOpenSourceErrors(t *testing.T) {
 		t.Errorf("file://: %q", got)
 	}
 }
+
+// file: and batches: sources say how far they have read, for a progress
+// line: all of the file once drained.
+func TestBoundedSourcesReportProgress(t *testing.T) {
+	dir := t.TempDir()
+	for _, uri := range []string{
+		"file:" + hosttest.WriteFile(t, dir, "a.txt", "one\ntwo\nthree\n"),
+		"batches:" + hosttest.WriteFile(t, dir, "b.jsonl", "[1]\nnull\n[2, 3]\n"),
+	} {
+		src := hosttest.MustSource(t, uri)
+		ps, ok := src.(host.ProgressSource)
+		if !ok {
+			t.Fatalf("%s is not a host.ProgressSource", uri)
+		}
+		if err := src.Open(hosttest.Ctx(t), nil); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := src.Next(hosttest.Ctx(t)); err != nil {
+				break
+			}
+		}
+		size := int64(len("one\ntwo\nthree\n"))
+		if strings.HasPrefix(uri, "batches:") {
+			size = int64(len("[1]\nnull\n[2, 3]\n"))
+		}
+		if done, total := ps.ReadProgress(); total != size || done != total {
+			t.Errorf("%s: progress %d of %d, want %d of %d", uri, done, total, size, size)
+		}
+		src.Close()
+	}
+}

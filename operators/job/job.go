@@ -18,6 +18,7 @@ import (
 	"github.com/wstream/wstream/host/kafka"
 	"github.com/wstream/wstream/host/pipeline"
 	"github.com/wstream/wstream/operators"
+	"github.com/wstream/wstream/operators/job/monitor"
 
 	// The connectors a pipeline's URIs can name.
 	_ "github.com/wstream/wstream/host/httpio"
@@ -38,11 +39,17 @@ type Config struct {
 	Stdout io.Writer
 	// Log receives operational messages; nil is slog.Default().
 	Log *slog.Logger
+	// Monitor, when set, watches the run (metrics, the UI, the summary);
+	// one with Web is made when the spec names an http: address.
+	Monitor *monitor.Monitor
+	// Watch reloads a plugin whose file changes, between two batches,
+	// keeping all state.
+	Watch bool
 }
 
 // Run runs spec, whose flags and defaults are applied, until its sources
 // are drained or ctx is cancelled (which finishes the batch in flight).
-func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
+func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) (err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -51,6 +58,13 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
+	}
+	if cfg.Monitor != nil {
+		defer func() {
+			if err != nil {
+				cfg.Monitor.Finish(err, false) // a run refused before it started
+			}
+		}()
 	}
 	if err := cfg.Plugins.Sandbox(spec); err != nil {
 		return err
@@ -87,6 +101,13 @@ func Run(ctx context.Context, spec *pipeline.Spec, cfg Config) error {
 			rc.MaxRate[name] = r
 		}
 	}
+	w, err := startWatch(ctx, spec, &cfg, rc.Plugins)
+	if err != nil {
+		return err
+	}
+	defer func() { w.finish(ctx, err) }()
+	w.describe(spec, graph)
+	rc.Observer, rc.BeforeBatch = w.observer(monitor.Whole, graph, 0), w.beforeBatch()
 	opts := cfg.options(spec)
 	for name, uri := range spec.Sources {
 		src, err := host.OpenSource(uri, opts...)
@@ -224,17 +245,26 @@ func keyedSplit(spec *pipeline.Spec, log *slog.Logger) (at int, keyOf func(abi.R
 // runScaleOut runs spec split at stage at: the stages before it on this
 // process's partitions of the source, the rest once per partition of the
 // repartition topic this process owns.
-func runScaleOut(ctx context.Context, spec *pipeline.Spec, cfg Config, at int, keyOf func(abi.Raw) (abi.Raw, error)) error {
+func runScaleOut(ctx context.Context, spec *pipeline.Spec, cfg Config, at int, keyOf func(abi.Raw) (abi.Raw, error)) (err error) {
 	first, keyed := *spec, *spec
 	first.Stages, keyed.Stages = spec.Stages[:at], spec.Stages[at:]
 	prefix, err := operators.Build(&first, cfg.Plugins)
 	if err != nil {
 		return err
 	}
-	if _, err := operators.Build(&keyed, cfg.Plugins); err != nil {
-		return err // the same error every partition would meet, said once
+	// The same error every partition would meet, said once; the graph
+	// also holds the counters every partition's graph adds to.
+	counts, err := operators.Build(&keyed, cfg.Plugins)
+	if err != nil {
+		return err
 	}
 	prefix.SetLog(cfg.Log)
+	w, err := startWatch(ctx, spec, &cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { w.finish(ctx, err) }()
+	w.describe(spec, prefix, counts)
 	name, uri := onlySource(spec)
 	so := kafka.ScaleOut{
 		Source: uri,
@@ -246,6 +276,7 @@ func runScaleOut(ctx context.Context, spec *pipeline.Spec, cfg Config, at int, k
 				return nil, err
 			}
 			g.SetLog(cfg.Log)
+			g.ShareStatsWith(counts)
 			return g, nil
 		},
 		Interval:     spec.Batch.D(),
@@ -253,6 +284,10 @@ func runScaleOut(ctx context.Context, spec *pipeline.Spec, cfg Config, at int, k
 		MaxRate:      spec.MaxRate.For(name),
 		Backpressure: spec.Backpressure,
 		Log:          cfg.Log,
+
+		PrefixObserver: w.observer(monitor.Prefix, prefix, 0),
+		KeyedObserver:  w.observer(monitor.Keyed, counts, len(prefix.Stages())),
+		BeforeBatch:    w.beforeBatch(),
 	}
 	opts := cfg.options(spec)
 	if so.Sink, err = host.OpenSink(spec.Sink, opts...); err != nil {

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 
 	"github.com/wstream/wstream/host/pipeline"
 	"github.com/wstream/wstream/operators"
@@ -24,6 +26,7 @@ type Plugins struct {
 	byPath  map[string]*runtime.Plugin
 	digests map[string]string // path -> sha256 of the file, for checkpoints
 	deflt   string            // the module for stages that name no plugin
+	mu      sync.Mutex        // guards digests, which a reload changes during a run
 }
 
 // NewPlugins returns an empty set that compiles with engine. cfg holds
@@ -85,13 +88,40 @@ func (s *Plugins) Load(ctx context.Context, path string) (*runtime.Plugin, error
 	if err != nil {
 		abs = path
 	}
-	s.byPath[path], s.digests[abs] = p, hex.EncodeToString(sum[:])
+	s.byPath[path] = p
+	s.setDigest(abs, hex.EncodeToString(sum[:]))
 	return p, nil
 }
 
 // Digests maps each plugin loaded so far, by absolute path, to the sha256
 // of its file, which checkpoints record.
-func (s *Plugins) Digests() map[string]string { return maps.Clone(s.digests) }
+func (s *Plugins) Digests() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.digests)
+}
+
+func (s *Plugins) digest(abs string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.digests[abs]
+}
+
+// setDigest records the digest of a reloaded plugin's file.
+func (s *Plugins) setDigest(abs, d string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.digests[abs] = d
+}
+
+// Loaded returns the plugins loaded so far, by path.
+func (s *Plugins) Loaded() []*runtime.Plugin {
+	var out []*runtime.Plugin
+	for _, path := range slices.Sorted(maps.Keys(s.byPath)) {
+		out = append(out, s.byPath[path])
+	}
+	return out
+}
 
 // Func implements operators.Resolver.
 func (s *Plugins) Func(plugin, name string) (operators.Func, error) {
