@@ -33,6 +33,8 @@ var layers = []struct {
 	{"operators/...", []string{"abi", "host", "host/pipeline", "host/logs", "runtime"}},
 	{"operators", []string{"abi", "host", "host/pipeline", "host/logs", "runtime"}},
 	{"guest-sdk/sdktest", []string{"abi", "runtime/...", "guest-sdk/..."}}, // the SDKs' test harness
+	// An SDK's own command-line tools may use that SDK's build packages.
+	{"guest-sdk/python/cmd/...", []string{"abi", "guest-sdk/python/..."}},
 	{"guest-sdk/...", []string{"abi"}},
 	{"plugins/...", []string{"abi", "guest-sdk/..."}},
 	{"conformance/...", []string{"abi", "runtime", "host/...", "operators/..."}},
