@@ -75,7 +75,7 @@ deadLetter: jsonl:%[1]s/dead.jsonl
 		}
 	}
 
-	kills := killUntilDone(t, bin, pipeline("crash"), span/5, rng)
+	kills := killUntilDone(t, bin, pipeline("crash"), span, rng)
 	got := read("crash")
 	for i := range files {
 		if got[i] != want[i] {

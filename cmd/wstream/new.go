@@ -359,21 +359,24 @@ func printNextSteps(w io.Writer, defs *template.Template, dir, name string) erro
 		return b.String()
 	}
 	exe, onPath := wstreamCommand()
-	ws, makeTest := "wstream", "make test"
+	ws, makeAll, makeTest := "wstream", "make", "make test"
 	if !onPath {
 		ws = shellQuote(exe)
 		makeTest += " WSTREAM=" + ws
+		if defs.Lookup("make-runs-wstream") != nil {
+			makeAll += " WSTREAM=" + ws
+		}
 	}
 	fmt.Fprintf(w, "Created %s: a plugin in %s, a word count to start from (%s says more).\n",
 		dir, part("language"), filepath.Join(dir, "README.md"))
 	fmt.Fprintf(w, "It needs %s. Next:\n\n", part("needs"))
 	steps := [][2]string{
 		{"cd " + shellQuote(dir), ""},
-		{"make", part("make-does")},
+		{makeAll, part("make-does")},
 		{makeTest, part("test-does")},
 		{ws + " run --plugin " + name + ".wasm --clock manual < testdata/input.txt", ""},
 	}
-	width := max(len(makeTest), len("make test"+" WSTREAM=/path/to/wstream")) // the comments line up
+	width := max(len(makeTest), len(makeAll), len("make test"+" WSTREAM=/path/to/wstream")) // the comments line up
 	for _, s := range steps {
 		if s[1] == "" {
 			fmt.Fprintf(w, "    %s\n", s[0])

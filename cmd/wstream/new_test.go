@@ -199,7 +199,7 @@ func TestNewRefusesBadNamesAndExistingFolders(t *testing.T) {
 		{[]string{"../escape"}, `"../escape"`},
 		{[]string{"wstream"}, "SDK's own name"},
 		{[]string{"--lang", "go", "strings"}, "standard library"},
-		{[]string{"--lang", "cobol", "x"}, `--lang "cobol": use one of assemblyscript, c, go, rust`},
+		{[]string{"--lang", "cobol", "x"}, `--lang "cobol": use one of assemblyscript, c, go, python, rust`},
 		{nil, "new takes the plugin's name"},
 		{[]string{"a", "b"}, "new takes the plugin's name"},
 	} {

@@ -67,7 +67,7 @@ sink: "%s?table=%s_counts&mode=upsert&create=true"
 	span := time.Since(start)
 	t.Logf("uninterrupted run: %v", span)
 
-	kills := killUntilDone(t, bin, pipeline("crash"), span/2, rng)
+	kills := killUntilDone(t, bin, pipeline("crash"), span, rng)
 
 	counts := func(name string) []string {
 		return sortedRows(t, db, "SELECT key, value FROM "+name+"_counts")
