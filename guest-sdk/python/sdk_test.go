@@ -196,7 +196,7 @@ func items(kind abi.Kind, in []byte) int {
 	if err != nil {
 		return 0
 	}
-	if kind == abi.KindUpdate && n == 2 {
+	if (kind == abi.KindUpdate || kind == abi.KindMapState) && n == 2 {
 		if _, rest, err = abi.ReadInt(rest); err == nil {
 			n, _, _ = abi.ArrayHeader(rest)
 		}
@@ -292,11 +292,12 @@ var vocabulary = []struct{ fn, in string }{
 // plugin's results and fails the same records, on every engine; each of
 // its messages contains the Go one.
 func TestVocabularyMatchesGo(t *testing.T) {
+	cases := vocabulary
 	for _, e := range engines(t) {
 		t.Run(e.Name(), func(t *testing.T) {
 			want := load(t, e, goPlugin(t, "conformance"))
 			got := load(t, e, pyPlugin(t, "conformance"))
-			for _, c := range vocabulary {
+			for _, c := range cases {
 				w, werr := want.call(t, c.fn, c.in)
 				g, gerr := got.call(t, c.fn, c.in)
 				if !sameResponse(w, werr, g, gerr) {
@@ -366,6 +367,20 @@ func TestPythonValues(t *testing.T) {
 		{"count", `[1000, [["a", [1, 2], []], ["b", [], [5]]]]`, `[[2], [5]]`},
 		{"keyed", `[1000, [["a", [1, 2], []], [[1, 2], [], [5]]]]`, `[[["a",2]], [[[1,2],0]]]`},
 		{"drop-when-empty", `[1000, [["a", [1], []], ["b", [], [5]]]]`, `[[1000], []]`},
+		// mapState: [outs, change] per key (abi/ABI.md §6.1).
+		{"count-with-time", `[1000, [["a", [], [5, 6], false], [[1], [2], [null], false]]]`,
+			`[[[[[1000,"a",5,1]],[[1000,"a",6,2]]],[2]], [[[[1000,[1],null,3]]],[3]]]`},
+		{"emit-none", `[1, [["a", [], [1, 0, null], false], ["b", [4], [], true]]]`, `[[[[null],[],[]],null], [[[]],null]]`},
+		{"keep-text", `[1, [["a", [], ["x", "churn"], false], ["b", ["s"], ["churn"], false]]]`,
+			`[[[[],[2000]],[{"b":"x","l":["xxx"],"s":"x!"}]], [[[2000]],null]]`},
+		{"change-anyway", `[1, [["a", ["remove"], [], true], ["b", [1], [], true], ["c", [], [7, "remove"], false]]]`,
+			`[null, null, [[["after"],["after"]],[]]]
+			#0: cannot remove the state of a key that is timing out
+			#1: cannot update the state of a key that is timing out`},
+		{"bad-state", `[1, [["a", [0], [1, "set"], false], ["b", [0], ["raise"], false], ["c", [0], [2], false]]]`,
+			`[null, null, [[[2]],[2]]]
+			#0: TypeError: cannot send a value of type set (use None, bool, int, float, str, bytes, list, tuple or dict)
+			#1: ValueError: no (rules.py:`},
 		{"fail", `[1, "x"]`, `[null, null] #0: ValueError: bad record 1 (rules.py:94 in fail) #1: ValueError: bad record 'x' (rules.py:94 in fail)`},
 		{"exit", `[1]`, `[null] #0: SystemExit: 3 (rules.py:99 in exit_)`},
 		{"stdlib", `[1]`, `[["{\"x\": 1}","a#b##","3.3","2024-02-28","2d711642",2.5]]`},
@@ -384,8 +399,18 @@ func TestPythonValues(t *testing.T) {
 					t.Errorf("%s(%s):\n got  %s\n want %s", c.fn, c.in, got, want)
 				}
 			}
+			// A timeout call's misuse fails the key with every SDK's words, exactly.
+			r, err := p.call(t, "change-anyway", `[1, [["a", [1], [], true]]]`)
+			if err != nil || len(r.Errors) != 1 || r.Errors[0].Message != "cannot update the state of a key that is timing out" {
+				t.Errorf("change-anyway while timing out = %s", showResponse(r, err))
+			}
+			// A state's strings and bytes outlive the objects they came from.
+			r, err = p.call(t, "keep-text", `[1, [["a", [], ["x", "churn"], false]]]`)
+			if err != nil || !bytes.Contains(r.Results[0], []byte{0xa1, 'b', 0xc4, 1, 'x'}) {
+				t.Errorf("keep-text = %s", showResponse(r, err))
+			}
 			// Strings that are not UTF-8 and binaries come back byte for byte.
-			r, err := p.call(t, "same", `hex:92 a2c328 c4020102`)
+			r, err = p.call(t, "same", `hex:92 a2c328 c4020102`)
 			if err != nil || !bytes.Equal(r.Results[0], []byte{0xa2, 0xc3, 0x28}) || !bytes.Equal(r.Results[1], []byte{0xc4, 2, 1, 2}) {
 				t.Errorf("same(bad UTF-8, bin) = %s", showResponse(r, err))
 			}
