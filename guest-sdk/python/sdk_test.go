@@ -22,6 +22,7 @@ import (
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/guest-sdk/python/pybuild"
+	"github.com/wstream/wstream/guest-sdk/sdktest"
 	"github.com/wstream/wstream/runtime"
 	"github.com/wstream/wstream/runtime/wasmtime"
 	"github.com/wstream/wstream/runtime/wazero"
@@ -290,9 +291,12 @@ var vocabulary = []struct{ fn, in string }{
 
 // TestVocabularyMatchesGo: the Python conformance plugin gives the Go
 // plugin's results and fails the same records, on every engine; each of
-// its messages contains the Go one.
+// its messages contains the Go one. The mapState cases are every SDK's.
 func TestVocabularyMatchesGo(t *testing.T) {
 	cases := vocabulary
+	for _, c := range sdktest.MapStateCases {
+		cases = append(cases, struct{ fn, in string }{c.Fn, c.In})
+	}
 	for _, e := range engines(t) {
 		t.Run(e.Name(), func(t *testing.T) {
 			want := load(t, e, goPlugin(t, "conformance"))
