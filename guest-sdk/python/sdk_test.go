@@ -642,6 +642,35 @@ func TestSparkExamplesMatchGo(t *testing.T) {
 	}
 }
 
+// TestMapWithStateDefaultPipeline: a program's own mapWithState stage
+// (testdata/word_activity.py: a running count with an initial state and a
+// 2 s timeout) runs under `wstream run --plugin`, on every runtime. A key
+// last changed at t times out in the first batch after t + 2000; the
+// initial states count as changed at the first batch.
+func TestMapWithStateDefaultPipeline(t *testing.T) {
+	bin := wstreamBin(t)
+	plugin := testPlugin(t, "word_activity")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(`["a hello", "a"]`+"\n"+`["b"]`+"\n[]\n[]\nnull\n"), 0o644)
+	want := `{"time":1000,"records":[["a",1],["hello",2],["a",2]]}
+{"time":2000,"records":[["b",1]]}
+{"time":3000,"records":[]}
+{"time":4000,"records":[["hello","idle",2],["world","idle",1],["a","idle",2]]}
+{"time":5000,"records":[["b","idle",1]]}
+`
+	for _, e := range engines(t) {
+		out := filepath.Join(dir, e.Name()+".jsonl")
+		if _, err := command(dir, nil, bin, "run", "--plugin", plugin, "--clock", "manual", "--runtime", e.Name(),
+			"--source", "batches:"+in, "--sink", "jsonl:"+out); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(out); string(got) != want {
+			t.Errorf("%s:\n got  %s\n want %s", e.Name(), got, want)
+		}
+	}
+}
+
 // TestStartFailureShowsTraceback: a program that fails at import is
 // refused on both engines, and the error carries its traceback.
 func TestStartFailureShowsTraceback(t *testing.T) {
