@@ -22,6 +22,7 @@ import (
 
 	"github.com/wstream/wstream/abi"
 	"github.com/wstream/wstream/guest-sdk/python/pybuild"
+	"github.com/wstream/wstream/guest-sdk/sdktest"
 	"github.com/wstream/wstream/runtime"
 	"github.com/wstream/wstream/runtime/wasmtime"
 	"github.com/wstream/wstream/runtime/wazero"
@@ -196,7 +197,7 @@ func items(kind abi.Kind, in []byte) int {
 	if err != nil {
 		return 0
 	}
-	if kind == abi.KindUpdate && n == 2 {
+	if (kind == abi.KindUpdate || kind == abi.KindMapState) && n == 2 {
 		if _, rest, err = abi.ReadInt(rest); err == nil {
 			n, _, _ = abi.ArrayHeader(rest)
 		}
@@ -290,13 +291,17 @@ var vocabulary = []struct{ fn, in string }{
 
 // TestVocabularyMatchesGo: the Python conformance plugin gives the Go
 // plugin's results and fails the same records, on every engine; each of
-// its messages contains the Go one.
+// its messages contains the Go one. The mapState cases are every SDK's.
 func TestVocabularyMatchesGo(t *testing.T) {
+	cases := vocabulary
+	for _, c := range sdktest.MapStateCases {
+		cases = append(cases, struct{ fn, in string }{c.Fn, c.In})
+	}
 	for _, e := range engines(t) {
 		t.Run(e.Name(), func(t *testing.T) {
 			want := load(t, e, goPlugin(t, "conformance"))
 			got := load(t, e, pyPlugin(t, "conformance"))
-			for _, c := range vocabulary {
+			for _, c := range cases {
 				w, werr := want.call(t, c.fn, c.in)
 				g, gerr := got.call(t, c.fn, c.in)
 				if !sameResponse(w, werr, g, gerr) {
@@ -366,6 +371,20 @@ func TestPythonValues(t *testing.T) {
 		{"count", `[1000, [["a", [1, 2], []], ["b", [], [5]]]]`, `[[2], [5]]`},
 		{"keyed", `[1000, [["a", [1, 2], []], [[1, 2], [], [5]]]]`, `[[["a",2]], [[[1,2],0]]]`},
 		{"drop-when-empty", `[1000, [["a", [1], []], ["b", [], [5]]]]`, `[[1000], []]`},
+		// mapState: [outs, change] per key (abi/ABI.md §6.1).
+		{"count-with-time", `[1000, [["a", [], [5, 6], false], [[1], [2], [null], false]]]`,
+			`[[[[[1000,"a",5,1]],[[1000,"a",6,2]]],[2]], [[[[1000,[1],null,3]]],[3]]]`},
+		{"emit-none", `[1, [["a", [], [1, 0, null], false], ["b", [4], [], true]]]`, `[[[[null],[],[]],null], [[[]],null]]`},
+		{"keep-text", `[1, [["a", [], ["x", "churn"], false], ["b", ["s"], ["churn"], false]]]`,
+			`[[[[],[2000]],[{"b":"x","l":["xxx"],"s":"x!"}]], [[[2000]],null]]`},
+		{"change-anyway", `[1, [["a", ["remove"], [], true], ["b", [1], [], true], ["c", [], [7, "remove"], false]]]`,
+			`[null, null, [[["after"],["after"]],[]]]
+			#0: cannot remove the state of a key that is timing out
+			#1: cannot update the state of a key that is timing out`},
+		{"bad-state", `[1, [["a", [0], [1, "set"], false], ["b", [0], ["raise"], false], ["c", [0], [2], false]]]`,
+			`[null, null, [[[2]],[2]]]
+			#0: TypeError: cannot send a value of type set (use None, bool, int, float, str, bytes, list, tuple or dict)
+			#1: ValueError: no (rules.py:`},
 		{"fail", `[1, "x"]`, `[null, null] #0: ValueError: bad record 1 (rules.py:94 in fail) #1: ValueError: bad record 'x' (rules.py:94 in fail)`},
 		{"exit", `[1]`, `[null] #0: SystemExit: 3 (rules.py:99 in exit_)`},
 		{"stdlib", `[1]`, `[["{\"x\": 1}","a#b##","3.3","2024-02-28","2d711642",2.5]]`},
@@ -384,8 +403,18 @@ func TestPythonValues(t *testing.T) {
 					t.Errorf("%s(%s):\n got  %s\n want %s", c.fn, c.in, got, want)
 				}
 			}
+			// A timeout call's misuse fails the key with every SDK's words, exactly.
+			r, err := p.call(t, "change-anyway", `[1, [["a", [1], [], true]]]`)
+			if err != nil || len(r.Errors) != 1 || r.Errors[0].Message != "cannot update the state of a key that is timing out" {
+				t.Errorf("change-anyway while timing out = %s", showResponse(r, err))
+			}
+			// A state's strings and bytes outlive the objects they came from.
+			r, err = p.call(t, "keep-text", `[1, [["a", [], ["x", "churn"], false]]]`)
+			if err != nil || !bytes.Contains(r.Results[0], []byte{0xa1, 'b', 0xc4, 1, 'x'}) {
+				t.Errorf("keep-text = %s", showResponse(r, err))
+			}
 			// Strings that are not UTF-8 and binaries come back byte for byte.
-			r, err := p.call(t, "same", `hex:92 a2c328 c4020102`)
+			r, err = p.call(t, "same", `hex:92 a2c328 c4020102`)
 			if err != nil || !bytes.Equal(r.Results[0], []byte{0xa2, 0xc3, 0x28}) || !bytes.Equal(r.Results[1], []byte{0xc4, 2, 1, 2}) {
 				t.Errorf("same(bad UTF-8, bin) = %s", showResponse(r, err))
 			}
@@ -610,6 +639,35 @@ func TestSparkExamplesMatchGo(t *testing.T) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestMapWithStateDefaultPipeline: a program's own mapWithState stage
+// (testdata/word_activity.py: a running count with an initial state and a
+// 2 s timeout) runs under `wstream run --plugin`, on every runtime. A key
+// last changed at t times out in the first batch after t + 2000; the
+// initial states count as changed at the first batch.
+func TestMapWithStateDefaultPipeline(t *testing.T) {
+	bin := wstreamBin(t)
+	plugin := testPlugin(t, "word_activity")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(`["a hello", "a"]`+"\n"+`["b"]`+"\n[]\n[]\nnull\n"), 0o644)
+	want := `{"time":1000,"records":[["a",1],["hello",2],["a",2]]}
+{"time":2000,"records":[["b",1]]}
+{"time":3000,"records":[]}
+{"time":4000,"records":[["hello","idle",2],["world","idle",1],["a","idle",2]]}
+{"time":5000,"records":[["b","idle",1]]}
+`
+	for _, e := range engines(t) {
+		out := filepath.Join(dir, e.Name()+".jsonl")
+		if _, err := command(dir, nil, bin, "run", "--plugin", plugin, "--clock", "manual", "--runtime", e.Name(),
+			"--source", "batches:"+in, "--sink", "jsonl:"+out); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(out); string(got) != want {
+			t.Errorf("%s:\n got  %s\n want %s", e.Name(), got, want)
+		}
 	}
 }
 

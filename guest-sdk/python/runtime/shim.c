@@ -275,7 +275,7 @@ static const char *py_error(void) {
 
 typedef struct {
     PyObject *fn;
-    int arity; /* update: how many arguments the function takes */
+    int arity; /* update, mapState: how many arguments the function takes */
 } pyfunction;
 
 static pyfunction *fns;
@@ -390,6 +390,152 @@ static ws_result cb_update(ws_value key, ws_value values, ws_value state, int64_
     return ws_ok(ws_some(res.value));
 }
 
+/* ---- mapState: the wstream package's State, mirrored onto the C SDK's ---- */
+
+/* The wstream package's State and Some classes (state_types), the one
+ * State object every call gets (reset before each call, as Spark reuses
+ * its StateImpl), and the names of the attributes the shim reads. */
+static PyObject *some_cls, *state_obj;
+static PyObject *a_value, *a_exists, *a_timing_out, *a_changed, *a_misuse, *a_some_value;
+
+/* own copies the bytes of v's strings into the call's arena: a state set
+ * by one call is encoded only after the key's last call, when the Python
+ * objects it came from may be gone. */
+static void own(ws_value *v) {
+    switch (v->type) {
+    case WS_STR:
+    case WS_BIN:
+        if (v->s.len) {
+            char *p = ws_alloc(v->s.len);
+            memcpy(p, v->s.ptr, v->s.len);
+            v->s.ptr = p;
+        }
+        break;
+    case WS_ARRAY:
+        for (size_t i = 0; i < v->a.len; i++) own(&v->a.items[i]);
+        break;
+    case WS_MAP:
+        for (size_t i = 0; i < v->m.len; i++) {
+            own(&v->m.items[i].key);
+            own(&v->m.items[i].value);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static int set_attr(PyObject *name, PyObject *v) {
+    int err = v ? PyObject_SetAttr(state_obj, name, v) : -1;
+    Py_XDECREF(v);
+    return err;
+}
+
+/* reset_state makes the State object the key's state as the C SDK holds
+ * it before this call. */
+static int reset_state(ws_state *st) {
+    ws_value cur = ws_state_get(st);
+    int exists = cur.a.len == 1;
+    PyObject *v = exists ? to_py(cur.a.items[0], 0) : Py_NewRef(Py_None);
+    if (set_attr(a_value, v) < 0 || set_attr(a_exists, PyBool_FromLong(exists)) < 0 ||
+        set_attr(a_timing_out, PyBool_FromLong(ws_state_timing_out(st))) < 0 ||
+        set_attr(a_changed, Py_NewRef(Py_False)) < 0 || set_attr(a_misuse, Py_NewRef(Py_None)) < 0)
+        return -1;
+    return 0;
+}
+
+/* apply_state passes the call's change of the State object on to the C
+ * SDK, which reports the key's net change after its last call. */
+static int apply_state(ws_state *st) {
+    PyObject *changed = PyObject_GetAttr(state_obj, a_changed);
+    if (!changed) return -1;
+    int c = PyObject_IsTrue(changed);
+    Py_DECREF(changed);
+    if (c <= 0) return c;
+    PyObject *exists = PyObject_GetAttr(state_obj, a_exists);
+    if (!exists) return -1;
+    int e = PyObject_IsTrue(exists);
+    Py_DECREF(exists);
+    if (e < 0) return -1;
+    if (!e) {
+        ws_state_remove(st);
+        return 0;
+    }
+    PyObject *value = PyObject_GetAttr(state_obj, a_value);
+    if (!value) return -1;
+    ws_value v;
+    int err = from_py(value, &v, 0);
+    if (!err) {
+        own(&v);
+        ws_state_update(st, v);
+    }
+    Py_DECREF(value);
+    return err;
+}
+
+/* misuse is the message of an update or remove tried in a timeout call:
+ * it fails the key whatever the function did next (even if it caught the
+ * RuntimeError), with the words every SDK uses. The Python error
+ * indicator is left as it was. */
+static const char *misuse(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    const char *msg = NULL;
+    PyObject *m = PyObject_GetAttr(state_obj, a_misuse);
+    if (m && PyUnicode_Check(m)) {
+        Py_ssize_t n;
+        const char *p = PyUnicode_AsUTF8AndSize(m, &n);
+        if (p) {
+            char *c = ws_alloc((size_t)n + 1);
+            memcpy(c, p, (size_t)n);
+            msg = c;
+        }
+    }
+    Py_XDECREF(m);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return msg;
+}
+
+/* map_state: Spark's (key, value, state) or (time_ms, key, value, state).
+ * The value is None in a timeout call; None returned emits nothing, and
+ * Some(x) emits x even when x is None. */
+static ws_result cb_map_state(int64_t time_ms, ws_value key, ws_value value, ws_state *st) {
+    pyfunction *f = begin();
+    if (!state_obj) return (ws_result){ws_nil(), "the wstream package did not register its State class"};
+    if (reset_state(st) < 0) return failed();
+    PyObject *args[4] = {PyLong_FromLongLong(time_ms), to_py(key, 0),
+                         value.a.len == 1 ? to_py(value.a.items[0], 0) : Py_NewRef(Py_None), Py_NewRef(state_obj)};
+    PyObject *r = NULL;
+    int n = f->arity;
+    if (args[0] && args[1] && args[2]) r = PyObject_Vectorcall(f->fn, args + 4 - n, (size_t)n, NULL);
+    for (int i = 0; i < 4; i++) Py_XDECREF(args[i]);
+    const char *bad = misuse();
+    if (bad) {
+        Py_XDECREF(r);
+        PyErr_Clear();
+        return (ws_result){ws_nil(), bad};
+    }
+    if (!r) return failed();
+    if (apply_state(st) < 0) {
+        Py_DECREF(r);
+        return failed();
+    }
+    if (r == Py_None) {
+        Py_DECREF(r);
+        return ws_ok(ws_none());
+    }
+    if (Py_IS_TYPE(r, (PyTypeObject *)some_cls)) {
+        PyObject *x = PyObject_GetAttr(r, a_some_value);
+        Py_DECREF(r);
+        if (!x) return failed();
+        r = x;
+    }
+    ws_result res = finish(r);
+    if (res.error) return res;
+    return ws_ok(ws_some(res.value));
+}
+
 /* The kinds, by the names the Python SDK registers them with. A new kind
  * is a callback above and a row here (and a decorator in wstream/). */
 typedef void (*reg_map)(const char *, ws_map_fn);
@@ -401,12 +547,15 @@ static const struct {
     ws_reduce_fn cb2;
     void (*reg4)(const char *, ws_update_fn);
     ws_update_fn cb4;
+    void (*reg_state)(const char *, ws_map_state_fn);
+    ws_map_state_fn cb_state;
 } kinds[] = {
-    {"map", ws_register_map, cb_map, NULL, NULL, NULL, NULL},
-    {"flatMap", ws_register_flat_map, cb_flat_map, NULL, NULL, NULL, NULL},
-    {"filter", ws_register_filter, cb_filter, NULL, NULL, NULL, NULL},
-    {"reduce", NULL, NULL, ws_register_reduce, cb_reduce, NULL, NULL},
-    {"update", NULL, NULL, NULL, NULL, ws_register_update, cb_update},
+    {"map", ws_register_map, cb_map, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"flatMap", ws_register_flat_map, cb_flat_map, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"filter", ws_register_filter, cb_filter, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"reduce", NULL, NULL, ws_register_reduce, cb_reduce, NULL, NULL, NULL, NULL},
+    {"update", NULL, NULL, NULL, NULL, ws_register_update, cb_update, NULL, NULL},
+    {"mapState", NULL, NULL, NULL, NULL, NULL, NULL, ws_register_map_state, cb_map_state},
 };
 
 /* ---- the _wstream module: what the wstream package calls ---- */
@@ -438,8 +587,27 @@ static PyObject *m_register(PyObject *self, PyObject *args) {
     char *n = keep(name);
     if (kinds[k].reg1) kinds[k].reg1(n, kinds[k].cb1);
     else if (kinds[k].reg2) kinds[k].reg2(n, kinds[k].cb2);
-    else kinds[k].reg4(n, kinds[k].cb4);
+    else if (kinds[k].reg4) kinds[k].reg4(n, kinds[k].cb4);
+    else kinds[k].reg_state(n, kinds[k].cb_state);
     return PyLong_FromSize_t(nfns - 1);
+}
+
+/* state_types(State, Some): the wstream package's classes, which the
+ * mapState callback uses (one State object for every call). */
+static PyObject *m_state_types(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *state_cls, *some;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &state_cls, &PyType_Type, &some)) return NULL;
+    if (state_obj) return PyErr_Format(PyExc_RuntimeError, "state_types is set once, by the wstream package");
+    static const char *names[] = {"_value", "_exists", "_timing_out", "_changed", "_misuse", "value"};
+    PyObject **attrs[] = {&a_value, &a_exists, &a_timing_out, &a_changed, &a_misuse, &a_some_value};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!(*attrs[i] = PyUnicode_InternFromString(names[i]))) return NULL;
+    PyObject *st = PyObject_CallNoArgs(state_cls);
+    if (!st) return NULL;
+    state_obj = st;
+    some_cls = Py_NewRef(some);
+    Py_RETURN_NONE;
 }
 
 static PyObject *m_plugin(PyObject *self, PyObject *args) {
@@ -519,6 +687,7 @@ static PyObject *m_type_name(PyObject *self, PyObject *o) {
 
 static PyMethodDef methods[] = {
     {"register", m_register, METH_VARARGS, "register(kind, name, fn, arity) -> id"},
+    {"state_types", m_state_types, METH_VARARGS, "state_types(State, Some): the classes mapState functions use"},
     {"plugin", m_plugin, METH_VARARGS, "plugin(name, version)"},
     {"pipeline", m_pipeline, METH_VARARGS, "pipeline(yaml)"},
     {"log", m_log, METH_VARARGS, "log(level, message)"},

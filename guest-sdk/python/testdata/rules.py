@@ -118,3 +118,50 @@ wstream.map("lambda-named", lambda x: [x])
 @wstream.flat_map
 def unique(words):
     return sorted(set(words)) == list(set(words)), list(set(words))
+
+
+@wstream.map_state("count-with-time")
+def count_with_time(time_ms, key, value, state):
+    n = state.get(0) + 1
+    state.update(n)
+    return [time_ms, key, value, n]
+
+
+@wstream.map_state("emit-none")
+def emit_none(key, value, state):
+    """Some(None) emits null; None emits nothing."""
+    return wstream.Some(None) if value else None
+
+
+@wstream.map_state("keep-text")
+def keep_text(key, value, state):
+    """A state made of fresh objects in one call must outlive them: it is
+    sent after the key's last call, which here makes plenty of garbage."""
+    if value == "churn":
+        return len([str(i) * 20 for i in range(2000)])
+    state.update({"s": "".join([value, "!"]), "b": value.encode(), "l": [value * 3]})
+    return None
+
+
+@wstream.map_state("change-anyway")
+def change_anyway(key, value, state):
+    """A timeout call that tries to change its state fails the key, even
+    when it catches the error."""
+    try:
+        if value == "remove" or state.is_timing_out() and state.get() == "remove":
+            state.remove()
+        else:
+            state.update(value)
+    except RuntimeError:
+        pass
+    return "after"
+
+
+@wstream.map_state("bad-state")
+def bad_state(key, value, state):
+    state.update(value)
+    if value == "set":
+        state.update({1})
+    if value == "raise":
+        raise ValueError("no")
+    return state.get()

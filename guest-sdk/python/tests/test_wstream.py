@@ -57,6 +57,60 @@ class Decorators(unittest.TestCase):
         self.assertEqual(len(ws.functions()), 4)
 
 
+class MapState(unittest.TestCase):
+    def test_forms(self):
+        ws = fresh()
+        ws.map_state("three", lambda key, value, state: value)
+        ws.map_state("four", lambda t, key, value, state: value)
+        with self.assertRaisesRegex(TypeError, r"takes 3 or 4 positional argument\(s\); <lambda> takes 2"):
+            ws.map_state("two", lambda value, state: value)
+        self.assertEqual({n: k for n, (k, _) in ws.functions().items()}, {"three": "mapState", "four": "mapState"})
+
+    def test_a_running_count_tested_as_an_author_would(self):
+        ws = fresh()
+
+        @ws.map_state("running-count")
+        def running_count(key, value, state):
+            if state.is_timing_out():
+                return (key, "idle", state.get())
+            total = state.get(0) + value
+            state.update(total)
+            return (key, total)
+
+        st = ws.State()
+        self.assertEqual([running_count("a", v, st) for v in (1, 2)], [("a", 1), ("a", 3)])
+        self.assertEqual(st.get(), 3)
+        self.assertEqual(running_count("a", None, ws.State(3, timing_out=True)), ("a", "idle", 3))
+
+    def test_state(self):
+        ws = fresh()
+        st = ws.State()
+        self.assertEqual((st.exists(), st.get(), st.get(-1), st.is_timing_out(), st.isTimingOut()),
+                         (False, None, -1, False, False))
+        st.update(None)  # a state of None exists
+        self.assertEqual((st.exists(), st.get(-1)), (True, None))
+        st.remove()
+        self.assertEqual((st.exists(), st.get(-1), repr(st)), (False, -1, "State()"))
+        with self.assertRaisesRegex(TypeError, "at most one"):
+            ws.State(1, 2)
+
+    def test_a_timeout_call_may_not_change_the_state(self):
+        ws = fresh()
+        st = ws.State([1], timing_out=True)
+        self.assertEqual(repr(st), "State([1], timing_out=True)")
+        with self.assertRaisesRegex(RuntimeError, "^cannot update the state of a key that is timing out$"):
+            st.update(2)
+        with self.assertRaisesRegex(RuntimeError, "^cannot remove the state of a key that is timing out$"):
+            st.remove()
+        self.assertEqual((st.exists(), st.get()), (True, [1]))
+
+    def test_some(self):
+        ws = fresh()
+        self.assertEqual(ws.Some(None), ws.Some(None))
+        self.assertNotEqual(ws.Some(None), None)
+        self.assertEqual(repr(ws.Some("x")), "Some('x')")
+
+
 class Values(unittest.TestCase):
     def test_add_wraps_like_the_jvm(self):
         ws = fresh()
@@ -107,6 +161,30 @@ class Builder(unittest.TestCase):
                          {"split-line": "flatMap", "map-2": "map", "add": "reduce", "bool": "filter"})
         with self.assertRaisesRegex(ValueError, "number of seconds"):
             ws.stream().window(-1)
+
+    def test_map_with_state(self):
+        ws = fresh()
+
+        def running_count(key, value, state):
+            state.update(state.get(0) + value)
+
+        pairs = ws.stream().map(lambda w: (w, 1))
+        mapped = pairs.mapWithState(running_count, timeout=1800, initial=[("a", 5)])
+        self.assertEqual(mapped.stages()[-1], {"op": "mapWithState", "fn": "running-count",
+                                               "timeout": "1800s", "initial": [["a", 5]]})
+        self.assertEqual(mapped.stateSnapshots().stages()[-1]["output"], "snapshots")
+        self.assertNotIn("output", mapped.stages()[-1])  # stateSnapshots makes a new stream
+        self.assertEqual(pairs.mapWithState(running_count).stages()[-1],
+                         {"op": "mapWithState", "fn": "running-count"})
+        self.assertEqual(ws.functions()["running-count"][0], "mapState")
+        with self.assertRaisesRegex(ValueError, "follows mapWithState"):
+            pairs.stateSnapshots()
+        self.assertEqual(pairs.mapWithState(running_count, timeout="30m", initial={"a": 5, "b": [1]}).stages()[-1],
+                         {"op": "mapWithState", "fn": "running-count", "timeout": "30m", "initial": [["a", 5], ["b", [1]]]})
+        with self.assertRaisesRegex(ValueError, r"a \(key, state\) pair, not 'ab'"):
+            pairs.mapWithState(running_count, initial=["ab"])
+        with self.assertRaisesRegex(ValueError, "window, slide or timeout"):
+            pairs.mapWithState(running_count, timeout=0)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ except ImportError:
 
 __all__ = [
     "plugin", "pipeline", "map", "flat_map", "flatMap", "filter", "reduce", "update",
-    "functions", "add", "sub", "text", "type_name", "log", "stream", "DStream",
+    "map_state", "State", "Some", "functions", "add", "sub", "text", "type_name", "log", "stream", "DStream",
 ]
 
 _functions = {}  # name -> (kind, fn), in registration order
@@ -60,6 +60,7 @@ _KINDS = {
     "filter": ("filter", (1,)),
     "reduce": ("reduce", (2,)),
     "update": ("update", (2, 3, 4)),
+    "map_state": ("mapState", (3, 4)),
 }
 
 
@@ -171,6 +172,112 @@ def update(name=None, fn=None):
     values is this batch's list (maybe empty); state is None when the key
     has none. Return the new state, or None to remove the key."""
     return _decorator("update", name, fn)
+
+
+def map_state(name=None, fn=None):
+    """Registers a function for mapWithState (Spark's StateSpec.function),
+    called once per record of the batch, in batch order, in one of two
+    forms:
+
+        f(key, value, state)                Spark's form
+        f(time_ms, key, value, state)       with the batch time
+
+    state is the key's State: exists(), get(default), update(s), remove(),
+    is_timing_out(). A key's second record in a batch sees the state its
+    first left. Return what to emit, or None to emit nothing (to emit None
+    itself, return wstream.Some(None)).
+
+    With the stage's `timeout:`, a key idle for longer gets one more call,
+    with value None and state.is_timing_out() true: it may read the state,
+    but update or remove raise RuntimeError and fail the key, as Spark's
+    State.update throws; the key is removed after that call.
+
+        @wstream.map_state("card-activity")
+        def card_activity(card, amount, state):
+            if state.is_timing_out():
+                return {"card": card, "idle": True}
+            total = state.get(0) + amount
+            state.update(total)
+            return (card, total)
+    """
+    return _decorator("map_state", name, fn)
+
+
+class State:
+    """One key's state inside a map_state function (Spark's State). The
+    runtime passes one; a unit test makes its own: State() has no state,
+    State(5) holds 5, State(5, timing_out=True) is a key's timeout call.
+
+    Only update() and remove() change the state: a list or dict from
+    get() changed in place without update() is not kept (each call gets
+    its own copy of the state)."""
+
+    __slots__ = ("_value", "_exists", "_timing_out", "_changed", "_misuse")
+
+    def __init__(self, *value, timing_out=False):
+        if len(value) > 1:
+            raise TypeError("State() takes at most one state value, got %d" % len(value))
+        self._exists = bool(value)
+        self._value = value[0] if value else None
+        self._timing_out = bool(timing_out)
+        self._changed = False  # updated or removed during this call
+        self._misuse = None  # a change tried while timing out: fails the key
+
+    def exists(self):
+        """Whether the key has a state (which may be None)."""
+        return self._exists
+
+    def get(self, default=None):
+        """The state, or default when the key has none."""
+        return self._value if self._exists else default
+
+    def update(self, value):
+        """Sets the state. Raises RuntimeError in a timeout call."""
+        if self._timing_out:
+            self._misuse = "cannot update the state of a key that is timing out"
+            raise RuntimeError(self._misuse)
+        self._value, self._exists, self._changed = value, True, True
+
+    def remove(self):
+        """Removes the state. Raises RuntimeError in a timeout call."""
+        if self._timing_out:
+            self._misuse = "cannot remove the state of a key that is timing out"
+            raise RuntimeError(self._misuse)
+        self._value, self._exists, self._changed = None, False, True
+
+    def is_timing_out(self):
+        """Whether this is the key's last call, after its state was idle
+        longer than the stage's timeout."""
+        return self._timing_out
+
+    isTimingOut = is_timing_out
+
+    def __repr__(self):
+        state = "State(%r" % (self._value,) if self._exists else "State("
+        return state + (", timing_out=True)" if self._timing_out else ")")
+
+
+class Some:
+    """A value to emit from a map_state function even when it is None:
+    return Some(None) to emit null (returning None emits nothing)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, Some) and self.value == other.value
+
+    def __hash__(self):
+        return hash((Some, self.value))
+
+    def __repr__(self):
+        return "Some(%r)" % (self.value,)
+
+
+if _wstream:
+    _wstream.state_types(State, Some)
 
 
 def functions():
@@ -361,6 +468,23 @@ class DStream:
     def updateStateByKey(self, f):
         return self._then("updateStateByKey", "update", f)
 
+    def mapWithState(self, f, timeout=None, initial=None):
+        """Spark's mapWithState(StateSpec.function(f).timeout(...)
+        .initialState(...)): f is a map_state function; timeout is in
+        seconds (or a string such as "30m"); initial holds the states
+        before the first batch, as (k, s) pairs or a dict."""
+        return self._then("mapWithState", "map_state", f, timeout=_duration(timeout),
+                          initial=None if initial is None else _pairs(initial))
+
+    def stateSnapshots(self):
+        """The mapWithState before it emits every [k, s] in state after
+        each batch instead of what its function returns."""
+        if not self._stages or self._stages[-1]["op"] != "mapWithState":
+            raise ValueError("stateSnapshots() follows mapWithState(...)")
+        s = DStream(self._stages)
+        s._stages[-1] = dict(s._stages[-1], output="snapshots")
+        return s
+
     def window(self, windowDuration, slideDuration=None):
         return self._then("window", window=_duration(windowDuration), slide=_duration(slideDuration))
 
@@ -409,12 +533,24 @@ def _name_for(decorator, op, fn, position):
     return name
 
 
+def _pairs(kvs):
+    """[[k, s], ...] from a dict or an iterable of (k, s) pairs."""
+    if isinstance(kvs, dict):
+        return [[k, s] for k, s in kvs.items()]
+    out = []
+    for kv in kvs:
+        if not isinstance(kv, (list, tuple)) or len(kv) != 2:
+            raise ValueError("an initial state is a (key, state) pair, not %r" % (kv,))
+        out.append(list(kv))
+    return out
+
+
 def _duration(d):
     """Spark's durations are seconds; pipeline files take Go durations."""
     if d is None or isinstance(d, str):
         return d
     if isinstance(d, bool) or not isinstance(d, (int, float)) or d <= 0:
-        raise ValueError("a window or slide is a number of seconds or a duration such as '500ms', not %r" % (d,))
+        raise ValueError("a window, slide or timeout is a number of seconds or a duration such as '500ms', not %r" % (d,))
     ms = round(d * 1000)
     return "%ds" % (ms // 1000) if ms % 1000 == 0 else "%dms" % ms
 
