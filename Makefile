@@ -67,3 +67,20 @@ test: toolchains check plugins
 bench: plugins
 	$(GO) build -tags bench -o bin/wstream ./cmd/wstream
 	bin/wstream bench $(BENCH_FLAGS)
+
+# ---- the examples (examples/*/README.md): each generates its data, runs
+# its pipelines and shows the result ----
+
+.PHONY: example-fraud example-logs
+
+# FRAUD_FLAGS sizes the data (go run ./examples/fraud/gen -h).
+example-fraud: build go-plugins
+	$(GO) run ./examples/fraud/gen -dir examples/fraud $(FRAUD_FLAGS)
+	cd examples/fraud && ../../bin/wstream run --pipeline cards.yaml && ../../bin/wstream run --pipeline bursts.yaml
+	$(GO) run ./examples/fraud/gen -dir examples/fraud -check
+
+# LOGS_FLAGS sizes the log (go run ./examples/logs/gen -h).
+example-logs: build go-plugins
+	$(GO) run ./examples/logs/gen -dir examples/logs $(LOGS_FLAGS)
+	cd examples/logs && ../../bin/wstream run --pipeline logs.yaml
+	$(GO) run ./examples/logs/gen -dir examples/logs -report

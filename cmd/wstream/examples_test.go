@@ -1,11 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wstream/wstream/examples/fraud"
+	"github.com/wstream/wstream/examples/logs"
+	"github.com/wstream/wstream/host/postgres/pgtest"
 )
 
 // TestEventTimeExamples runs the README's event-time examples
@@ -65,5 +74,208 @@ func TestKeyedStateExamples(t *testing.T) {
 		if err != nil || string(got) != string(want) {
 			t.Errorf("%s: output\n%s\nwant (plugins/events/%s.out.jsonl)\n%s", name, got, name, want)
 		}
+	}
+}
+
+// fraudData writes the fraud example's pipelines and a small generated
+// data set (three frauds of each pattern) into a new folder, and returns
+// it with the frauds injected.
+func fraudData(t *testing.T) (string, []fraud.Alert) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, p := range []string{"cards.yaml", "bursts.yaml"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot(), "examples/fraud", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, p), b, 0o644)
+	}
+	cfg := fraud.Config{Seed: 7, Cards: 300, Minutes: 120, Frauds: 3}
+	txs, injected, err := fraud.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := fraud.WriteBatches(&buf, txs, cfg.Minutes); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "transactions.jsonl"), buf.Bytes(), 0o644)
+	return dir, injected
+}
+
+// runExample runs `wstream run --pipeline FILE` in dir with the events
+// plugin.
+func runExample(t *testing.T, dir, pipeline string) {
+	t.Helper()
+	cmd := exec.Command(buildBinary(t), "run", "--pipeline", pipeline, "--plugin", filepath.Join(repoRoot(), "plugins/events/events.wasm"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", pipeline, err, out)
+	}
+}
+
+// TestFraudExample runs examples/fraud's two pipelines on generated card
+// transactions and checks that the alerts are exactly the injected frauds.
+func TestFraudExample(t *testing.T) {
+	ensurePlugins(t)
+	dir, injected := fraudData(t)
+	var alerts []fraud.Alert
+	for _, p := range []string{"cards", "bursts"} {
+		runExample(t, dir, p+".yaml")
+		a, err := fraud.ReadAlerts(filepath.Join(dir, "alerts-"+p+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts = append(alerts, a...)
+	}
+	if len(injected) != 9 {
+		t.Fatalf("%d frauds injected, want 9", len(injected))
+	}
+	missed, wrong := fraud.Compare(alerts, injected)
+	if len(missed)+len(wrong) > 0 {
+		t.Errorf("missed %v\nfalse alerts %v", missed, wrong)
+	}
+}
+
+// TestFraudAlertsToPostgres writes examples/fraud's per-card alerts to a
+// jsonl: file and a PostgreSQL table at once, as its README shows, and
+// checks the table holds the file's alerts.
+func TestFraudAlertsToPostgres(t *testing.T) {
+	db := pgtest.DB(t)
+	ensurePlugins(t)
+	dir, _ := fraudData(t)
+	path := filepath.Join(dir, "cards.yaml")
+	yaml, _ := os.ReadFile(path)
+	const sink = "sink: jsonl:alerts-cards.jsonl"
+	if !strings.Contains(string(yaml), sink) {
+		t.Fatalf("cards.yaml has no line %q", sink)
+	}
+	both := fmt.Sprintf("sinks: [jsonl:alerts-cards.jsonl, %q]", db+"?table=fraud_alerts&create=true")
+	os.WriteFile(path, []byte(strings.Replace(string(yaml), sink, both, 1)), 0o644)
+	runExample(t, dir, "cards.yaml")
+	alerts, err := fraud.ReadAlerts(filepath.Join(dir, "alerts-cards.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, a := range alerts {
+		want = append(want, fmt.Sprintf("%s | %s | %d | %s", a.Card, a.Pattern, a.Time, a.Detail))
+	}
+	got := pgtest.Rows(t, db, "SELECT card, pattern, time, detail FROM fraud_alerts ORDER BY time, card, pattern")
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("fraud_alerts:\n%s\nwant (alerts-cards.jsonl):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLogsExample runs examples/logs on a generated access log with an
+// outage of /api/checkout and checks the alerts name only that endpoint,
+// only windows that overlap the outage, the first within a window length
+// of its start; that each malformed line is a dead letter; and that each
+// window's top endpoints are the largest of its per-status counts.
+func TestLogsExample(t *testing.T) {
+	ensurePlugins(t)
+	dir := t.TempDir()
+	yaml, err := os.ReadFile(filepath.Join(repoRoot(), "examples/logs/logs.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "logs.yaml"), yaml, 0o644)
+	cfg := logs.Config{Seed: 3, Minutes: 10, Rate: 5, OutageEndpoint: "/api/checkout", OutageStart: 4 * time.Minute, OutageLength: 2 * time.Minute}
+	var buf bytes.Buffer
+	if _, err := logs.Write(&buf, cfg); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "access.log"), buf.Bytes(), 0o644)
+	cmd := exec.Command(buildBinary(t), "run", "--pipeline", "logs.yaml", "--plugin", filepath.Join(repoRoot(), "plugins/accesslog/accesslog.wasm"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+
+	outage := [2]int64{logs.Start.Add(cfg.OutageStart).UnixMilli(), logs.Start.Add(cfg.OutageStart + cfg.OutageLength).UnixMilli()}
+	var alerts []struct {
+		Endpoint string
+		Window   [2]int64
+	}
+	sinkRecords(t, filepath.Join(dir, "alerts.jsonl"), &alerts)
+	if len(alerts) == 0 || alerts[0].Window[1] > outage[0]+time.Minute.Milliseconds() {
+		t.Errorf("no alert within a minute of the outage's start %d: %v", outage[0], alerts)
+	}
+	for _, a := range alerts {
+		if a.Endpoint != cfg.OutageEndpoint || a.Window[1] <= outage[0] || a.Window[0] >= outage[1] {
+			t.Errorf("alert %v outside the outage %v of %s", a, outage, cfg.OutageEndpoint)
+		}
+	}
+
+	var dead []any
+	sinkRecords(t, filepath.Join(dir, "malformed.jsonl"), &dead)
+	malformed := 0
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if !strings.HasSuffix(l, `"`) {
+			malformed++
+		}
+	}
+	if malformed == 0 || len(dead) != malformed {
+		t.Errorf("%d dead letters, want the %d malformed lines", len(dead), malformed)
+	}
+
+	var rates [][2]any // [[[start, end], [endpoint, status]], n]
+	sinkRecords(t, filepath.Join(dir, "rates.jsonl"), &rates)
+	counts := map[string]map[string]int{}
+	for _, r := range rates {
+		wk := r[0].([]any)
+		w := fmt.Sprint(wk[0])
+		if counts[w] == nil {
+			counts[w] = map[string]int{}
+		}
+		counts[w][wk[1].([]any)[0].(string)] += int(r[1].(float64))
+	}
+	var tops [][2]any // [[start, end], [[endpoint, n], ...]]
+	sinkRecords(t, filepath.Join(dir, "top.jsonl"), &tops)
+	if len(tops) == 0 || len(tops) != len(counts) {
+		t.Fatalf("%d windows in top.jsonl, %d in rates.jsonl", len(tops), len(counts))
+	}
+	for _, top := range tops {
+		byCount := counts[fmt.Sprint(top[0])]
+		var want []string
+		for ep := range byCount {
+			want = append(want, ep)
+		}
+		slices.SortFunc(want, func(a, b string) int {
+			if byCount[a] != byCount[b] {
+				return byCount[b] - byCount[a]
+			}
+			return strings.Compare(a, b)
+		})
+		var got []string
+		for _, e := range top[1].([]any) {
+			p := e.([]any)
+			got = append(got, fmt.Sprintf("%s=%v", p[0], p[1]))
+		}
+		for i := range want[:3] {
+			want[i] = fmt.Sprintf("%s=%d", want[i], byCount[want[i]])
+		}
+		if !slices.Equal(got, want[:3]) {
+			t.Errorf("window %v: top %v, want %v", top[0], got, want[:3])
+		}
+	}
+}
+
+// sinkRecords appends the records of a jsonl: sink's output to *into.
+func sinkRecords[T any](t *testing.T, path string, into *[]T) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" {
+			continue
+		}
+		var line struct{ Records []T }
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		*into = append(*into, line.Records...)
 	}
 }

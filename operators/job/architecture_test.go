@@ -42,6 +42,8 @@ var layers = []struct {
 	{"bench/...", []string{"abi", "host/...", "operators/...", "runtime/...", "guest-sdk/...", "bench/..."}},
 	{"bench", []string{"abi", "host/...", "operators/...", "runtime/...", "guest-sdk/...", "bench/..."}},
 	{"cmd/...", []string{"..."}},
+	// The use-case applications, like the CLI, may use anything.
+	{"examples/...", []string{"..."}},
 }
 
 const module = "github.com/wstream/wstream/"

@@ -1,6 +1,7 @@
 // Command events is the plugin of the README's keyed-state examples, over
 // JSON events: per-card state for fraud checks (mapWithState with an idle
-// timeout), and keys for joining ad impressions with their clicks.
+// timeout), keys for joining ad impressions with their clicks, and the
+// rules of examples/fraud (fraud.go).
 //
 // Build it with `make plugins`.
 package main
