@@ -137,4 +137,3 @@ func TestLinearSGDBadInput(t *testing.T) {
 		}
 	}
 }
-
