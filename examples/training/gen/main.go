@@ -1,0 +1,80 @@
+// Command gen writes the training example's data, or shows what its
+// pipelines emitted:
+//
+//	go run ./examples/training/gen -dir examples/training            # samples.jsonl, points.jsonl
+//	go run ./examples/training/gen -dir examples/training -report    # the error per batch of linear.jsonl and kmeans.jsonl
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/wstream/wstream/examples/training"
+)
+
+func main() {
+	cfg := training.Config{}
+	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same data")
+	flag.IntVar(&cfg.Batches, "batches", 40, "batches, one line of each file")
+	flag.IntVar(&cfg.PerBatch, "per-batch", 200, "training points per model and batch")
+	flag.IntVar(&cfg.DriftAt, "drift", 20, "the batch (from 0) where the drifting model and the second cluster change")
+	dir := flag.String("dir", ".", "folder of samples.jsonl, points.jsonl, linear.jsonl and kmeans.jsonl")
+	report := flag.Bool("report", false, "show each batch's test-then-train error instead of generating")
+	flag.Parse()
+	var err error
+	if *report {
+		err = show(*dir)
+	} else {
+		err = generate(cfg, *dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func generate(cfg training.Config, dir string) error {
+	for name, data := range map[string][][]training.Sample{"samples.jsonl": training.Regression(cfg), "points.jsonl": training.Clustering(cfg)} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		err = training.WriteBatches(f, data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Printf("%d batches of %d points per model, drift at batch %d: \"drifting\" w %v -> %v, cluster %v -> %v\n",
+		cfg.Batches, cfg.PerBatch, cfg.DriftAt, training.Before, training.After, training.Centers[1], training.Moved)
+	return nil
+}
+
+// show prints, per batch, each model's test-then-train error and what the
+// latest model predicted for the queries, with a bar for the drifting ones.
+func show(dir string) error {
+	lin, err := training.ReadSteps(filepath.Join(dir, "linear.jsonl"))
+	if err != nil {
+		return err
+	}
+	km, err := training.ReadSteps(filepath.Join(dir, "kmeans.jsonl"))
+	if err != nil {
+		return err
+	}
+	fmt.Println("batch  mse steady  mse drifting  drifting(1,1,1)  k-means cost  cluster of (5,2)")
+	for b := range lin["drifting"] {
+		s, d := lin["steady"][b], lin["drifting"][b]
+		line := fmt.Sprintf("%5d  %10.4f  %12.4f  %15.3f", b, s.Error(), d.Error(), d.Predictions[0][1])
+		if b < len(km["clusters"]) {
+			c := km["clusters"][b]
+			line += fmt.Sprintf("  %12.3f  %16v", c.Error(), c.Predictions[0][1])
+		}
+		fmt.Println(line, strings.Repeat("#", min(int(d.Error()), 40)))
+	}
+	return nil
+}
