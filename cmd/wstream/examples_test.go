@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/wstream/wstream/examples/fraud"
 	"github.com/wstream/wstream/examples/logs"
+	"github.com/wstream/wstream/examples/training"
 	"github.com/wstream/wstream/host/postgres/pgtest"
 )
 
@@ -278,4 +281,107 @@ func sinkRecords[T any](t *testing.T, path string, into *[]T) {
 		}
 		*into = append(*into, line.Records...)
 	}
+}
+
+// TestTrainingExample runs examples/training's two pipelines on generated
+// data with a drift at batch 8 and checks, from their per-batch output,
+// that the test-then-train error of the drifting models jumps at the
+// drift and is back to its level within three batches while the steady
+// model's never moves, and that every query is answered with the model
+// trained up to the batch before.
+func TestTrainingExample(t *testing.T) {
+	ensurePlugins(t)
+	dir := t.TempDir()
+	cfg := training.Config{Seed: 5, Batches: 16, PerBatch: 60, DriftAt: 8}
+	for name, data := range map[string][][]training.Sample{"samples.jsonl": training.Regression(cfg), "points.jsonl": training.Clustering(cfg)} {
+		var buf bytes.Buffer
+		if err := training.WriteBatches(&buf, data); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644)
+	}
+	steps := map[string][]training.Step{}
+	for _, p := range []string{"linear", "kmeans"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot(), "examples/training", p+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, p+".yaml"), b, 0o644)
+		cmd := exec.Command(buildBinary(t), "run", "--pipeline", p+".yaml", "--plugin", filepath.Join(repoRoot(), "plugins/training/training.wasm"))
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, out)
+		}
+		s, err := training.ReadSteps(filepath.Join(dir, p+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(steps, s)
+	}
+
+	// The error over the four batches before the drift is the level; the
+	// drift batch, scored with the old model, must be far above it, and
+	// from three batches on it must be back.
+	for model, jump := range map[string]float64{"steady": 0, "drifting": 20, "clusters": 3} {
+		s := steps[model]
+		if len(s) != cfg.Batches {
+			t.Fatalf("%s: %d batches of output, want %d", model, len(s), cfg.Batches)
+		}
+		level := 0.0
+		for _, st := range s[cfg.DriftAt-4 : cfg.DriftAt] {
+			level = max(level, st.Error())
+		}
+		at := s[cfg.DriftAt].Error()
+		if jump > 0 && at < jump*level || jump == 0 && at > 2*level {
+			t.Errorf("%s: error %.4g at the drift, %.4g before it", model, at, level)
+		}
+		for b, st := range s[cfg.DriftAt+3:] {
+			if st.Error() > 2*level {
+				t.Errorf("%s: error %.4g at batch %d, %.4g before the drift", model, st.Error(), cfg.DriftAt+3+b, level)
+			}
+		}
+	}
+
+	// Batch b's query is answered by the model after batch b-1.
+	var preds []struct {
+		Model, ID  string
+		Prediction float64
+	}
+	sinkRecords(t, filepath.Join(dir, "linear-predictions.jsonl"), &preds)
+	if len(preds) != 2*cfg.Batches {
+		t.Fatalf("%d predictions, want one per model and batch", len(preds))
+	}
+	for _, p := range preds {
+		var b int
+		fmt.Sscanf(p.ID[len(p.Model)+1:], "%d", &b)
+		want := 0.0
+		if b > 0 {
+			w := steps[p.Model][b-1].Weights
+			for i := range w {
+				want += w[i] * training.Probe[i]
+			}
+		}
+		if math.Abs(p.Prediction-want) > 1e-9 || steps[p.Model][b].Predictions[0][1] != p.Prediction {
+			t.Errorf("%s: predicted %v, the model of the batch before gives %v", p.ID, p.Prediction, want)
+		}
+	}
+	if last := preds[len(preds)-1]; math.Abs(last.Prediction-1) > 0.05 {
+		t.Errorf("the last prediction at the probe is %v, the true value after the drift 1", last.Prediction)
+	}
+	for b, st := range steps["clusters"][1:] {
+		prev := steps["clusters"][b].Centers
+		near := 0
+		for i, c := range prev {
+			if sq(c, training.Moved) < sq(prev[near], training.Moved) {
+				near = i
+			}
+		}
+		if got := st.Predictions[0][1]; got != float64(near) {
+			t.Errorf("batch %d: %v assigned to cluster %v, nearest the centres of the batch before: %d", b+1, training.Moved, got, near)
+		}
+	}
+}
+
+func sq(a, b []float64) float64 {
+	return (a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1])
 }
