@@ -84,3 +84,11 @@ example-logs: build go-plugins
 	$(GO) run ./examples/logs/gen -dir examples/logs $(LOGS_FLAGS)
 	cd examples/logs && ../../bin/wstream run --pipeline logs.yaml
 	$(GO) run ./examples/logs/gen -dir examples/logs -report
+
+.PHONY: example-training
+
+# TRAINING_FLAGS sizes the data (go run ./examples/training/gen -h).
+example-training: build go-plugins
+	$(GO) run ./examples/training/gen -dir examples/training $(TRAINING_FLAGS)
+	cd examples/training && ../../bin/wstream run --pipeline linear.yaml && ../../bin/wstream run --pipeline kmeans.yaml
+	$(GO) run ./examples/training/gen -dir examples/training -report
