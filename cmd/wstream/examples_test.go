@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wstream/wstream/examples/fraud"
+	lambdakappa "github.com/wstream/wstream/examples/lambda-kappa"
 	"github.com/wstream/wstream/examples/logs"
 	"github.com/wstream/wstream/host/postgres/pgtest"
 )
@@ -278,4 +279,86 @@ func sinkRecords[T any](t *testing.T, path string, into *[]T) {
 		}
 		*into = append(*into, line.Records...)
 	}
+}
+
+// TestLambdaKappaExample answers examples/lambda-kappa's question, views
+// per page, both ways on a generated log with retried deliveries: Lambda
+// (views.yaml as the batch layer over the archive file and as the speed
+// layer over the recent stream, merged) and Kappa (views-v1.yaml following
+// the log as it grows, then views.yaml replaying it from the start with a
+// new checkpoint), and checks each view against the answer computed from
+// the log.
+func TestLambdaKappaExample(t *testing.T) {
+	bin := buildBinary(t)
+	src := filepath.Join(repoRoot(), "examples/lambda-kappa")
+	dir := t.TempDir()
+	for _, p := range []string{"views.yaml", "views-v1.yaml"} {
+		b, err := os.ReadFile(filepath.Join(src, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, p), b, 0o644)
+	}
+	cfg := lambdakappa.Config{Seed: 5, Minutes: 30, Archived: 20, Rate: 60, Retries: 0.05}
+	log, err := lambdakappa.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := slices.IndexFunc(log, func(v lambdakappa.View) bool { return lambdakappa.Minute(v) >= cfg.Archived })
+	write := func(name string, appendTo bool, fill func(f *os.File) error) {
+		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+		if appendTo {
+			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), flags, 0o644)
+		if err == nil {
+			err = fill(f)
+			f.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) {
+		cmd := exec.Command(bin, append([]string{"run"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("wstream run %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	view := func(name string) lambdakappa.Counts {
+		c, err := lambdakappa.ReadView(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	check := func(what string, got, want lambdakappa.Counts) {
+		if d := lambdakappa.Diff(got, want); len(d) > 0 || len(want) == 0 {
+			t.Errorf("%s: %v", what, d)
+		}
+	}
+	truth, everyDelivery := lambdakappa.Truth(log, true), lambdakappa.Truth(log, false)
+	if slices.Equal(lambdakappa.Diff(truth, everyDelivery), nil) {
+		t.Fatal("the log has no retried delivery: the two versions would agree")
+	}
+
+	// Lambda: the batch layer over the archive, the speed layer over the rest.
+	write("archive.jsonl", false, func(f *os.File) error { return lambdakappa.WriteLines(f, log[:cut]) })
+	write("recent.jsonl", false, func(f *os.File) error { return lambdakappa.WriteBatches(f, log, cfg.Archived, cfg.Minutes) })
+	run("--pipeline", "views.yaml", "--source", "file:archive.jsonl?format=json", "--clock", "system", "--sink", "jsonl:batch-view.jsonl")
+	run("--pipeline", "views.yaml")
+	check("batch view", view("batch-view.jsonl"), lambdakappa.Truth(log[:cut], true))
+	check("lambda: batch view + speed view", lambdakappa.Merge(view("batch-view.jsonl"), view("speed-view.jsonl")), truth)
+
+	// Kappa: the first version follows the log, stopped and resumed from
+	// its checkpoint as the log grows; the fix replays it from the start.
+	write("log.jsonl", false, func(f *os.File) error { return lambdakappa.WriteBatches(f, log, 0, cfg.Archived) })
+	run("--pipeline", "views-v1.yaml", "--checkpoint", "ckpt-v1")
+	check("kappa v1 over the archived minutes", view("kappa-v1.jsonl"), lambdakappa.Truth(log[:cut], false))
+	write("log.jsonl", true, func(f *os.File) error { return lambdakappa.WriteBatches(f, log, cfg.Archived, cfg.Minutes) })
+	run("--pipeline", "views-v1.yaml", "--checkpoint", "ckpt-v1")
+	check("kappa v1, resumed", view("kappa-v1.jsonl"), everyDelivery)
+	run("--pipeline", "views.yaml", "--source", "batches:log.jsonl", "--checkpoint", "ckpt-v2", "--sink", "jsonl:kappa-v2.jsonl")
+	check("kappa v2, replayed", view("kappa-v2.jsonl"), truth)
 }
