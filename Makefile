@@ -96,3 +96,10 @@ example-lambda-kappa: build
 	../../bin/wstream run --pipeline views-v1.yaml --checkpoint ckpt-v1 && \
 	../../bin/wstream run --pipeline views.yaml --source batches:log.jsonl --checkpoint ckpt-v2 --sink jsonl:kappa-v2.jsonl
 	$(GO) run ./examples/lambda-kappa/gen -dir examples/lambda-kappa -serve $(LAMBDA_KAPPA_FLAGS)
+
+# IOT_DRIFT_FLAGS sizes the data (go run ./examples/iot-drift/gen -h).
+.PHONY: example-iot-drift
+example-iot-drift: build go-plugins
+	$(GO) run ./examples/iot-drift/gen -dir examples/iot-drift $(IOT_DRIFT_FLAGS)
+	cd examples/iot-drift && ../../bin/wstream run --pipeline drift.yaml
+	$(GO) run ./examples/iot-drift/gen -dir examples/iot-drift -check

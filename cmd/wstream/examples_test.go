@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wstream/wstream/examples/fraud"
+	iotdrift "github.com/wstream/wstream/examples/iot-drift"
 	lambdakappa "github.com/wstream/wstream/examples/lambda-kappa"
 	"github.com/wstream/wstream/examples/logs"
 	"github.com/wstream/wstream/host/postgres/pgtest"
@@ -361,4 +362,43 @@ func TestLambdaKappaExample(t *testing.T) {
 	check("kappa v1, resumed", view("kappa-v1.jsonl"), everyDelivery)
 	run("--pipeline", "views.yaml", "--source", "batches:log.jsonl", "--checkpoint", "ckpt-v2", "--sink", "jsonl:kappa-v2.jsonl")
 	check("kappa v2, replayed", view("kappa-v2.jsonl"), truth)
+}
+
+// TestIoTDriftExample runs examples/iot-drift on generated readings with
+// a drift injected on some sensors, and checks that exactly those sensors
+// alert, each once, in the drift's direction and within 3 minutes of its
+// start, and that no other sensor does.
+func TestIoTDriftExample(t *testing.T) {
+	ensurePlugins(t)
+	dir := t.TempDir()
+	yaml, err := os.ReadFile(filepath.Join(repoRoot(), "examples/iot-drift/drift.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "drift.yaml"), yaml, 0o644)
+	cfg := iotdrift.Config{Seed: 9, Sensors: 30, Drifted: 5, Minutes: 60, Every: 10_000, Shift: 3, Noise: 0.5}
+	readings, drifts, err := iotdrift.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := iotdrift.WriteBatches(&buf, readings, cfg.Minutes); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "readings.jsonl"), buf.Bytes(), 0o644)
+	cmd := exec.Command(buildBinary(t), "run", "--pipeline", "drift.yaml", "--plugin", filepath.Join(repoRoot(), "plugins/drift/drift.wasm"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	alerts, err := iotdrift.ReadAlerts(filepath.Join(dir, "alerts.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drifts) != cfg.Drifted {
+		t.Fatalf("%d drifts injected, want %d", len(drifts), cfg.Drifted)
+	}
+	for _, p := range iotdrift.Check(alerts, drifts, 3*time.Minute.Milliseconds()) {
+		t.Error(p)
+	}
 }
