@@ -4,13 +4,12 @@
 package iotdrift
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"slices"
+
+	"github.com/wstream/wstream/examples/internal/jsonl"
 )
 
 // Reading is one sensor reading, as the generator writes it.
@@ -96,66 +95,24 @@ func name(i int) string { return fmt.Sprintf("s%03d", i) }
 // readings of event-time minute k, so with `batch: 1m` and the manual
 // clock, batch time follows event time.
 func WriteBatches(w io.Writer, rs []Reading, minutes int) error {
-	bw := bufio.NewWriter(w)
-	i := 0
-	for m := range int64(minutes) {
-		line := []Reading{}
-		for ; i < len(rs) && rs[i].TS < (m+1)*minute; i++ {
-			line = append(line, rs[i])
-		}
-		b, err := json.Marshal(line)
-		if err != nil {
-			return err
-		}
-		bw.Write(append(b, '\n'))
-	}
-	return bw.Flush()
+	return jsonl.WriteMinutes(w, rs, func(r Reading) int { return int(r.TS / minute) }, 0, minutes)
 }
 
 // WriteDrifts writes the injected drifts as JSON lines.
-func WriteDrifts(w io.Writer, ds []Drift) error {
-	enc := json.NewEncoder(w)
-	for _, d := range ds {
-		if err := enc.Encode(d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func WriteDrifts(w io.Writer, ds []Drift) error { return jsonl.WriteLines(w, ds) }
 
 // ReadDrifts reads what WriteDrifts wrote.
-func ReadDrifts(path string) ([]Drift, error) {
-	return readLines[Drift](path)
-}
+func ReadDrifts(path string) ([]Drift, error) { return jsonl.ReadLines[Drift](path) }
 
 // ReadAlerts reads the alerts of a jsonl: sink's output
 // ({"time": ..., "records": [alert, ...]} a line).
 func ReadAlerts(path string) ([]Alert, error) {
-	lines, err := readLines[struct{ Records []Alert }](path)
+	lines, err := jsonl.ReadLines[struct{ Records []Alert }](path)
 	var alerts []Alert
 	for _, l := range lines {
 		alerts = append(alerts, l.Records...)
 	}
 	return alerts, err
-}
-
-func readLines[T any](path string) ([]T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, n, err)
-		}
-		out = append(out, v)
-	}
-	return out, sc.Err()
 }
 
 // Check compares alerts with the injected drifts: each drifted sensor must

@@ -4,13 +4,13 @@
 package lambdakappa
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"slices"
+
+	"github.com/wstream/wstream/examples/internal/jsonl"
 )
 
 // View is one page view, as the generator writes it. A retried delivery
@@ -114,67 +114,28 @@ func Merge(batch, speed Counts) Counts {
 }
 
 // WriteLines writes views as JSON lines (file:PATH?format=json).
-func WriteLines(w io.Writer, views []View) error {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	for _, v := range views {
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-	}
-	return bw.Flush()
-}
+func WriteLines(w io.Writer, views []View) error { return jsonl.WriteLines(w, views) }
 
 // WriteBatches writes the views of minutes [from, to) as a batches: file,
-// line k holding minute from+k (a JSON array, [] for a quiet minute), so
-// with `batch: 1m` and the manual clock a line is a minute of the stream.
+// a line a minute, so with `batch: 1m` and the manual clock a line is a
+// minute of the stream.
 func WriteBatches(w io.Writer, log []View, from, to int) error {
-	bw := bufio.NewWriter(w)
-	for m := from; m < to; m++ {
-		line := []View{}
-		for _, v := range log {
-			if Minute(v) == m {
-				line = append(line, v)
-			}
-		}
-		b, err := json.Marshal(line)
-		if err != nil {
-			return err
-		}
-		bw.Write(append(b, '\n'))
-	}
-	return bw.Flush()
+	return jsonl.WriteMinutes(w, log, Minute, from, to)
 }
 
 // ReadView reads the current view from a jsonl: sink written in complete
 // output mode: its last line is the whole table of [page, count] rows. A
 // file with no line is an empty view.
 func ReadView(path string) (Counts, error) {
-	f, err := os.Open(path)
+	lines, err := jsonl.ReadLines[struct{ Records [][2]json.RawMessage }](path)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var last []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) > 0 {
-			last = append(last[:0], sc.Bytes()...)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: not the jsonl: sink of [page, count] rows: %v", path, err)
 	}
 	c := Counts{}
-	if last == nil {
+	if len(lines) == 0 {
 		return c, nil
 	}
-	var rows struct{ Records [][2]json.RawMessage }
-	if err := json.Unmarshal(last, &rows); err != nil {
-		return nil, fmt.Errorf("%s: the last line is not a jsonl: sink line of [page, count] rows: %v", path, err)
-	}
-	for _, r := range rows.Records {
+	for _, r := range lines[len(lines)-1].Records {
 		var page string
 		var n int64
 		if json.Unmarshal(r[0], &page) != nil || json.Unmarshal(r[1], &n) != nil {

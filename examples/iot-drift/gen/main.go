@@ -8,10 +8,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/wstream/wstream/examples/internal/jsonl"
 	iotdrift "github.com/wstream/wstream/examples/iot-drift"
 )
 
@@ -46,19 +48,11 @@ func generate(cfg iotdrift.Config, dir string) error {
 	if err != nil {
 		return err
 	}
-	for name, fill := range map[string]func(*os.File) error{
-		"readings.jsonl": func(f *os.File) error { return iotdrift.WriteBatches(f, rs, cfg.Minutes) },
-		"drifts.jsonl":   func(f *os.File) error { return iotdrift.WriteDrifts(f, drifts) },
+	for name, fill := range map[string]func(io.Writer) error{
+		"readings.jsonl": func(w io.Writer) error { return iotdrift.WriteBatches(w, rs, cfg.Minutes) },
+		"drifts.jsonl":   func(w io.Writer) error { return iotdrift.WriteDrifts(w, drifts) },
 	} {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		err = fill(f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := jsonl.Create(filepath.Join(dir, name), fill); err != nil {
 			return err
 		}
 	}

@@ -8,10 +8,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"github.com/wstream/wstream/examples/internal/jsonl"
 	lambdakappa "github.com/wstream/wstream/examples/lambda-kappa"
 )
 
@@ -43,31 +45,19 @@ func generate(cfg lambdakappa.Config, dir string) error {
 		return err
 	}
 	cut := slices.IndexFunc(log, func(v lambdakappa.View) bool { return lambdakappa.Minute(v) >= cfg.Archived })
-	files := map[string]func(*os.File) error{
-		"archive.jsonl": func(f *os.File) error { return lambdakappa.WriteLines(f, log[:cut]) },
-		"recent.jsonl":  func(f *os.File) error { return lambdakappa.WriteBatches(f, log, cfg.Archived, cfg.Minutes) },
-		"log.jsonl":     func(f *os.File) error { return lambdakappa.WriteBatches(f, log, 0, cfg.Minutes) },
+	files := map[string]func(io.Writer) error{
+		"archive.jsonl": func(w io.Writer) error { return lambdakappa.WriteLines(w, log[:cut]) },
+		"recent.jsonl":  func(w io.Writer) error { return lambdakappa.WriteBatches(w, log, cfg.Archived, cfg.Minutes) },
+		"log.jsonl":     func(w io.Writer) error { return lambdakappa.WriteBatches(w, log, 0, cfg.Minutes) },
 	}
 	for name, fill := range files {
-		if err := write(filepath.Join(dir, name), fill); err != nil {
+		if err := jsonl.Create(filepath.Join(dir, name), fill); err != nil {
 			return err
 		}
 	}
 	fmt.Printf("%d deliveries of %d page views over %d minutes: %d archived, the last %d minutes recent\n",
 		len(log), sum(lambdakappa.Truth(log, true)), cfg.Minutes, cut, cfg.Minutes-cfg.Archived)
 	return nil
-}
-
-func write(path string, fill func(*os.File) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // show reads the views the pipelines wrote, merges Lambda's two, and
