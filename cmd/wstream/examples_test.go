@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -362,6 +363,51 @@ func TestLambdaKappaExample(t *testing.T) {
 	check("kappa v1, resumed", view("kappa-v1.jsonl"), everyDelivery)
 	run("--pipeline", "views.yaml", "--source", "batches:log.jsonl", "--checkpoint", "ckpt-v2", "--sink", "jsonl:kappa-v2.jsonl")
 	check("kappa v2, replayed", view("kappa-v2.jsonl"), truth)
+
+	// Kappa over Kafka: the log published to a topic, each version a
+	// consumer group of its own that reads it from the earliest offset.
+	b, err := os.ReadFile(filepath.Join(src, "publish.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "publish.yaml"), b, 0o644)
+	topic := "kafka://" + startKfake(t) + "/views"
+	run("--pipeline", "publish.yaml", "--sink", topic)
+	for _, v := range []struct{ pipeline, group string }{{"views-v1.yaml", "v1"}, {"views.yaml", "v2"}} {
+		run("--pipeline", v.pipeline, "--source", topic+"?group="+v.group+"&until=end&format=json", "--sink", "jsonl:kafka-"+v.group+".jsonl")
+	}
+	check("kappa v1 over Kafka", view("kafka-v1.jsonl"), everyDelivery)
+	check("kappa v2 over Kafka", view("kafka-v2.jsonl"), truth)
+}
+
+// startKfake runs cmd/kfake on loopback with one partition a topic, for
+// the rest of the test, and returns its address.
+func startKfake(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kfake")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kfake")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kfake: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-port", "0", "-partitions", "1")
+	stdout, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "kfake listening on ")
+	if !ok {
+		t.Fatalf("kfake said %q", line)
+	}
+	return addr
 }
 
 // TestIoTDriftExample runs examples/iot-drift on generated readings with
