@@ -92,3 +92,22 @@ example-training: build go-plugins
 	$(GO) run ./examples/training/gen -dir examples/training $(TRAINING_FLAGS)
 	cd examples/training && ../../bin/wstream run --pipeline linear.yaml && ../../bin/wstream run --pipeline kmeans.yaml
 	$(GO) run ./examples/training/gen -dir examples/training -report
+
+# LAMBDA_KAPPA_FLAGS sizes the log (go run ./examples/lambda-kappa/gen -h).
+# Each run starts over: the checkpoints and views of the last one go first.
+.PHONY: example-lambda-kappa
+example-lambda-kappa: build
+	$(GO) run ./examples/lambda-kappa/gen -dir examples/lambda-kappa $(LAMBDA_KAPPA_FLAGS)
+	cd examples/lambda-kappa && rm -rf ckpt-v1 ckpt-v2 batch-view.jsonl speed-view.jsonl kappa-v1.jsonl kappa-v2.jsonl && \
+	../../bin/wstream run --pipeline views.yaml --source 'file:archive.jsonl?format=json' --clock system --sink jsonl:batch-view.jsonl && \
+	../../bin/wstream run --pipeline views.yaml && \
+	../../bin/wstream run --pipeline views-v1.yaml --checkpoint ckpt-v1 && \
+	../../bin/wstream run --pipeline views.yaml --source batches:log.jsonl --checkpoint ckpt-v2 --sink jsonl:kappa-v2.jsonl
+	$(GO) run ./examples/lambda-kappa/gen -dir examples/lambda-kappa -serve $(LAMBDA_KAPPA_FLAGS)
+
+# IOT_DRIFT_FLAGS sizes the data (go run ./examples/iot-drift/gen -h).
+.PHONY: example-iot-drift
+example-iot-drift: build go-plugins
+	$(GO) run ./examples/iot-drift/gen -dir examples/iot-drift $(IOT_DRIFT_FLAGS)
+	cd examples/iot-drift && ../../bin/wstream run --pipeline drift.yaml
+	$(GO) run ./examples/iot-drift/gen -dir examples/iot-drift -check

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/wstream/wstream/examples/fraud"
+	iotdrift "github.com/wstream/wstream/examples/iot-drift"
+	lambdakappa "github.com/wstream/wstream/examples/lambda-kappa"
 	"github.com/wstream/wstream/examples/logs"
 	"github.com/wstream/wstream/examples/training"
 	"github.com/wstream/wstream/host/postgres/pgtest"
@@ -384,4 +387,170 @@ func TestTrainingExample(t *testing.T) {
 
 func sq(a, b []float64) float64 {
 	return (a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1])
+}
+
+// TestLambdaKappaExample answers examples/lambda-kappa's question, views
+// per page, both ways on a generated log with retried deliveries: Lambda
+// (views.yaml as the batch layer over the archive file and as the speed
+// layer over the recent stream, merged) and Kappa (views-v1.yaml following
+// the log as it grows, then views.yaml replaying it from the start with a
+// new checkpoint), and checks each view against the answer computed from
+// the log.
+func TestLambdaKappaExample(t *testing.T) {
+	bin := buildBinary(t)
+	src := filepath.Join(repoRoot(), "examples/lambda-kappa")
+	dir := t.TempDir()
+	for _, p := range []string{"views.yaml", "views-v1.yaml"} {
+		b, err := os.ReadFile(filepath.Join(src, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, p), b, 0o644)
+	}
+	cfg := lambdakappa.Config{Seed: 5, Minutes: 30, Archived: 20, Rate: 60, Retries: 0.05}
+	log, err := lambdakappa.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := slices.IndexFunc(log, func(v lambdakappa.View) bool { return lambdakappa.Minute(v) >= cfg.Archived })
+	write := func(name string, appendTo bool, fill func(f *os.File) error) {
+		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+		if appendTo {
+			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), flags, 0o644)
+		if err == nil {
+			err = fill(f)
+			f.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) {
+		cmd := exec.Command(bin, append([]string{"run"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("wstream run %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	view := func(name string) lambdakappa.Counts {
+		c, err := lambdakappa.ReadView(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	check := func(what string, got, want lambdakappa.Counts) {
+		if d := lambdakappa.Diff(got, want); len(d) > 0 || len(want) == 0 {
+			t.Errorf("%s: %v", what, d)
+		}
+	}
+	truth, everyDelivery := lambdakappa.Truth(log, true), lambdakappa.Truth(log, false)
+	if slices.Equal(lambdakappa.Diff(truth, everyDelivery), nil) {
+		t.Fatal("the log has no retried delivery: the two versions would agree")
+	}
+
+	// Lambda: the batch layer over the archive, the speed layer over the rest.
+	write("archive.jsonl", false, func(f *os.File) error { return lambdakappa.WriteLines(f, log[:cut]) })
+	write("recent.jsonl", false, func(f *os.File) error { return lambdakappa.WriteBatches(f, log, cfg.Archived, cfg.Minutes) })
+	run("--pipeline", "views.yaml", "--source", "file:archive.jsonl?format=json", "--clock", "system", "--sink", "jsonl:batch-view.jsonl")
+	run("--pipeline", "views.yaml")
+	check("batch view", view("batch-view.jsonl"), lambdakappa.Truth(log[:cut], true))
+	check("lambda: batch view + speed view", lambdakappa.Merge(view("batch-view.jsonl"), view("speed-view.jsonl")), truth)
+
+	// Kappa: the first version follows the log, stopped and resumed from
+	// its checkpoint as the log grows; the fix replays it from the start.
+	write("log.jsonl", false, func(f *os.File) error { return lambdakappa.WriteBatches(f, log, 0, cfg.Archived) })
+	run("--pipeline", "views-v1.yaml", "--checkpoint", "ckpt-v1")
+	check("kappa v1 over the archived minutes", view("kappa-v1.jsonl"), lambdakappa.Truth(log[:cut], false))
+	write("log.jsonl", true, func(f *os.File) error { return lambdakappa.WriteBatches(f, log, cfg.Archived, cfg.Minutes) })
+	run("--pipeline", "views-v1.yaml", "--checkpoint", "ckpt-v1")
+	check("kappa v1, resumed", view("kappa-v1.jsonl"), everyDelivery)
+	run("--pipeline", "views.yaml", "--source", "batches:log.jsonl", "--checkpoint", "ckpt-v2", "--sink", "jsonl:kappa-v2.jsonl")
+	check("kappa v2, replayed", view("kappa-v2.jsonl"), truth)
+
+	// Kappa over Kafka: the log published to a topic, each version a
+	// consumer group of its own that reads it from the earliest offset.
+	b, err := os.ReadFile(filepath.Join(src, "publish.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "publish.yaml"), b, 0o644)
+	topic := "kafka://" + startKfake(t) + "/views"
+	run("--pipeline", "publish.yaml", "--sink", topic)
+	for _, v := range []struct{ pipeline, group string }{{"views-v1.yaml", "v1"}, {"views.yaml", "v2"}} {
+		run("--pipeline", v.pipeline, "--source", topic+"?group="+v.group+"&until=end&format=json", "--sink", "jsonl:kafka-"+v.group+".jsonl")
+	}
+	check("kappa v1 over Kafka", view("kafka-v1.jsonl"), everyDelivery)
+	check("kappa v2 over Kafka", view("kafka-v2.jsonl"), truth)
+}
+
+// startKfake runs cmd/kfake on loopback with one partition a topic, for
+// the rest of the test, and returns its address.
+func startKfake(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kfake")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kfake")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kfake: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-port", "0", "-partitions", "1")
+	stdout, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "kfake listening on ")
+	if !ok {
+		t.Fatalf("kfake said %q", line)
+	}
+	return addr
+}
+
+// TestIoTDriftExample runs examples/iot-drift on generated readings with
+// a drift injected on some sensors, and checks that exactly those sensors
+// alert, each once, in the drift's direction and within 3 minutes of its
+// start, and that no other sensor does.
+func TestIoTDriftExample(t *testing.T) {
+	ensurePlugins(t)
+	dir := t.TempDir()
+	yaml, err := os.ReadFile(filepath.Join(repoRoot(), "examples/iot-drift/drift.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "drift.yaml"), yaml, 0o644)
+	cfg := iotdrift.Config{Seed: 9, Sensors: 30, Drifted: 5, Minutes: 60, Every: 10_000, Shift: 3, Noise: 0.5}
+	readings, drifts, err := iotdrift.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := iotdrift.WriteBatches(&buf, readings, cfg.Minutes); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "readings.jsonl"), buf.Bytes(), 0o644)
+	cmd := exec.Command(buildBinary(t), "run", "--pipeline", "drift.yaml", "--plugin", filepath.Join(repoRoot(), "plugins/drift/drift.wasm"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	alerts, err := iotdrift.ReadAlerts(filepath.Join(dir, "alerts.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drifts) != cfg.Drifted {
+		t.Fatalf("%d drifts injected, want %d", len(drifts), cfg.Drifted)
+	}
+	for _, p := range iotdrift.Check(alerts, drifts, 3*time.Minute.Milliseconds()) {
+		t.Error(p)
+	}
 }

@@ -4,14 +4,13 @@
 package fraud
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/wstream/wstream/examples/internal/jsonl"
 )
 
 // Transaction is one card payment, as the generator writes it.
@@ -148,52 +147,21 @@ func (c *card) pay(r *rand.Rand, ts int64, amount float64, place city) Transacti
 // payments of event-time minute k (a JSON array, [] for a quiet minute),
 // so with `batch: 1m` and the manual clock, batch time follows event time.
 func WriteBatches(w io.Writer, txs []Transaction, minutes int) error {
-	bw := bufio.NewWriter(w)
-	i := 0
-	for m := range int64(minutes) {
-		line := []Transaction{}
-		for ; i < len(txs) && txs[i].TS < (m+1)*minute; i++ {
-			line = append(line, txs[i])
-		}
-		b, err := json.Marshal(line)
-		if err != nil {
-			return err
-		}
-		bw.Write(append(b, '\n'))
-	}
-	return bw.Flush()
+	return jsonl.WriteMinutes(w, txs, func(t Transaction) int { return int(t.TS / minute) }, 0, minutes)
 }
 
 // WriteAlerts writes alerts as JSON lines.
-func WriteAlerts(w io.Writer, alerts []Alert) error {
-	enc := json.NewEncoder(w)
-	for _, a := range alerts {
-		if err := enc.Encode(a); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func WriteAlerts(w io.Writer, alerts []Alert) error { return jsonl.WriteLines(w, alerts) }
 
 // ReadAlerts reads alerts from a file: either one alert a line, or a
 // jsonl: sink's output ({"time": ..., "records": [alert, ...]} a line).
 func ReadAlerts(path string) ([]Alert, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+	lines, err := jsonl.ReadLines[struct {
+		Records *[]Alert `json:"records"`
+		Alert
+	}](path)
 	var alerts []Alert
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		var line struct {
-			Records *[]Alert `json:"records"`
-			Alert
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, n, err)
-		}
+	for _, line := range lines {
 		if line.Records != nil {
 			alerts = append(alerts, *line.Records...)
 		} else {
@@ -201,7 +169,7 @@ func ReadAlerts(path string) ([]Alert, error) {
 		}
 	}
 	SortAlerts(alerts)
-	return alerts, sc.Err()
+	return alerts, err
 }
 
 // Compare matches alerts against the injected frauds by card, pattern and

@@ -7,10 +7,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/wstream/wstream/examples/fraud"
+	"github.com/wstream/wstream/examples/internal/jsonl"
 )
 
 func main() {
@@ -39,26 +41,14 @@ func generate(cfg fraud.Config, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := write(filepath.Join(dir, "transactions.jsonl"), func(f *os.File) error { return fraud.WriteBatches(f, txs, cfg.Minutes) }); err != nil {
+	if err := jsonl.Create(filepath.Join(dir, "transactions.jsonl"), func(w io.Writer) error { return fraud.WriteBatches(w, txs, cfg.Minutes) }); err != nil {
 		return err
 	}
-	if err := write(filepath.Join(dir, "injected.jsonl"), func(f *os.File) error { return fraud.WriteAlerts(f, injected) }); err != nil {
+	if err := jsonl.Create(filepath.Join(dir, "injected.jsonl"), func(w io.Writer) error { return fraud.WriteAlerts(w, injected) }); err != nil {
 		return err
 	}
 	fmt.Printf("%d transactions on %d cards over %d minutes, %d frauds injected\n", len(txs), cfg.Cards, cfg.Minutes, len(injected))
 	return nil
-}
-
-func write(path string, fill func(*os.File) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func checkAlerts(dir string) error {
