@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -829,42 +830,56 @@ func (r *runner) once(ctx context.Context, t int64, recv []*receiver, allDrained
 	inputs := make(map[string][]abi.Raw, len(recv))
 	pos := map[string][]byte{}
 	rejects := map[string][]Reject{}
+	// One select over every receiver, so that each unit is taken as it
+	// arrives: a source held back by its full buffer reads on at once,
+	// instead of after the interval's timer.
+	cases := make([]reflect.SelectCase, len(recv), len(recv)+3)
+	for i, rc := range recv {
+		cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(rc.ch)}
+	}
+	drainedAt, doneAt, timerAt := len(recv), len(recv)+1, len(recv)+2
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(allDrained)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(r.clk.After(time.Duration(r.iv) * time.Millisecond))})
+	got := false
 	for {
-		got := false
-		for _, rc := range recv {
-			for n := len(rc.ch); n > 0; n-- {
-				it, ok := <-rc.ch
-				if !ok {
-					break
-				}
-				rc.budget.release(unitBytes(it.u))
-				if it.err != nil {
-					return fmt.Errorf("batch %d ms: %w", t, r.srcErr(rc.name, it.err))
-				}
-				inputs[rc.name] = append(inputs[rc.name], it.u.Records...)
-				if it.u.Pos != nil {
-					pos[rc.name] = it.u.Pos
-				}
-				if len(it.u.Rejects) > 0 {
-					rejects[rc.name] = append(rejects[rc.name], it.u.Rejects...)
-				}
-				got = true
+		i, v, ok := reflect.Select(cases)
+		switch {
+		case i < drainedAt:
+			if !ok { // drained: a zero Chan is never chosen again
+				cases[i].Chan = reflect.Value{}
+				continue
 			}
-		}
-		select {
-		case <-allDrained:
+			rc, it := recv[i], v.Interface().(item)
+			rc.budget.release(unitBytes(it.u))
+			if it.err != nil {
+				return fmt.Errorf("batch %d ms: %w", t, r.srcErr(rc.name, it.err))
+			}
+			inputs[rc.name] = append(inputs[rc.name], it.u.Records...)
+			if it.u.Pos != nil {
+				pos[rc.name] = it.u.Pos
+			}
+			if len(it.u.Rejects) > 0 {
+				rejects[rc.name] = append(rejects[rc.name], it.u.Rejects...)
+			}
+			got = true
+			continue
+		case i == drainedAt:
 			if buffered(recv) > 0 {
 				continue
 			}
-		case <-ctx.Done():
-		case <-r.clk.After(time.Duration(r.iv) * time.Millisecond):
+		case i == doneAt:
+		case i == timerAt:
+			// Data came within the last interval: wait for another.
 			if got || buffered(recv) > 0 {
+				got = false
+				cases[timerAt].Chan = reflect.ValueOf(r.clk.After(time.Duration(r.iv) * time.Millisecond))
 				continue
 			}
 		}
-		break
+		return r.batch(t, inputs, pos, rejects)
 	}
-	return r.batch(t, inputs, pos, rejects)
 }
 
 func buffered(recv []*receiver) int {

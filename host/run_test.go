@@ -475,3 +475,31 @@ func TestBatchesFollowTheSystemClock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// trigger: once over a file larger than the receiver's buffer takes every
+// unit as the source reads it: the run ends without the clock moving,
+// with the whole file in its one batch.
+func TestTriggerOnceReadsPastAFullBuffer(t *testing.T) {
+	var lines strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&lines, "l%d\n", i)
+	}
+	src := hosttest.MustSource(t, "file:"+hosttest.WriteFile(t, t.TempDir(), "a.txt", lines.String()))
+	sink := hosttest.NewTestSink()
+	done := hosttest.RunAsync(hosttest.Ctx(t), RunConfig{
+		Sources:   map[string]Source{"a": src},
+		Sink:      sink,
+		Processor: hosttest.Pass{},
+		Interval:  time.Minute,
+		Wall:      hosttest.NewFakeClock(0),
+		Trigger:   pipeline.TriggerOnce,
+		Buffer:    1,
+	})
+	if err := hosttest.Wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := sink.Result()
+	if len(got) != 1 || strings.Count(got[0], `"l`) != 200 {
+		t.Fatalf("want one batch of 200 lines, got %d batches: %.200q", len(got), got)
+	}
+}
