@@ -85,13 +85,13 @@ example-logs: build go-plugins
 	cd examples/logs && ../../bin/wstream run --pipeline logs.yaml
 	$(GO) run ./examples/logs/gen -dir examples/logs -report
 
-.PHONY: example-training
+.PHONY: example-online-training
 
-# TRAINING_FLAGS sizes the data (go run ./examples/training/gen -h).
-example-training: build go-plugins
-	$(GO) run ./examples/training/gen -dir examples/training $(TRAINING_FLAGS)
-	cd examples/training && ../../bin/wstream run --pipeline linear.yaml && ../../bin/wstream run --pipeline kmeans.yaml
-	$(GO) run ./examples/training/gen -dir examples/training -report
+# TRAINING_FLAGS sizes the data (go run ./examples/online-training/gen -h).
+example-online-training: build go-plugins
+	$(GO) run ./examples/online-training/gen -dir examples/online-training $(TRAINING_FLAGS)
+	cd examples/online-training && ../../bin/wstream run --pipeline linear.yaml && ../../bin/wstream run --pipeline kmeans.yaml
+	$(GO) run ./examples/online-training/gen -dir examples/online-training -report
 
 # LAMBDA_KAPPA_FLAGS sizes the log (go run ./examples/lambda-kappa/gen -h).
 # Each run starts over: the checkpoints and views of the last one go first.
@@ -105,9 +105,9 @@ example-lambda-kappa: build
 	../../bin/wstream run --pipeline views.yaml --source batches:log.jsonl --checkpoint ckpt-v2 --sink jsonl:kappa-v2.jsonl
 	$(GO) run ./examples/lambda-kappa/gen -dir examples/lambda-kappa -serve $(LAMBDA_KAPPA_FLAGS)
 
-# IOT_DRIFT_FLAGS sizes the data (go run ./examples/iot-drift/gen -h).
-.PHONY: example-iot-drift
-example-iot-drift: build go-plugins
-	$(GO) run ./examples/iot-drift/gen -dir examples/iot-drift $(IOT_DRIFT_FLAGS)
-	cd examples/iot-drift && ../../bin/wstream run --pipeline drift.yaml
-	$(GO) run ./examples/iot-drift/gen -dir examples/iot-drift -check
+# IOT_FLAGS sizes the data (go run ./examples/iot/gen -h).
+.PHONY: example-iot
+example-iot: build go-plugins
+	$(GO) run ./examples/iot/gen -dir examples/iot $(IOT_FLAGS)
+	cd examples/iot && ../../bin/wstream run --pipeline drift.yaml
+	$(GO) run ./examples/iot/gen -dir examples/iot -check

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/wstream/wstream/examples/fraud"
-	iotdrift "github.com/wstream/wstream/examples/iot-drift"
+	"github.com/wstream/wstream/examples/iot"
 	lambdakappa "github.com/wstream/wstream/examples/lambda-kappa"
 	"github.com/wstream/wstream/examples/logs"
-	"github.com/wstream/wstream/examples/training"
+	training "github.com/wstream/wstream/examples/online-training"
 	"github.com/wstream/wstream/host/postgres/pgtest"
 )
 
@@ -286,7 +286,7 @@ func sinkRecords[T any](t *testing.T, path string, into *[]T) {
 	}
 }
 
-// TestTrainingExample runs examples/training's two pipelines on generated
+// TestTrainingExample runs examples/online-training's two pipelines on generated
 // data with a drift at batch 8 and checks, from their per-batch output,
 // that the test-then-train error of the drifting models jumps at the
 // drift and is back to its level within three batches while the steady
@@ -305,7 +305,7 @@ func TestTrainingExample(t *testing.T) {
 	}
 	steps := map[string][]training.Step{}
 	for _, p := range []string{"linear", "kmeans"} {
-		b, err := os.ReadFile(filepath.Join(repoRoot(), "examples/training", p+".yaml"))
+		b, err := os.ReadFile(filepath.Join(repoRoot(), "examples/online-training", p+".yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -516,41 +516,41 @@ func startKfake(t *testing.T) string {
 	return addr
 }
 
-// TestIoTDriftExample runs examples/iot-drift on generated readings with
+// TestIoTDriftExample runs examples/iot on generated readings with
 // a drift injected on some sensors, and checks that exactly those sensors
 // alert, each once, in the drift's direction and within 3 minutes of its
 // start, and that no other sensor does.
 func TestIoTDriftExample(t *testing.T) {
 	ensurePlugins(t)
 	dir := t.TempDir()
-	yaml, err := os.ReadFile(filepath.Join(repoRoot(), "examples/iot-drift/drift.yaml"))
+	yaml, err := os.ReadFile(filepath.Join(repoRoot(), "examples/iot/drift.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "drift.yaml"), yaml, 0o644)
-	cfg := iotdrift.Config{Seed: 9, Sensors: 30, Drifted: 5, Minutes: 60, Every: 10_000, Shift: 3, Noise: 0.5}
-	readings, drifts, err := iotdrift.Generate(cfg)
+	cfg := iot.Config{Seed: 9, Sensors: 30, Drifted: 5, Minutes: 60, Every: 10_000, Shift: 3, Noise: 0.5}
+	readings, drifts, err := iot.Generate(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := iotdrift.WriteBatches(&buf, readings, cfg.Minutes); err != nil {
+	if err := iot.WriteBatches(&buf, readings, cfg.Minutes); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "readings.jsonl"), buf.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dir, "drift-readings.jsonl"), buf.Bytes(), 0o644)
 	cmd := exec.Command(buildBinary(t), "run", "--pipeline", "drift.yaml", "--plugin", filepath.Join(repoRoot(), "plugins/drift/drift.wasm"))
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	alerts, err := iotdrift.ReadAlerts(filepath.Join(dir, "alerts.jsonl"))
+	alerts, err := iot.ReadAlerts(filepath.Join(dir, "drift-alerts.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(drifts) != cfg.Drifted {
 		t.Fatalf("%d drifts injected, want %d", len(drifts), cfg.Drifted)
 	}
-	for _, p := range iotdrift.Check(alerts, drifts, 3*time.Minute.Milliseconds()) {
+	for _, p := range iot.Check(alerts, drifts, 3*time.Minute.Milliseconds()) {
 		t.Error(p)
 	}
 }

@@ -1,5 +1,5 @@
 // Package main is the drift plugin: concept-drift detection per key with
-// the Page-Hinkley test, for examples/iot-drift.
+// the Page-Hinkley test, for examples/iot.
 package main
 
 import (

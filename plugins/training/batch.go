@@ -6,7 +6,7 @@ import (
 	wstream "github.com/wstream/wstream/guest-sdk/go"
 )
 
-// The plugin of examples/training: models trained online, one model per
+// The plugin of examples/online-training: models trained online, one model per
 // key, its parameters kept in mapWithState state. Each function gets one
 // key's whole batch (groupByKey's [key, [record, …]]), because Spark's
 // streaming models update once per batch, not once per record: it first

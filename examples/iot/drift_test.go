@@ -1,4 +1,4 @@
-package iotdrift
+package iot
 
 import (
 	"reflect"

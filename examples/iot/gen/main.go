@@ -1,8 +1,8 @@
 // Command gen writes the IoT drift example's readings, or checks a run's
 // alerts:
 //
-//	go run ./examples/iot-drift/gen -dir examples/iot-drift            # readings.jsonl, drifts.jsonl
-//	go run ./examples/iot-drift/gen -dir examples/iot-drift -check     # alerts.jsonl against drifts.jsonl
+//	go run ./examples/iot/gen -dir examples/iot            # drift-readings.jsonl, drift-truth.jsonl
+//	go run ./examples/iot/gen -dir examples/iot -check     # drift-alerts.jsonl against drift-truth.jsonl
 package main
 
 import (
@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/wstream/wstream/examples/internal/jsonl"
-	iotdrift "github.com/wstream/wstream/examples/iot-drift"
+	"github.com/wstream/wstream/examples/iot"
 )
 
 func main() {
-	cfg := iotdrift.Config{}
+	cfg := iot.Config{}
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same data")
 	flag.IntVar(&cfg.Sensors, "sensors", 200, "number of sensors")
 	flag.IntVar(&cfg.Drifted, "drifted", 10, "sensors whose mean shifts")
@@ -27,8 +27,8 @@ func main() {
 	flag.Float64Var(&cfg.Shift, "shift", 3, "the drift: °C added to (or taken from) a drifted sensor's mean")
 	flag.Float64Var(&cfg.Noise, "noise", 0.5, "standard deviation of a reading, °C")
 	bound := flag.Duration("bound", 3*time.Minute, "with -check: the longest an alert may come after its drift starts")
-	dir := flag.String("dir", ".", "folder of readings.jsonl, drifts.jsonl and alerts.jsonl")
-	check := flag.Bool("check", false, "compare alerts.jsonl with drifts.jsonl instead of generating")
+	dir := flag.String("dir", ".", "folder of drift-readings.jsonl, drift-truth.jsonl and drift-alerts.jsonl")
+	check := flag.Bool("check", false, "compare drift-alerts.jsonl with drift-truth.jsonl instead of generating")
 	flag.Parse()
 	cfg.Every = every.Milliseconds()
 	var err error
@@ -43,14 +43,14 @@ func main() {
 	}
 }
 
-func generate(cfg iotdrift.Config, dir string) error {
-	rs, drifts, err := iotdrift.Generate(cfg)
+func generate(cfg iot.Config, dir string) error {
+	rs, drifts, err := iot.Generate(cfg)
 	if err != nil {
 		return err
 	}
 	for name, fill := range map[string]func(io.Writer) error{
-		"readings.jsonl": func(w io.Writer) error { return iotdrift.WriteBatches(w, rs, cfg.Minutes) },
-		"drifts.jsonl":   func(w io.Writer) error { return iotdrift.WriteDrifts(w, drifts) },
+		"drift-readings.jsonl": func(w io.Writer) error { return iot.WriteBatches(w, rs, cfg.Minutes) },
+		"drift-truth.jsonl":    func(w io.Writer) error { return iot.WriteDrifts(w, drifts) },
 	} {
 		if err := jsonl.Create(filepath.Join(dir, name), fill); err != nil {
 			return err
@@ -61,11 +61,11 @@ func generate(cfg iotdrift.Config, dir string) error {
 }
 
 func checkAlerts(dir string, bound int64) error {
-	drifts, err := iotdrift.ReadDrifts(filepath.Join(dir, "drifts.jsonl"))
+	drifts, err := iot.ReadDrifts(filepath.Join(dir, "drift-truth.jsonl"))
 	if err != nil {
 		return err
 	}
-	alerts, err := iotdrift.ReadAlerts(filepath.Join(dir, "alerts.jsonl"))
+	alerts, err := iot.ReadAlerts(filepath.Join(dir, "drift-alerts.jsonl"))
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func checkAlerts(dir string, bound int64) error {
 	for _, a := range alerts {
 		fmt.Printf("%8s  %s  %-4s  %3d s after the drift  %s\n", clock(a.Time), a.Sensor, a.Direction, (a.Time-start[a.Sensor])/1000, a.Detail)
 	}
-	problems := iotdrift.Check(alerts, drifts, bound)
+	problems := iot.Check(alerts, drifts, bound)
 	for _, p := range problems {
 		fmt.Println(p)
 	}

@@ -1,8 +1,8 @@
 // Command gen writes the training example's data, or shows what its
 // pipelines emitted:
 //
-//	go run ./examples/training/gen -dir examples/training            # samples.jsonl, points.jsonl
-//	go run ./examples/training/gen -dir examples/training -report    # the error per batch of linear.jsonl and kmeans.jsonl
+//	go run ./examples/online-training/gen -dir examples/online-training            # samples.jsonl, points.jsonl
+//	go run ./examples/online-training/gen -dir examples/online-training -report    # the error per batch of linear.jsonl and kmeans.jsonl
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/wstream/wstream/examples/training"
+	"github.com/wstream/wstream/examples/online-training"
 )
 
 func main() {

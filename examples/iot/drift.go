@@ -1,7 +1,7 @@
-// Package iotdrift generates the sensor readings of the IoT concept-drift
+// Package iot generates the sensor readings of the IoT concept-drift
 // example, with a drift injected on some sensors at a known time, and
 // checks a run's alerts against those drifts.
-package iotdrift
+package iot
 
 import (
 	"fmt"
