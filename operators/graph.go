@@ -39,6 +39,9 @@ type stream struct {
 	mark *watermarkStage
 	// join is the stream-stream join upstream of the stream's records.
 	join *streamJoinStage
+	// last is the stage that produces the stream's records (nil: a
+	// source's), for a stage that reads how they were made (topN).
+	last stage
 
 	// per-batch result, valid after the stream ran for the current t
 	out      []abi.Raw
@@ -60,6 +63,9 @@ type Graph struct {
 	legacy   string      // the shape as older wstream versions wrote it
 	events   *eventClock // nil unless the pipeline uses event time
 	fails    *failures
+	// after runs once every stream has run for a trigger (withLatest takes
+	// in the other stream's records there, for the triggers after).
+	after []func(context.Context) error
 	// sinkStreams are the named streams other than the final one that
 	// have sinks of their own: their batches go out in Batch.Streams.
 	sinkStreams []*stream
@@ -102,7 +108,10 @@ type builder struct {
 	// chainJoin is the stream-stream join whose output reaches the stage
 	// being built, if any.
 	chainJoin *streamJoinStage
-	errs      []error
+	// prev is the stage before the one being built in its chain.
+	prev  stage
+	after []func(context.Context) error
+	errs  []error
 
 	// what stats.go records of each top-level stage
 	stream, from string
@@ -159,9 +168,9 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		st := &stream{name: s.Name, from: s.From}
 		if _, ok := spec.Sources[s.From]; ok {
 			st.source = true
-			b.slide, b.chainMark, b.chainJoin = b.interval, nil, nil
+			b.slide, b.chainMark, b.chainJoin, b.prev = b.interval, nil, nil, nil
 		} else if up, ok := b.byName[s.From]; ok {
-			b.slide, b.chainMark, b.chainJoin = up.slide, up.mark, up.join
+			b.slide, b.chainMark, b.chainJoin, b.prev = up.slide, up.mark, up.join, up.last
 		} else {
 			b.errs = append(b.errs, fmt.Errorf("stream %q reads from %q, which is neither a source (%v) nor a stream listed before it%s", s.Name, s.From, spec.SourceNames(), pipeline.Suggest(s.From, append(spec.SourceNames(), b.streamNames()...))))
 			continue
@@ -174,7 +183,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 		b.legacy = append(b.legacy, fmt.Sprintf("%s<%s", s.Name, s.From))
 		b.stream, b.from, b.first, st.first = s.Name, s.From, len(b.infos), len(b.infos)
 		st.stages = b.chain(prefix, s.Stages)
-		st.slide, st.mark, st.join = b.slide, b.chainMark, b.chainJoin
+		st.slide, st.mark, st.join, st.last = b.slide, b.chainMark, b.chainJoin, b.prev
 		b.byName[s.Name] = st
 		g.streams = append(g.streams, st)
 	}
@@ -189,6 +198,7 @@ func Build(spec *pipeline.Spec, r Resolver) (*Graph, error) {
 	}
 	g.stateful, g.shape, g.legacy, g.events = b.stateful, strings.Join(b.shape, ";"), strings.Join(b.legacy, ";"), b.ev
 	g.infos, g.stageFuncs, g.all, g.counters = b.infos, b.stageFuncs, b.all, make([]stageCounters, len(b.infos))
+	g.after = b.after
 	if b.ev != nil && b.dstream != "" {
 		return nil, fmt.Errorf("%s is a DStream operator and this pipeline also uses event time (withWatermark, aggregateByWindow, aggregateByKey, aggregateBySession, dropDuplicates, dropDuplicatesWithinWatermark, joins with within:); as in Spark, the two APIs do not mix in one pipeline: split it in two", b.dstream)
 	}
@@ -250,14 +260,14 @@ func (b *builder) chain(prefix string, specs []pipeline.Stage) []stage {
 		if j, ok := st.(*streamJoinStage); ok {
 			upJoin = j
 		}
-		b.chainJoin = upJoin
+		b.chainJoin, b.prev = upJoin, st
 		if sf, ok := st.(stateful); ok {
 			b.stateful = append(b.stateful, sf)
 		}
 		if w, ok := st.(*watermarkStage); ok {
 			b.chainMark = w
 		}
-		if info, ok := stateOf(s); ok && !info.eventTime && b.dstream == "" {
+		if info, ok := stateOf(s); ok && !info.eventTime && !info.neutral && b.dstream == "" {
 			b.dstream = label
 		}
 		if b.depth == 0 {
@@ -321,6 +331,11 @@ func (g *Graph) run(ctx context.Context, t int64, inputs map[string][]abi.Raw, n
 			return host.Batch{}, false, err
 		}
 		s.out, s.produced = out, emit
+	}
+	for _, f := range g.after {
+		if err := f(ctx); err != nil {
+			return host.Batch{}, false, err
+		}
 	}
 	b := host.Batch{Time: t, Records: g.final.out, NoData: noData}
 	for _, s := range g.sinkStreams {

@@ -32,6 +32,13 @@ var opState = map[string]stateInfo{
 	"leftOuterJoin":  {keyOf: pairKey, eventTime: true, when: withinSet},
 	"rightOuterJoin": {keyOf: pairKey, eventTime: true, when: withinSet},
 	"fullOuterJoin":  {keyOf: pairKey, eventTime: true, when: withinSet},
+	// Record-order state, in neither API: it mixes with both. None of it
+	// splits by key: a top N must see every key of its window, and the
+	// others read their key with key: (a path or a function), not from pairs.
+	"topN":           {neutral: true},
+	"countWindow":    {neutral: true},
+	"landmarkWindow": {neutral: true},
+	"withLatest":     {neutral: true},
 }
 
 // stateInfo is how an op keeps state.
@@ -43,6 +50,9 @@ type stateInfo struct {
 	// eventTime marks Structured Streaming's state, which does not mix
 	// with DStream state in one pipeline.
 	eventTime bool
+	// neutral marks state kept in arrival order, which belongs to neither
+	// API and mixes with both.
+	neutral bool
 	// when, if set, says whether a stage of the op keeps state at all.
 	when func(pipeline.Stage) bool
 }

@@ -51,8 +51,9 @@ func only(s pipeline.Stage, label string, allowed ...string) error {
 		"outputMode": s.OutputMode != "", "onError": s.OnError != "",
 		"key": len(s.Key) > 0, "value": s.Value != "", "gap": s.Gap != 0,
 		"timeout": s.Timeout != 0, "output": s.Output != "", "within": s.Within.Set,
+		"n": s.N != 0, "by": s.By != "", "size": s.Size != 0, "every": s.Every != 0, "reset": s.Reset != "",
 	}
-	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError", "key", "value", "gap", "timeout", "output", "within"} {
+	for _, f := range []string{"fn", "plugin", "inverse", "filter", "window", "slide", "offset", "other", "stages", "initial", "time", "delay", "outputMode", "onError", "key", "value", "gap", "timeout", "output", "within", "n", "by", "size", "every", "reset"} {
 		if used[f] && !set[f] {
 			return fmt.Errorf("%s: field %s: does not apply to op %s", label, f, s.Op)
 		}

@@ -104,6 +104,16 @@ type Stage struct {
 	Output string `yaml:"output"`
 	// Within makes a join a stream-stream join in event time.
 	Within Within `yaml:"within"`
+	// N is how many rows topN keeps per window; By is the path it ranks
+	// them by (default .1, the value of [key, value]).
+	N  int    `yaml:"n"`
+	By string `yaml:"by"`
+	// Size is how many records a countWindow holds (per key); Every is how
+	// many arrivals of a key make it emit (default Size: tumbling).
+	Size  int `yaml:"size"`
+	Every int `yaml:"every"`
+	// Reset is the path whose truthy value starts a new landmarkWindow.
+	Reset string `yaml:"reset"`
 
 	// Line is the line of the stage in the pipeline file, for messages.
 	Line int `yaml:"-"`
