@@ -20,6 +20,7 @@ const (
 )
 
 func init() {
+	wstream.Plugin("drift", "1.0.0")
 	wstream.MapState("page-hinkley", pageHinkley)
 }
 
