@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
+
+	"github.com/wstream/wstream/examples/internal/jsonl"
 )
 
 // Config sizes a generated data set: Batches lines of PerBatch training
@@ -157,22 +158,13 @@ func ReadPredictions(path string) (map[string]Prediction, error) {
 	return out, err
 }
 
+// readSink calls each on the records of a jsonl: sink's file, in order.
 func readSink[T any](path string, each func(T)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		var line struct{ Records []T }
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
-		}
-		for _, r := range line.Records {
+	lines, err := jsonl.ReadLines[struct{ Records []T }](path)
+	for _, l := range lines {
+		for _, r := range l.Records {
 			each(r)
 		}
 	}
-	return sc.Err()
+	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/wstream/wstream/abi"
 	wstream "github.com/wstream/wstream/guest-sdk/go"
 )
 
@@ -16,8 +17,8 @@ import (
 // model] pair.
 func init() {
 	wstream.Plugin("training", "1.0.0")
-	wstream.Filter("is-training", isTraining)
-	wstream.Filter("is-query", isQuery)
+	wstream.FilterRaw("is-training", isTraining)
+	wstream.FilterRaw("is-query", isQuery)
 	wstream.MapState("linear-sgd", linearSGD)
 	wstream.MapState("kmeans", kMeans)
 	wstream.Map("predict", predict)
@@ -25,22 +26,36 @@ func init() {
 
 // A record with an "id" is a query, to predict and not to train on, as
 // the records of Spark's predictOnValues stream are; the other records
-// are training points.
-func isQuery(x any) (bool, error) {
-	m, ok := x.(map[string]any)
-	if !ok {
-		return false, fmt.Errorf("is-query wants records {\"x\": [numbers], …}, got %v", x)
-	}
-	_, has := m["id"]
-	return has, nil
+// are training points. The filters read the record's keys only, encoded:
+// every record passes both, and decoding its features twice would cost
+// more than the training.
+func isQuery(x abi.Raw) (bool, error) {
+	return hasID("is-query", x)
 }
 
-func isTraining(x any) (bool, error) {
-	q, err := isQuery(x)
+func isTraining(x abi.Raw) (bool, error) {
+	q, err := hasID("is-training", x)
+	return !q, err
+}
+
+func hasID(fn string, x abi.Raw) (bool, error) {
+	n, rest, err := abi.MapHeader(x)
 	if err != nil {
-		return false, fmt.Errorf("is-training wants records {\"x\": [numbers], …}, got %v", x)
+		return false, fmt.Errorf("%s wants records {\"x\": [numbers], …}, got %s", fn, abi.Describe(x))
 	}
-	return !q, nil
+	for range n {
+		var k abi.Raw
+		if k, rest, err = abi.Next(rest); err == nil {
+			_, rest, err = abi.Next(rest)
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: the record %s: %v", fn, abi.Describe(x), err)
+		}
+		if s, _, err := abi.ReadStringBytes(k); err == nil && string(s) == "id" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // batch is one key's training points of one batch: x, and y when the

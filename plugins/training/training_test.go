@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wstream/wstream/abi"
 	wstream "github.com/wstream/wstream/guest-sdk/go"
 )
 
@@ -154,18 +155,33 @@ func TestPredict(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	q, p := map[string]any{"id": nil, "x": []any{1}}, point(1)
-	if a, _ := isQuery(q); !a {
-		t.Error("a record with an id is not a query")
+	enc := func(v any) abi.Raw {
+		b, err := abi.Append(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	if a, _ := isQuery(p); a {
-		t.Error("a record without an id is a query")
+	for _, c := range []struct {
+		rec   any
+		query bool
+	}{
+		{map[string]any{"model": "m", "id": nil, "x": []any{1}}, true},
+		{map[string]any{"x": []any{1, 2}, "y": 3, "model": "m", "id": "q"}, true},
+		{map[string]any{"model": "m", "x": []any{1}, "y": 1, "idx": 2}, false},
+		{map[string]any{}, false},
+	} {
+		q, err1 := isQuery(enc(c.rec))
+		tr, err2 := isTraining(enc(c.rec))
+		if q != c.query || tr == c.query || err1 != nil || err2 != nil {
+			t.Errorf("%v: is-query %v (%v), is-training %v (%v)", c.rec, q, err1, tr, err2)
+		}
 	}
-	if a, _ := isTraining(p); !a {
-		t.Error("a record without an id is not a training point")
-	}
-	if _, err := isTraining([]any{1}); err == nil || !strings.Contains(err.Error(), "is-training wants records") {
+	if _, err := isTraining(enc([]any{1})); err == nil || !strings.Contains(err.Error(), "is-training wants records") {
 		t.Errorf("a list: %v", err)
+	}
+	if _, err := isQuery(enc(map[string]any{"x": 1, "id": 2})[:3]); err == nil || !strings.Contains(err.Error(), "is-query") {
+		t.Errorf("a truncated record: %v", err)
 	}
 }
 
