@@ -345,42 +345,61 @@ func TestTrainingExample(t *testing.T) {
 		}
 	}
 
-	// Batch b's query is answered by the model after batch b-1.
-	var preds []struct {
-		Model, ID  string
-		Prediction float64
-	}
-	sinkRecords(t, filepath.Join(dir, "linear-predictions.jsonl"), &preds)
-	if len(preds) != 2*cfg.Batches {
-		t.Fatalf("%d predictions, want one per model and batch", len(preds))
-	}
-	for _, p := range preds {
-		var b int
-		fmt.Sscanf(p.ID[len(p.Model)+1:], "%d", &b)
-		want := 0.0
-		if b > 0 {
-			w := steps[p.Model][b-1].Weights
-			for i := range w {
-				want += w[i] * training.Probe[i]
+	// Batch b's query is answered by the model after batch b-1 (none for
+	// batch 0), as withLatest gives it to predict.
+	for _, c := range []struct{ sink, model, name string }{
+		{"linear", "steady", "steady"}, {"linear", "drifting", "drifting"}, {"kmeans", "clusters", "moved"},
+	} {
+		preds, err := training.ReadPredictions(filepath.Join(dir, c.sink+"-predictions.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := range cfg.Batches {
+			id := training.QueryID(c.name, b)
+			p, ok := preds[id]
+			if !ok || p.Model != c.model {
+				t.Fatalf("%s: no prediction by model %s in %v", id, c.model, preds)
+			}
+			if b == 0 {
+				if p.Prediction != nil {
+					t.Errorf("%s: predicted %v before any model", id, *p.Prediction)
+				}
+				continue
+			}
+			if p.Prediction == nil {
+				t.Errorf("%s: no prediction, the model of batch %d was out", id, b-1)
+				continue
+			}
+			got, prev := *p.Prediction, steps[c.model][b-1]
+			if c.model == "clusters" {
+				near := 0
+				for i, ctr := range prev.Centers {
+					if sq(ctr, training.Moved) < sq(prev.Centers[near], training.Moved) {
+						near = i
+					}
+				}
+				if got != float64(near) {
+					t.Errorf("%s: %v assigned to cluster %v, nearest the centres of the batch before: %d", id, training.Moved, got, near)
+				}
+				continue
+			}
+			want := 0.0
+			for i, w := range prev.Weights {
+				want += w * training.Probe[i]
+			}
+			if math.Abs(got-want) > 1e-9 {
+				t.Errorf("%s: predicted %v, the model of the batch before gives %v", id, got, want)
 			}
 		}
-		if math.Abs(p.Prediction-want) > 1e-9 || steps[p.Model][b].Predictions[0][1] != p.Prediction {
-			t.Errorf("%s: predicted %v, the model of the batch before gives %v", p.ID, p.Prediction, want)
-		}
-	}
-	if last := preds[len(preds)-1]; math.Abs(last.Prediction-1) > 0.05 {
-		t.Errorf("the last prediction at the probe is %v, the true value after the drift 1", last.Prediction)
-	}
-	for b, st := range steps["clusters"][1:] {
-		prev := steps["clusters"][b].Centers
-		near := 0
-		for i, c := range prev {
-			if sq(c, training.Moved) < sq(prev[near], training.Moved) {
-				near = i
+		// The prediction changes the batch after the model does: at the
+		// drift batch it is still the old truth, 2 at (1,1,1), from the
+		// batch after nearer the new one, 1.
+		if c.model == "drifting" {
+			pred := func(b int) float64 { return *preds[training.QueryID(c.name, b)].Prediction }
+			at, next, last := pred(cfg.DriftAt), pred(cfg.DriftAt+1), pred(cfg.Batches-1)
+			if math.Abs(at-2) > 0.05 || math.Abs(next-1) > math.Abs(next-2) || math.Abs(last-1) > 0.05 {
+				t.Errorf("at (1,1,1) the drifting model predicts %v at the drift (old truth 2), %v the batch after and %v at the end (new truth 1)", at, next, last)
 			}
-		}
-		if got := st.Predictions[0][1]; got != float64(near) {
-			t.Errorf("batch %d: %v assigned to cluster %v, nearest the centres of the batch before: %d", b+1, training.Moved, got, near)
 		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
+
+	"github.com/wstream/wstream/examples/internal/jsonl"
 )
 
 // Config sizes a generated data set: Batches lines of PerBatch training
@@ -23,7 +24,8 @@ type Config struct {
 
 // The regression data: y = w·x + N(0, 0.1²), x ~ N(0, 1)³. Model "steady"
 // keeps its w; model "drifting" has Before until the drift and After from
-// it on. Each batch also holds one query per model at Probe.
+// it on. Each batch also holds one query per model at Probe, its ID
+// QueryID(model, batch).
 var (
 	Steady = []float64{2, -1, 0.5}
 	Before = []float64{1, 3, -2}
@@ -33,7 +35,7 @@ var (
 
 // The clustering data: points N(centre, 0.5²) around three centres, the
 // second of which moves to Moved at the drift. Each batch also holds one
-// query at Moved.
+// query at Moved, its ID QueryID("moved", batch).
 var (
 	Centers = [][]float64{{0, 0}, {5, 5}, {-5, 5}}
 	Moved   = []float64{5, 2}
@@ -69,7 +71,7 @@ func Regression(cfg Config) [][]Sample {
 				}
 				out[b] = append(out[b], Sample{Model: model, X: x, Y: &y})
 			}
-			out[b] = append(out[b], Sample{Model: model, ID: fmt.Sprintf("%s-%d", model, b), X: Probe})
+			out[b] = append(out[b], Sample{Model: model, ID: QueryID(model, b), X: Probe})
 		}
 	}
 	return out
@@ -88,10 +90,13 @@ func Clustering(cfg Config) [][]Sample {
 			}
 			out[b] = append(out[b], Sample{Model: "clusters", X: []float64{c[0] + 0.5*r.NormFloat64(), c[1] + 0.5*r.NormFloat64()}})
 		}
-		out[b] = append(out[b], Sample{Model: "clusters", ID: fmt.Sprintf("moved-%d", b), X: Moved})
+		out[b] = append(out[b], Sample{Model: "clusters", ID: QueryID("moved", b), X: Moved})
 	}
 	return out
 }
+
+// QueryID names the query of a batch (from 0).
+func QueryID(name string, batch int) string { return fmt.Sprintf("%s-%d", name, batch) }
 
 // WriteBatches writes a batches: source file: line k is batch k.
 func WriteBatches(w io.Writer, batches [][]Sample) error {
@@ -108,16 +113,15 @@ func WriteBatches(w io.Writer, batches [][]Sample) error {
 
 // Step is what linear-sgd or kmeans emits for one model and batch: the
 // test-then-train error (MSE or Cost, nil for a batch without training
-// points), the model after training, and the queries' predictions.
+// points) and the model after training.
 type Step struct {
-	Model       string
-	Time        int64
-	N           int
-	MSE         *float64
-	Cost        *float64
-	Weights     []float64
-	Centers     [][]float64
-	Predictions [][2]any
+	Model   string
+	Time    int64
+	N       int
+	MSE     *float64
+	Cost    *float64
+	Weights []float64
+	Centers [][]float64
 }
 
 // Error is the step's test-then-train error, MSE or cost.
@@ -134,22 +138,33 @@ func (s Step) Error() float64 {
 // ReadSteps reads a jsonl: sink's output of linear-sgd or kmeans, per
 // model in batch order.
 func ReadSteps(path string) (map[string][]Step, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	out := map[string][]Step{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		var line struct{ Records []Step }
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return nil, fmt.Errorf("%s: %v", path, err)
-		}
-		for _, s := range line.Records {
-			out[s.Model] = append(out[s.Model], s)
+	err := readSink(path, func(s Step) { out[s.Model] = append(out[s.Model], s) })
+	return out, err
+}
+
+// Prediction is what predict emits for a query: nil when its model had
+// produced nothing before the query's batch.
+type Prediction struct {
+	Model      string
+	ID         string
+	Prediction *float64
+}
+
+// ReadPredictions reads a jsonl: sink's output of predict, by query ID.
+func ReadPredictions(path string) (map[string]Prediction, error) {
+	out := map[string]Prediction{}
+	err := readSink(path, func(p Prediction) { out[p.ID] = p })
+	return out, err
+}
+
+// readSink calls each on the records of a jsonl: sink's file, in order.
+func readSink[T any](path string, each func(T)) error {
+	lines, err := jsonl.ReadLines[struct{ Records []T }](path)
+	for _, l := range lines {
+		for _, r := range l.Records {
+			each(r)
 		}
 	}
-	return out, sc.Err()
+	return err
 }

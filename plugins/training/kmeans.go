@@ -139,12 +139,11 @@ func (c *clusters) update(xs [][]float64) {
 	c.points += int64(len(xs))
 }
 
-// kMeans is one batch of a key's streaming k-means: assign the queries to
-// their nearest centre and score the training points by their mean
-// squared distance to it (the batch's "cost", null without points) with
-// the centres before the batch, then update the centres. It emits
-// {"model", "time", "n", "cost", "centers", "weights", "predictions":
-// [[id, cluster]…]}, with the centres and weights after the update.
+// kMeans is one batch of a key's streaming k-means (Spark's trainOn):
+// score the points by their mean squared distance to the nearest centre
+// before the batch (the batch's "cost", null without points), then update
+// the centres. It emits {"model", "time", "n", "cost", "centers",
+// "weights"}, with the centres and weights after the update.
 func kMeans(timeMs int64, key any, v wstream.Option, st *wstream.State) (wstream.Option, error) {
 	if st.IsTimingOut() {
 		return wstream.None, nil
@@ -156,11 +155,6 @@ func kMeans(timeMs int64, key any, v wstream.Option, st *wstream.State) (wstream
 	b, err := readBatch("kmeans", v, false, len(c.centers[0]))
 	if err != nil {
 		return wstream.None, err
-	}
-	preds := make([]any, len(b.queries))
-	for i, q := range b.queries {
-		j, _ := c.closest(q.x)
-		preds[i] = []any{q.id, j}
 	}
 	var cost any
 	if len(b.xs) > 0 {
@@ -174,5 +168,5 @@ func kMeans(timeMs int64, key any, v wstream.Option, st *wstream.State) (wstream
 	}
 	s := c.state()
 	st.Update(s)
-	return wstream.Some(map[string]any{"model": key, "time": timeMs, "n": len(b.xs), "cost": cost, "centers": s["centers"], "weights": s["weights"], "predictions": preds}), nil
+	return wstream.Some(map[string]any{"model": key, "time": timeMs, "n": len(b.xs), "cost": cost, "centers": s["centers"], "weights": s["weights"]}), nil
 }

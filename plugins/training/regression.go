@@ -61,12 +61,12 @@ func (m regressor) state() map[string]any {
 	return map[string]any{"weights": floats(m.weights), "stepSize": m.stepSize, "iterations": m.iterations, "points": m.points}
 }
 
-// linearSGD is one batch of a key's streaming linear regression:
-// predict the queries and score the training points with the weights
-// before the batch (the batch's "mse", null without training points),
-// then train from those weights on the points. It emits {"model", "time",
-// "n", "mse", "weights", "predictions": [[id, y]…]}, the weights being
-// those after training, which the next batch predicts with.
+// linearSGD is one batch of a key's streaming linear regression (Spark's
+// trainOn): score the training points with the weights before the batch
+// (the batch's "mse", null without points), then train from those weights
+// on them. It emits {"model", "time", "n", "mse", "weights"}, the weights
+// being those after training, which the next batch's queries are
+// predicted with.
 func linearSGD(timeMs int64, key any, v wstream.Option, st *wstream.State) (wstream.Option, error) {
 	if st.IsTimingOut() {
 		return wstream.None, nil
@@ -82,10 +82,6 @@ func linearSGD(timeMs int64, key any, v wstream.Option, st *wstream.State) (wstr
 	if m.weights == nil {
 		m.weights = make([]float64, b.dim)
 	}
-	preds := make([]any, len(b.queries))
-	for i, q := range b.queries {
-		preds[i] = []any{q.id, dot(m.weights, q.x)}
-	}
 	var mse any
 	if len(b.xs) > 0 {
 		sse := 0.0
@@ -98,7 +94,7 @@ func linearSGD(timeMs int64, key any, v wstream.Option, st *wstream.State) (wstr
 		m.points += int64(len(b.xs))
 	}
 	st.Update(m.state())
-	return wstream.Some(map[string]any{"model": key, "time": timeMs, "n": len(b.xs), "mse": mse, "weights": floats(m.weights), "predictions": preds}), nil
+	return wstream.Some(map[string]any{"model": key, "time": timeMs, "n": len(b.xs), "mse": mse, "weights": floats(m.weights)}), nil
 }
 
 // gradientDescent is Spark's GradientDescent.runMiniBatchSGD with the

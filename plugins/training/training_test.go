@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wstream/wstream/abi"
 	wstream "github.com/wstream/wstream/guest-sdk/go"
 )
 
@@ -34,8 +35,7 @@ func TestKMeansUpdateByHand(t *testing.T) {
 	st := wstream.NewState(wstream.Some(map[string]any{
 		"centers": []any{[]any{0, 0}, []any{10, 10}}, "weights": []any{2, 1}, "decayFactor": 0.5,
 	}), false)
-	q := map[string]any{"id": "q1", "x": []any{9, 9}}
-	out, err := kMeans(1000, "k", wstream.Some([]any{point(1, 1), q, point(3, 1), point(10, 12)}), st)
+	out, err := kMeans(1000, "k", wstream.Some([]any{point(1, 1), point(3, 1), point(10, 12)}), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +45,8 @@ func TestKMeansUpdateByHand(t *testing.T) {
 	near(t, "centre 0", cs[0], 4.0/3, 2.0/3)
 	near(t, "centre 1", cs[1], 10, 34.0/3)
 	near(t, "weights", m["weights"], 3, 1.5)
-	if !reflect.DeepEqual(m["predictions"], []any{[]any{"q1", 1}}) || m["n"] != 3 {
-		t.Errorf("n %v, predictions %v", m["n"], m["predictions"])
+	if m["n"] != 3 {
+		t.Errorf("n %v", m["n"])
 	}
 	if !reflect.DeepEqual(st.Get().Value.(map[string]any)["centers"], m["centers"]) {
 		t.Error("the state is not the emitted model")
@@ -89,33 +89,99 @@ func TestGradientDescentByHand(t *testing.T) {
 	near(t, "weights", floats(w), 0.5+0.25/math.Sqrt2, 4-4/math.Sqrt2)
 }
 
-// Test-then-train: a batch's queries and score use the model before the
-// batch; the next batch's use the model it trained.
+// Test-then-train: a batch is scored with the model before it; the
+// queries of the next batch, given the model record withLatest pairs them
+// with, are predicted with the model it trained.
 func TestLinearSGDTestThenTrain(t *testing.T) {
 	st := wstream.NewState(wstream.Some(map[string]any{"weights": []any{0, 0}, "stepSize": 1, "iterations": 2}), false)
-	q := map[string]any{"id": "probe", "x": []any{1, 1}}
-	batch := []any{q, map[string]any{"x": []any{1, 0}, "y": 1}, map[string]any{"x": []any{0, 2}, "y": 4}}
+	batch := []any{map[string]any{"x": []any{1, 0}, "y": 1}, map[string]any{"x": []any{0, 2}, "y": 4}}
 	out, err := linearSGD(1000, "m", wstream.Some(batch), st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := out.Value.(map[string]any)
-	if m["mse"] != 8.5 || !reflect.DeepEqual(m["predictions"], []any{[]any{"probe", 0.0}}) {
-		t.Errorf("first batch: mse %v, predictions %v", m["mse"], m["predictions"])
+	if m["mse"] != 8.5 || m["n"] != 2 {
+		t.Errorf("first batch: mse %v, n %v", m["mse"], m["n"])
 	}
 	w0, w1 := 0.5+0.25/math.Sqrt2, 4-4/math.Sqrt2
 	near(t, "weights", m["weights"], w0, w1)
-	out, _ = linearSGD(2000, "m", wstream.Some([]any{q}), st)
-	m = out.Value.(map[string]any)
-	if m["mse"] != nil || m["n"] != 0 {
-		t.Errorf("a batch of queries only: mse %v, n %v", m["mse"], m["n"])
-	}
-	near(t, "the second batch's prediction", []any{m["predictions"].([]any)[0].([]any)[1]}, w0+w1)
 
-	ps, err := predictions(m)
-	want := []any{map[string]any{"model": "m", "time": int64(2000), "id": "probe", "prediction": m["predictions"].([]any)[0].([]any)[1]}}
-	if err != nil || !reflect.DeepEqual(ps, want) {
-		t.Errorf("predictions %v, %v; want %v", ps, err, want)
+	q := map[string]any{"model": "m", "id": "probe", "x": []any{1, 1}}
+	p, err := predict([]any{q, m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "the next batch's prediction", []any{p.(map[string]any)["prediction"]}, w0+w1)
+	if r := p.(map[string]any); r["model"] != "m" || r["id"] != "probe" || len(r) != 3 {
+		t.Errorf("prediction record %v", r)
+	}
+}
+
+// Before the model stream has a record for the key, withLatest gives
+// null and the prediction is null; a k-means model gives the index of the
+// nearest centre, the first on a tie.
+func TestPredict(t *testing.T) {
+	q := map[string]any{"model": "k", "id": 7, "x": []any{5, 2}}
+	for _, c := range []struct {
+		model any
+		want  any
+	}{
+		{nil, nil},
+		{map[string]any{"centers": []any{[]any{0, 0}, []any{5, 5}, []any{4, 2}}, "weights": []any{1, 1, 1}}, 2},
+		{map[string]any{"centers": []any{[]any{4, 2}, []any{6, 2}}, "weights": []any{1, 1}}, 0},
+		{map[string]any{"weights": []any{1, -1}}, 3.0},
+	} {
+		got, err := predict([]any{q, c.model})
+		want := map[string]any{"model": "k", "id": 7, "prediction": c.want}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("model %v: %v, %v; want %v", c.model, got, err, want)
+		}
+	}
+	for _, c := range []struct {
+		in   any
+		want string
+	}{
+		{q, "withLatest before it"},
+		{[]any{"q", nil}, "is not a record"},
+		{[]any{map[string]any{"id": 1}, nil}, `no "x" list`},
+		{[]any{q, map[string]any{"weights": []any{1, 2, 3}}}, "2 features, the model 3"},
+		{[]any{q, map[string]any{"mse": 1}}, `neither "centers"`},
+		{[]any{q, map[string]any{"centers": []any{[]any{1}, []any{1, 2}}}}, "as long as the first"},
+	} {
+		if _, err := predict(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error with %q", c.in, err, c.want)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	enc := func(v any) abi.Raw {
+		b, err := abi.Append(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		rec   any
+		query bool
+	}{
+		{map[string]any{"model": "m", "id": nil, "x": []any{1}}, true},
+		{map[string]any{"x": []any{1, 2}, "y": 3, "model": "m", "id": "q"}, true},
+		{map[string]any{"model": "m", "x": []any{1}, "y": 1, "idx": 2}, false},
+		{map[string]any{}, false},
+	} {
+		q, err1 := isQuery(enc(c.rec))
+		tr, err2 := isTraining(enc(c.rec))
+		if q != c.query || tr == c.query || err1 != nil || err2 != nil {
+			t.Errorf("%v: is-query %v (%v), is-training %v (%v)", c.rec, q, err1, tr, err2)
+		}
+	}
+	if _, err := isTraining(enc([]any{1})); err == nil || !strings.Contains(err.Error(), "is-training wants records") {
+		t.Errorf("a list: %v", err)
+	}
+	if _, err := isQuery(enc(map[string]any{"x": 1, "id": 2})[:3]); err == nil || !strings.Contains(err.Error(), "is-query") {
+		t.Errorf("a truncated record: %v", err)
 	}
 }
 
