@@ -133,6 +133,19 @@ sink: jsonl:out.jsonl
 			cmd.Process.Kill()
 			t.Fatalf("the clients did not finish: %d of %d requests answered", sent.Load(), requests)
 		}
+		// The clients may have finished during the last kill: stop this
+		// run only once it listens, so the signal finds its handler.
+		for {
+			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("run ended by itself: %v\n%s", err, stderr.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		if err := <-done; err != nil {
 			t.Fatalf("run: %v\n%s", err, stderr.String())
