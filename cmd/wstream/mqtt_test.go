@@ -64,13 +64,18 @@ sink: jsonl:out.jsonl
 	// The session exists once the first run has subscribed: from then on
 	// the broker keeps what the topic gets, running or not.
 	cmd, done, stderr := start()
-	for !strings.Contains(stderr(), "persistent session") {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended: %v\n%s", err, stderr())
-		case <-time.After(20 * time.Millisecond): // polling the process's log
+	// subscribed waits until the run has subscribed (its signal handler is
+	// set by then).
+	subscribed := func() {
+		for !strings.Contains(stderr(), "persistent session") {
+			select {
+			case err := <-done:
+				t.Fatalf("run ended: %v\n%s", err, stderr())
+			case <-time.After(20 * time.Millisecond): // polling the process's log
+			}
 		}
 	}
+	subscribed()
 
 	const messages = 3000
 	var published atomic.Int64
@@ -123,6 +128,7 @@ sink: jsonl:out.jsonl
 		}
 		time.Sleep(50 * time.Millisecond) // polling the output file
 	}
+	subscribed() // everything may have arrived before the last restart
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr())
