@@ -280,6 +280,17 @@ func (p *proc) wait(t *testing.T, d time.Duration) {
 	}
 }
 
+// fenced waits up to d for the process to exit and reports whether it
+// failed because its transactional producer was fenced.
+func (p *proc) fenced(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return p.err != nil && strings.Contains(p.stderr.String(), "PRODUCER_FENCED")
+	case <-time.After(d):
+		return false
+	}
+}
+
 // committedTotal is the sum of the group's committed offsets on topic.
 func committedTotal(t *testing.T, cl *kgo.Client, group, topic string) int64 {
 	t.Helper()
